@@ -1,0 +1,426 @@
+"""Unit tests for the fruit API: real JWT checks with a local RSA key, real SQLite file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from jwt.algorithms import RSAAlgorithm
+
+from fruit_api import Settings, create_app
+
+ISSUER = "http://keycloak.test/auth/realms/demo"
+KID = "test-key"
+
+
+class LocalJWKSClient(jwt.PyJWKClient):
+    """A real PyJWKClient whose key set comes from memory instead of the network."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        super().__init__("http://jwks.invalid/certs", cache_keys=True)
+        self.jwks = jwks
+
+    def fetch_data(self) -> Any:
+        return self.jwks
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def fruit_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def fruit_other_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def fruit_settings(tmp_path: Path) -> Settings:
+    return Settings(issuer=ISSUER, database_url=f"sqlite:///{tmp_path / 'fruits.db'}")
+
+
+@pytest.fixture
+def fruit_jwks(fruit_key: rsa.RSAPrivateKey) -> LocalJWKSClient:
+    jwk = RSAAlgorithm.to_jwk(fruit_key.public_key(), as_dict=True)
+    return LocalJWKSClient({"keys": [{**jwk, "kid": KID, "alg": "RS256", "use": "sig"}]})
+
+
+@pytest.fixture
+def client(fruit_settings: Settings, fruit_jwks: LocalJWKSClient) -> TestClient:
+    return TestClient(create_app(fruit_settings, jwks_client=fruit_jwks))
+
+
+@pytest.fixture
+def make_token(fruit_key: rsa.RSAPrivateKey):
+    def make(
+        scope: str = "fruits:read",
+        key: rsa.RSAPrivateKey | None = None,
+        kid: str = KID,
+        **overrides: Any,
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": ["fruit-api"],
+            "sub": "user-123",
+            "preferred_username": "alice",
+            "azp": "jupyterhub",
+            "scope": scope,
+            "iat": now,
+            "exp": now + 300,
+        }
+        claims.update(overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return jwt.encode(claims, key or fruit_key, algorithm="RS256", headers={"kid": kid})
+
+    return make
+
+
+def unsigned_claims() -> dict[str, Any]:
+    now = int(time.time())
+    return {"iss": ISSUER, "aud": "fruit-api", "scope": "fruits:read", "iat": now, "exp": now + 60}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- happy paths -------------------------------------------------------------------------
+
+
+def test_health_needs_no_token(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+
+
+def test_list_usual_fruits_is_seeded_and_sorted(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token("fruits:read")))
+    assert r.status_code == 200
+    assert r.json() == {"kind": "usual", "fruits": ["apple", "banana", "pear"]}
+
+
+def test_list_exotic_with_exotic_scope(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/exotic", headers=auth(make_token("fruits:read fruits:exotic")))
+    assert r.status_code == 200
+    assert r.json() == {"kind": "exotic", "fruits": ["durian", "mangosteen", "rambutan"]}
+
+
+def test_add_then_list_then_delete(client: TestClient, make_token) -> None:
+    token = make_token("fruits:read fruits:write")
+    r = client.post("/fruits/usual", json={"name": "  Kiwi "}, headers=auth(token))
+    assert r.status_code == 201
+    assert r.json() == {"kind": "usual", "name": "kiwi"}
+    assert "kiwi" in client.get("/fruits/usual", headers=auth(token)).json()["fruits"]
+
+    r = client.delete("/fruits/usual/kiwi", headers=auth(token))
+    assert r.status_code == 204
+    assert r.content == b""
+    assert "kiwi" not in client.get("/fruits/usual", headers=auth(token)).json()["fruits"]
+
+
+def test_add_exotic_needs_write_and_exotic(client: TestClient, make_token) -> None:
+    token = make_token("fruits:write fruits:exotic")
+    r = client.post("/fruits/exotic", json={"name": "salak"}, headers=auth(token))
+    assert r.status_code == 201
+    assert r.json() == {"kind": "exotic", "name": "salak"}
+
+
+def test_whoami_returns_claims_subset(client: TestClient, make_token) -> None:
+    token = make_token("fruits:read", extra_claim="not shown")
+    r = client.get("/whoami", headers=auth(token))
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"sub", "preferred_username", "scope", "aud", "azp", "exp"}
+    assert body["preferred_username"] == "alice"
+    assert body["aud"] == ["fruit-api"]
+    assert body["scope"] == "fruits:read"
+
+
+def test_whoami_needs_no_particular_scope(client: TestClient, make_token) -> None:
+    r = client.get("/whoami", headers=auth(make_token(scope=None)))
+    assert r.status_code == 200
+    assert r.json()["scope"] is None
+
+
+def test_audience_as_plain_string_is_accepted(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token(aud="fruit-api")))
+    assert r.status_code == 200
+
+
+def test_openapi_has_bearer_scheme_and_root_path(fruit_settings, fruit_jwks) -> None:
+    app = create_app(fruit_settings, jwks_client=fruit_jwks)
+    client = TestClient(app, root_path=fruit_settings.root_path)
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Access token minted by the hub for audience fruit-api",
+    }
+    assert spec["servers"] == [{"url": "/fruit-api"}]
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "/fruit-api/openapi.json" in docs.text
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+# --- 404 / 409 / 422 ----------------------------------------------------------------------
+
+
+def test_unknown_kind_is_404(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/tropical", headers=auth(make_token("fruits:read")))
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
+    assert "unknown kind 'tropical'" in r.json()["message"]
+    assert "usual, exotic" in r.json()["message"]
+
+
+def test_duplicate_is_409(client: TestClient, make_token) -> None:
+    r = client.post(
+        "/fruits/usual", json={"name": "Apple"}, headers=auth(make_token("fruits:write"))
+    )
+    assert r.status_code == 409
+    assert r.json() == {"error": "conflict", "message": "apple is already in the usual fruits"}
+
+
+def test_delete_missing_is_404(client: TestClient, make_token) -> None:
+    r = client.delete("/fruits/usual/kiwi", headers=auth(make_token("fruits:write")))
+    assert r.status_code == 404
+    assert r.json()["message"] == "kiwi is not in the usual fruits"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"name": ""}, {"name": "   "}, {"name": "x" * 65}, {"name": "kiwi", "color": "green"}, {}],
+)
+def test_bad_body_is_422(client: TestClient, make_token, body: dict[str, Any]) -> None:
+    r = client.post("/fruits/usual", json=body, headers=auth(make_token("fruits:write")))
+    assert r.status_code == 422
+    assert "kiwi" not in client.get("/fruits/usual", headers=auth(make_token())).json()["fruits"]
+
+
+# --- 401: token problems -------------------------------------------------------------------
+
+
+def assert_invalid_token(r, fragment: str) -> None:
+    assert r.status_code == 401
+    body = r.json()
+    assert body["error"] == "invalid_token"
+    assert fragment in body["message"]
+    assert "hubtokens.get('fruit-api'" in body["message"]
+    header = r.headers["www-authenticate"]
+    assert header.startswith('Bearer error="invalid_token", error_description="')
+    assert fragment in header
+
+
+def test_missing_header_is_401(client: TestClient) -> None:
+    r = client.get("/fruits/usual")
+    assert_invalid_token(r, "no bearer token: send Authorization: Bearer <token>")
+
+
+def test_non_bearer_scheme_is_401(client: TestClient) -> None:
+    r = client.get("/fruits/usual", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"})
+    assert_invalid_token(r, "no bearer token")
+
+
+def test_malformed_token_is_401(client: TestClient) -> None:
+    assert_invalid_token(client.get("/whoami", headers=auth("not-a-jwt")), "malformed token")
+
+
+def test_expired_token_is_401(client: TestClient, make_token) -> None:
+    now = int(time.time())
+    token = make_token(iat=now - 600, exp=now - 60)
+    assert_invalid_token(client.get("/fruits/usual", headers=auth(token)), "token expired")
+
+
+def test_expiry_within_leeway_is_accepted(client: TestClient, make_token) -> None:
+    token = make_token(exp=int(time.time()) - 2)
+    assert client.get("/fruits/usual", headers=auth(token)).status_code == 200
+
+
+def test_missing_exp_is_401(client: TestClient, make_token) -> None:
+    token = make_token(exp=None)
+    assert_invalid_token(client.get("/fruits/usual", headers=auth(token)), "token has no exp claim")
+
+
+def test_nbf_in_future_is_401(client: TestClient, make_token) -> None:
+    token = make_token(nbf=int(time.time()) + 120)
+    assert_invalid_token(client.get("/fruits/usual", headers=auth(token)), "not valid yet")
+
+
+def test_wrong_audience_is_401(client: TestClient, make_token) -> None:
+    token = make_token(aud="account")
+    r = client.get("/fruits/usual", headers=auth(token))
+    assert_invalid_token(r, "token audience is account, this API is fruit-api")
+
+
+def test_wrong_issuer_is_401(client: TestClient, make_token) -> None:
+    token = make_token(iss="http://evil.test/realms/demo")
+    r = client.get("/fruits/usual", headers=auth(token))
+    assert_invalid_token(r, f"issuer http://evil.test/realms/demo is not {ISSUER}")
+
+
+def test_other_key_same_kid_is_401(client: TestClient, make_token, fruit_other_key) -> None:
+    token = make_token(key=fruit_other_key)
+    assert_invalid_token(client.get("/fruits/usual", headers=auth(token)), "signature invalid")
+
+
+def test_other_key_unknown_kid_is_401(client: TestClient, make_token, fruit_other_key) -> None:
+    token = make_token(key=fruit_other_key, kid="attacker")
+    r = client.get("/fruits/usual", headers=auth(token))
+    assert_invalid_token(r, "signing key attacker is not one of the issuer's keys")
+
+
+def test_tampered_payload_is_401(client: TestClient, make_token) -> None:
+    header, _, sig = make_token("fruits:read").split(".")
+    payload = json.loads(base64.urlsafe_b64decode(make_token().split(".")[1] + "=="))
+    payload["scope"] = "fruits:read fruits:write fruits:exotic"
+    forged = f"{header}.{b64url(json.dumps(payload).encode())}.{sig}"
+    assert_invalid_token(client.get("/fruits/usual", headers=auth(forged)), "signature invalid")
+
+
+def test_alg_none_is_401(client: TestClient) -> None:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": "fruit-api",
+        "scope": "fruits:read",
+        "iat": now,
+        "exp": now + 60,
+    }
+    none_header = b64url(b'{"alg":"none"}')
+    token = f"{none_header}.{b64url(json.dumps(claims).encode())}."
+    r = client.get("/fruits/usual", headers=auth(token))
+    assert_invalid_token(r, "algorithm none is not allowed")
+
+
+def test_hs256_with_public_key_is_401(client: TestClient, fruit_key) -> None:
+    """Algorithm confusion: HMAC 'signed' with the public key the API would fetch."""
+    public_pem = fruit_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": "fruit-api",
+        "scope": "fruits:read",
+        "iat": now,
+        "exp": now + 60,
+    }
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": KID}).encode())
+    signing_input = f"{header}.{b64url(json.dumps(claims).encode())}"
+    sig = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    r = client.get("/fruits/usual", headers=auth(f"{signing_input}.{b64url(sig)}"))
+    assert_invalid_token(r, "algorithm HS256 is not allowed; this API accepts RS256")
+
+
+def test_error_never_echoes_the_token(client: TestClient, make_token) -> None:
+    token = make_token(aud="account")
+    r = client.get("/fruits/usual", headers=auth(token))
+    assert r.status_code == 401
+    assert token not in r.text
+    assert token not in r.headers["www-authenticate"]
+
+
+# --- 403: scope problems -------------------------------------------------------------------
+
+
+def test_write_without_write_scope_is_403(client: TestClient, make_token) -> None:
+    r = client.post("/fruits/usual", json={"name": "kiwi"}, headers=auth(make_token("fruits:read")))
+    assert r.status_code == 403
+    assert r.json() == {
+        "error": "insufficient_scope",
+        "message": "this call needs scope fruits:write; the token has fruits:read. Ask the hub "
+        "for a token with scope fruits:write (hubtokens.get('fruit-api', scope='fruits:write'));"
+        " if that is refused, you lack the role.",
+        "required_scopes": ["fruits:write"],
+        "token_scopes": ["fruits:read"],
+    }
+    assert (
+        r.headers["www-authenticate"] == 'Bearer error="insufficient_scope", scope="fruits:write"'
+    )
+
+
+def test_read_without_read_scope_is_403(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token(scope="profile email")))
+    assert r.status_code == 403
+    assert r.json()["required_scopes"] == ["fruits:read"]
+    assert r.json()["token_scopes"] == ["profile", "email"]
+
+
+def test_exotic_without_exotic_scope_is_403(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/exotic", headers=auth(make_token("fruits:read")))
+    assert r.status_code == 403
+    body = r.json()
+    assert body["required_scopes"] == ["fruits:read", "fruits:exotic"]
+    assert body["token_scopes"] == ["fruits:read"]
+    assert "scope='fruits:exotic'" in body["message"]
+    assert r.headers["www-authenticate"].endswith('scope="fruits:read fruits:exotic"')
+
+
+def test_delete_exotic_without_exotic_scope_is_403(client: TestClient, make_token) -> None:
+    r = client.delete("/fruits/exotic/durian", headers=auth(make_token("fruits:write")))
+    assert r.status_code == 403
+    assert r.json()["required_scopes"] == ["fruits:write", "fruits:exotic"]
+    token = make_token("fruits:read fruits:exotic")
+    assert "durian" in client.get("/fruits/exotic", headers=auth(token)).json()["fruits"]
+
+
+def test_token_without_scopes_message(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token(scope=None)))
+    assert r.status_code == 403
+    assert "the token has no scopes" in r.json()["message"]
+    assert r.json()["token_scopes"] == []
+
+
+# --- persistence ---------------------------------------------------------------------------
+
+
+def test_data_survives_recreating_the_app(fruit_settings, fruit_jwks, make_token) -> None:
+    token = make_token("fruits:read fruits:write")
+    first = TestClient(create_app(fruit_settings, jwks_client=fruit_jwks))
+    assert (
+        first.post("/fruits/usual", json={"name": "kiwi"}, headers=auth(token)).status_code == 201
+    )
+    assert first.delete("/fruits/usual/banana", headers=auth(token)).status_code == 204
+
+    second = TestClient(create_app(fruit_settings, jwks_client=fruit_jwks))
+    fruits = second.get("/fruits/usual", headers=auth(token)).json()["fruits"]
+    assert fruits == ["apple", "kiwi", "pear"]
+
+
+def test_seeded_only_once(fruit_settings, fruit_jwks, make_token) -> None:
+    token = make_token("fruits:read fruits:write")
+    first = TestClient(create_app(fruit_settings, jwks_client=fruit_jwks))
+    for name in ("apple", "banana", "pear"):
+        assert first.delete(f"/fruits/usual/{name}", headers=auth(token)).status_code == 204
+
+    second = TestClient(create_app(fruit_settings, jwks_client=fruit_jwks))
+    assert second.get("/fruits/usual", headers=auth(token)).json()["fruits"] == []
+
+
+def test_unreachable_jwks_is_503_not_401(fruit_settings, make_token) -> None:
+    class DownJWKS(LocalJWKSClient):
+        def fetch_data(self) -> Any:
+            raise jwt.PyJWKClientConnectionError("connection refused")
+
+    client = TestClient(create_app(fruit_settings, jwks_client=DownJWKS({})))
+    r = client.get("/fruits/usual", headers=auth(make_token()))
+    assert r.status_code == 503
+    assert r.json()["error"] == "temporarily_unavailable"
+    assert "cannot fetch signing keys" in r.json()["message"]
