@@ -1,0 +1,165 @@
+"""Errors of the token broker's contract, shared by the notebook client and the broker.
+
+Each broker error code has one exception class here. The broker (server side) imports
+``ERROR_STATUS`` for the code strings and their HTTP statuses; the client turns an error
+response back into the matching exception with :func:`error_from_response`.
+
+This module imports nothing beyond the standard library, so that both sides can use it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: Every error code of the broker's contract and the HTTP status it is sent with.
+ERROR_STATUS: dict[str, int] = {
+    "invalid_request": 400,
+    "login_required": 401,
+    "forbidden": 403,
+    "audience_not_allowed": 403,
+    "scope_not_allowed": 403,
+    "idp_unavailable": 503,
+}
+
+NOT_IN_JUPYTERHUB_MESSAGE = (
+    "JUPYTERHUB_API_URL/JUPYTERHUB_API_TOKEN are not set: "
+    "run this inside a notebook server started by JupyterHub"
+)
+
+
+class HubTokensError(Exception):
+    """Base class: a token could not be obtained.
+
+    ``code`` is the broker's error code, ``status`` the HTTP status (``None`` when no
+    response arrived), ``message`` what happened, ``hint`` what to do about it.
+    """
+
+    code: str = "error"
+    status: int | None = None
+    default_message: str = "The hub's token broker returned an error."
+    hint: str = ""
+
+    def __init__(
+        self, message: str | None = None, *, status: int | None = None, code: str | None = None
+    ) -> None:
+        self.message = message or self.default_message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        if self.hint and self.hint not in self.message:
+            return f"{self.message} {self.hint}"
+        return self.message
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: a clear message for notebook users.
+        return [f"{type(self).__name__}: {self}"]
+
+
+class InvalidRequest(HubTokensError):
+    code = "invalid_request"
+    status = 400
+    default_message = "The token request was not valid."
+    hint = "Check the audience and scope you asked for: hubtokens.available() lists them."
+
+
+class LoginRequired(HubTokensError):
+    code = "login_required"
+    status = 401
+    default_message = "Your hub session has ended."
+    hint = "Log in again at the hub (File > Log Out, then log in), then re-run this cell."
+
+
+class Forbidden(HubTokensError):
+    code = "forbidden"
+    status = 403
+    default_message = "This notebook server is not allowed to request tokens from the hub."
+    hint = "Ask your hub admin to allow your server to use the token broker."
+
+
+class AudienceNotAllowed(HubTokensError):
+    code = "audience_not_allowed"
+    status = 403
+    default_message = "You may not request tokens for this API."
+    hint = "hubtokens.available() lists the APIs you may use; ask an admin for access."
+
+
+class ScopeNotAllowed(HubTokensError):
+    code = "scope_not_allowed"
+    status = 403
+    default_message = "You may not request this scope."
+    hint = "hubtokens.available() lists the scopes you may request; ask an admin for the role."
+
+
+class IdpUnavailable(HubTokensError):
+    code = "idp_unavailable"
+    status = 503
+    default_message = "The identity provider is not answering."
+    hint = "Wait a minute and re-run this cell; if it persists, tell your hub admin."
+
+
+class BrokerUnreachable(HubTokensError):
+    """The hub could not be reached at all (no HTTP response)."""
+
+    code = "broker_unreachable"
+    default_message = "The hub's token broker could not be reached."
+    hint = "Check that the hub is running; if it was restarted, restart your server from the hub."
+
+
+class NotInJupyterHub(HubTokensError):
+    """The JupyterHub environment variables are missing."""
+
+    code = "not_in_jupyterhub"
+    default_message = NOT_IN_JUPYTERHUB_MESSAGE
+
+
+ERROR_CLASSES: dict[str, type[HubTokensError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidRequest,
+        LoginRequired,
+        Forbidden,
+        AudienceNotAllowed,
+        ScopeNotAllowed,
+        IdpUnavailable,
+    )
+}
+assert set(ERROR_CLASSES) == set(ERROR_STATUS)  # one list of codes
+
+
+def error_from_response(status: int, body: Any) -> HubTokensError:
+    """Build the exception for a broker error response.
+
+    ``body`` is the parsed JSON (a dict) or the raw body (``str``/``bytes``). A known
+    ``error`` code gives its class; an unknown code or a body that is not a JSON error
+    object gives a plain :class:`HubTokensError` carrying the status.
+    """
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            snippet = " ".join(text.split())[:200]
+            return HubTokensError(
+                f"The hub answered HTTP {status} with a body that is not JSON: {snippet!r}. "
+                "Check that JUPYTERHUB_API_URL points at the hub's API.",
+                status=status,
+            )
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return HubTokensError(
+            f"The hub answered HTTP {status} without an error code.", status=status
+        )
+    code = body["error"]
+    message = body.get("message") if isinstance(body.get("message"), str) else None
+    cls = ERROR_CLASSES.get(code)
+    if cls is None:
+        return HubTokensError(
+            message or f"The hub answered HTTP {status} with error {code!r}.",
+            status=status,
+            code=code,
+        )
+    return cls(message, status=status)

@@ -1,0 +1,277 @@
+"""TokenClient against a fake broker (httpx.MockTransport): cache, scopes, errors, threads."""
+
+import json
+import threading
+import time
+
+import httpx
+import jwt
+import pytest
+
+import hubtokens
+from hubtokens import TokenClient
+from hubtokens.client import normalize_scope
+
+HUB = "http://hub.test:8081/hub/api"
+API_TOKEN = "jupyterhub-api-token-SECRET-123"
+
+
+class FakeBroker:
+    """Mints a new JWT per POST; records every request."""
+
+    def __init__(self, expires_in=300, delay=0.0):
+        self.expires_in = expires_in
+        self.delay = delay
+        self.requests: list[httpx.Request] = []
+        self.error: tuple[int, bytes] | None = None
+        self._lock = threading.Lock()
+
+    def posts(self):
+        return [r for r in self.requests if r.method == "POST"]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests.append(request)
+            n = len(self.requests)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.error:
+            return httpx.Response(self.error[0], content=self.error[1])
+        assert request.url == f"{HUB}/token-exchange"
+        assert request.headers["Authorization"] == f"token {API_TOKEN}"
+        if request.method == "GET":
+            return httpx.Response(
+                200, json={"audiences": {"fruit-api": {"scopes": ["fruits:read"]}}}
+            )
+        body = json.loads(request.content)
+        value = jwt.encode(
+            {"n": n, "aud": body["audience"], "scope": body.get("scope", "")},
+            "k" * 32,
+            algorithm="HS256",
+        )
+        return httpx.Response(
+            200,
+            json={
+                "access_token": value,
+                "token_type": "Bearer",
+                "expires_in": self.expires_in,
+                "expires_at": "2030-01-01T00:00:00Z",
+                "audience": body["audience"],
+                "scope": body.get("scope", ""),
+            },
+        )
+
+
+@pytest.fixture
+def broker():
+    return FakeBroker()
+
+
+def make_client(broker, **kwargs):
+    http = httpx.Client(transport=httpx.MockTransport(broker))
+    return TokenClient(HUB, API_TOKEN, http_client=http, **kwargs)
+
+
+def test_get_posts_the_contract_body_and_returns_a_token(broker):
+    token = make_client(broker).get("fruit-api", "fruits:read fruits:exotic")
+    (sent,) = broker.requests
+    assert sent.method == "POST"
+    assert json.loads(sent.content) == {
+        "audience": "fruit-api",
+        "scope": "fruits:exotic fruits:read",
+    }
+    assert token.audience == "fruit-api"
+    assert token.scopes == {"fruits:read", "fruits:exotic"}
+    assert 298 < token.expires_in <= 300
+    assert token.claims["aud"] == "fruit-api"
+
+
+def test_no_scope_sends_no_scope(broker):
+    make_client(broker).get("fruit-api")
+    assert json.loads(broker.requests[0].content) == {"audience": "fruit-api"}
+
+
+def test_cache_hit_makes_no_request(broker):
+    client = make_client(broker)
+    first = client.get("fruit-api", "fruits:read")
+    for _ in range(5):
+        assert client.get("fruit-api", "fruits:read") is first
+    assert len(broker.requests) == 1
+
+
+def test_different_keys_are_cached_separately(broker):
+    client = make_client(broker)
+    a = client.get("fruit-api", "fruits:read")
+    b = client.get("fruit-api", "fruits:exotic")
+    c = client.get("other-api", "fruits:read")
+    assert len({a.value, b.value, c.value}) == 3
+    assert len(broker.requests) == 3
+
+
+def test_refetches_near_expiry():
+    broker = FakeBroker(expires_in=20)  # less than the 30 s refresh margin
+    client = make_client(broker)
+    first = client.get("fruit-api", "fruits:read")
+    second = client.get("fruit-api", "fruits:read")
+    assert first.value != second.value
+    assert len(broker.requests) == 2
+
+
+def test_refresh_margin_is_configurable():
+    broker = FakeBroker(expires_in=20)
+    client = make_client(broker, refresh_margin=10)
+    client.get("fruit-api")
+    client.get("fruit-api")
+    assert len(broker.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "fruits:exotic fruits:read",
+        ["fruits:read", "fruits:exotic"],
+        ("fruits:exotic", "fruits:read", "fruits:read"),
+        "  fruits:read\tfruits:exotic ",
+    ],
+)
+def test_scope_normalization_shares_a_cache_entry(broker, other):
+    client = make_client(broker)
+    first = client.get("fruit-api", "fruits:read fruits:exotic")
+    assert client.get("fruit-api", other) is first
+    assert len(broker.requests) == 1
+
+
+def test_normalize_scope():
+    assert normalize_scope("b a") == normalize_scope(["a", "b"]) == "a b"
+    assert normalize_scope(None) == normalize_scope("") == normalize_scope([]) == ""
+
+
+def test_clear_and_invalidate(broker):
+    client = make_client(broker)
+    token = client.get("fruit-api", "a")
+    client.invalidate("fruit-api", "a", token=client.get("fruit-api", "b"))  # not the cached one
+    assert client.get("fruit-api", "a") is token
+    client.invalidate("fruit-api", "a", token=token)
+    assert client.get("fruit-api", "a") is not token
+    client.clear()
+    client.get("fruit-api", "a")
+    client.get("fruit-api", "b")
+    assert len(broker.posts()) == 5
+
+
+def test_available_returns_the_listing(broker):
+    listing = make_client(broker).available()
+    assert listing == {"audiences": {"fruit-api": {"scopes": ["fruits:read"]}}}
+    assert broker.requests[0].method == "GET"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "cls"),
+    [
+        ("invalid_request", 400, hubtokens.InvalidRequest),
+        ("login_required", 401, hubtokens.LoginRequired),
+        ("forbidden", 403, hubtokens.Forbidden),
+        ("audience_not_allowed", 403, hubtokens.AudienceNotAllowed),
+        ("scope_not_allowed", 403, hubtokens.ScopeNotAllowed),
+        ("idp_unavailable", 503, hubtokens.IdpUnavailable),
+    ],
+)
+def test_broker_errors_raise_their_exception(broker, code, status, cls):
+    broker.error = (status, json.dumps({"error": code, "message": f"{code} happened"}).encode())
+    with pytest.raises(cls) as info:
+        make_client(broker).get("fruit-api", "fruits:write")
+    assert info.value.status == status and info.value.message == f"{code} happened"
+
+
+def test_errors_are_not_cached(broker):
+    client = make_client(broker)
+    broker.error = (503, b'{"error": "idp_unavailable", "message": "down"}')
+    with pytest.raises(hubtokens.IdpUnavailable):
+        client.get("fruit-api")
+    broker.error = None
+    assert client.get("fruit-api").audience == "fruit-api"
+
+
+def test_non_json_error_body(broker):
+    broker.error = (502, b"Bad Gateway")
+    with pytest.raises(hubtokens.HubTokensError) as info:
+        make_client(broker).get("fruit-api")
+    assert type(info.value) is hubtokens.HubTokensError and info.value.status == 502
+
+
+def test_missing_env_raises_not_in_jupyterhub(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    hubtokens.clear_cache()
+    with pytest.raises(hubtokens.NotInJupyterHub, match="JUPYTERHUB_API_URL/JUPYTERHUB_API_TOKEN"):
+        hubtokens.get("fruit-api")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", HUB)
+    with pytest.raises(hubtokens.NotInJupyterHub):
+        TokenClient()
+
+
+def test_env_configures_the_default_client(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_API_URL", HUB + "/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", API_TOKEN)
+    client = TokenClient()
+    assert client.url == f"{HUB}/token-exchange"
+    assert API_TOKEN not in repr(client)
+
+
+def test_connection_error_raises_broker_unreachable_without_the_token():
+    def refuse(request):
+        raise httpx.ConnectError(f"refused while sending {request.headers['Authorization']}")
+
+    client = TokenClient(
+        HUB, API_TOKEN, http_client=httpx.Client(transport=httpx.MockTransport(refuse))
+    )
+    with pytest.raises(hubtokens.BrokerUnreachable) as info:
+        client.get("fruit-api")
+    text = str(info.value)
+    assert f"{HUB}/token-exchange" in text
+    assert API_TOKEN not in text and API_TOKEN not in repr(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_real_connection_refused_raises_broker_unreachable():
+    client = TokenClient("http://127.0.0.1:9/hub/api", API_TOKEN, timeout=2)
+    with pytest.raises(hubtokens.BrokerUnreachable, match="127.0.0.1:9"):
+        client.get("fruit-api")
+
+
+def test_ten_threads_on_a_cold_cache_cause_one_fetch():
+    broker = FakeBroker(delay=0.2)
+    client = make_client(broker)
+    barrier = threading.Barrier(10)
+    results = []
+
+    def worker():
+        barrier.wait()
+        results.append(client.get("fruit-api", "fruits:read"))
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(broker.requests) == 1
+    assert len(results) == 10 and len({r.value for r in results}) == 1
+
+
+def test_module_level_functions_use_a_default_client(monkeypatch, broker):
+    monkeypatch.setenv("JUPYTERHUB_API_URL", HUB)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", API_TOKEN)
+    real_client = httpx.Client
+    monkeypatch.setattr(
+        httpx, "Client", lambda **kw: real_client(transport=httpx.MockTransport(broker), **kw)
+    )
+    hubtokens.clear_cache()
+    try:
+        first = hubtokens.get("fruit-api", "fruits:read")
+        assert hubtokens.get("fruit-api", ["fruits:read"]) is first
+        assert "audiences" in hubtokens.available()
+        hubtokens.clear_cache()
+        assert hubtokens.get("fruit-api", "fruits:read") is not first
+        assert len(broker.posts()) == 2
+    finally:
+        hubtokens.clear_cache()
