@@ -1,0 +1,169 @@
+"""GenericOAuthenticator for Keycloak, carrying the token broker.
+
+Everything Keycloak-specific the hub needs lives here: URLs derived from one base URL and
+realm, the broker's API handler, a logout that ends the Keycloak session, and a refresh that
+shares the broker's per-user lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import httpx
+from oauthenticator.generic import GenericOAuthenticator
+from tornado.httpclient import HTTPClientError
+from tornado.web import HTTPError
+from traitlets import Dict, Float, Unicode, default
+
+from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
+from hubtokens.broker.policy import Policy
+from hubtokens.broker.service import TokenBroker
+
+
+class KeycloakAuthenticator(GenericOAuthenticator):
+    """Log in with Keycloak; mint per-notebook API tokens by token exchange."""
+
+    logout_handler = KeycloakLogoutHandler
+
+    keycloak_url = Unicode(
+        config=True,
+        help="Keycloak's public base URL, as browsers see it (with its http-relative-path), "
+        "e.g. https://example.org/auth. Env: KEYCLOAK_PUBLIC_URL.",
+    )
+
+    @default("keycloak_url")
+    def _keycloak_url_default(self) -> str:
+        return os.environ.get("KEYCLOAK_PUBLIC_URL", "http://localhost:8000/auth").rstrip("/")
+
+    keycloak_backchannel_url = Unicode(
+        config=True,
+        help="The URL the hub uses to call Keycloak (token, userinfo, logout): may be internal. "
+        "Env: KEYCLOAK_INTERNAL_URL (default: keycloak_url).",
+    )
+
+    @default("keycloak_backchannel_url")
+    def _backchannel_default(self) -> str:
+        return os.environ.get("KEYCLOAK_INTERNAL_URL", self.keycloak_url).rstrip("/")
+
+    realm = Unicode(config=True, help="The Keycloak realm. Env: KEYCLOAK_REALM (default demo).")
+
+    @default("realm")
+    def _realm_default(self) -> str:
+        return os.environ.get("KEYCLOAK_REALM", "demo")
+
+    post_logout_redirect_uri = Unicode(
+        config=True, help="Where Keycloak sends the browser after logout (the hub's home)."
+    )
+
+    token_exchange_policy = Dict(
+        config=True,
+        help="Audiences and scopes notebooks may request (see hubtokens.broker.Policy). "
+        "Default: read from the JSON file in env TOKEN_EXCHANGE_POLICY_FILE.",
+    )
+
+    @default("token_exchange_policy")
+    def _policy_default(self) -> dict[str, Any]:
+        path = os.environ.get("TOKEN_EXCHANGE_POLICY_FILE")
+        if not path:
+            return {}
+        try:
+            return json.loads(Path(path).read_text())["audiences"]
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(
+                f"TOKEN_EXCHANGE_POLICY_FILE={path}: cannot read the broker policy ({e}); "
+                'it must be JSON like {"audiences": {"fruit-api": {"scopes": {...}}}}'
+            ) from e
+
+    token_cache_margin = Float(
+        30.0, config=True, help="Minted tokens are served from cache until this many seconds "
+        "before they expire."
+    )
+    refresh_margin = Float(
+        60.0, config=True, help="The user's Keycloak token is refreshed when it has less than "
+        "this many seconds left."
+    )
+
+    def _oidc(self, base: str, endpoint: str) -> str:
+        return f"{base}/realms/{self.realm}/protocol/openid-connect/{endpoint}"
+
+    @default("authorize_url")
+    def _authorize_url_default(self) -> str:
+        return self._oidc(self.keycloak_url, "auth")
+
+    @default("token_url")
+    def _token_url_default(self) -> str:
+        return self._oidc(self.keycloak_backchannel_url, "token")
+
+    @default("userdata_url")
+    def _userdata_url_default(self) -> str:
+        return self._oidc(self.keycloak_backchannel_url, "userinfo")
+
+    @property
+    def end_session_url(self) -> str:
+        return self._oidc(self.keycloak_url, "logout")
+
+    @cached_property
+    def broker(self) -> TokenBroker:
+        return TokenBroker(
+            policy=Policy(self.token_exchange_policy),
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresher=self.refresh_keycloak_token,
+            cache_margin=self.token_cache_margin,
+            refresh_margin=self.refresh_margin,
+            log=self.log,
+        )
+
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
+        return [*super().get_handlers(app), (r"/api/token-exchange", TokenExchangeHandler)]
+
+    async def refresh_keycloak_token(self, refresh_token: str) -> dict[str, Any]:
+        """Use the refresh token once; map failures to the broker's error codes."""
+        params = self.build_refresh_token_request_params(refresh_token)
+        try:
+            return await self.get_token_info(None, params)
+        except HTTPClientError as e:
+            if e.code == 599 or e.code >= 500:
+                raise BrokerError(
+                    "idp_unavailable",
+                    f"Keycloak could not refresh the login (HTTP {e.code}); try again shortly.",
+                ) from None
+            raise BrokerError(
+                "login_required",
+                "your Keycloak session has ended (the refresh was refused): "
+                "log in to the hub again.",
+            ) from None
+        except HTTPError:
+            raise BrokerError(
+                "login_required",
+                "your Keycloak session has ended: log in to the hub again.",
+            ) from None
+        except OSError as e:
+            raise BrokerError(
+                "idp_unavailable", f"Keycloak could not be reached ({type(e).__name__})."
+            ) from None
+
+    async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
+        # Share the broker's per-user lock so a refresh token is never used twice at once.
+        async with self.broker.locks.hold(user.name):
+            return await super().refresh_user(user, handler, **kwargs)
+
+    async def end_keycloak_session(self, refresh_token: str) -> None:
+        """End the user's Keycloak session from the back channel (best effort, logged)."""
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as http:
+                response = await http.post(
+                    self._oidc(self.keycloak_backchannel_url, "logout"),
+                    data={"refresh_token": refresh_token},
+                    auth=(self.client_id, self.client_secret),
+                )
+            if response.status_code >= 400:
+                self.log.warning("Keycloak logout answered HTTP %s", response.status_code)
+        except httpx.HTTPError as e:
+            self.log.warning("Keycloak logout failed: %s", type(e).__name__)

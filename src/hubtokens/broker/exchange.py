@@ -1,0 +1,87 @@
+"""The RFC 8693 token exchange request to Keycloak, and what its errors mean for the user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from hubtokens.broker.errors import BrokerError
+
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+async def exchange_token(
+    http: httpx.AsyncClient,
+    token_url: str,
+    client_id: str,
+    client_secret: str,
+    subject_token: str,
+    audience: str,
+    scopes: tuple[str, ...],
+) -> dict[str, Any]:
+    """Exchange the user's access token for one limited to ``audience`` and ``scopes``.
+
+    Returns Keycloak's token response (``access_token``, ``expires_in``, ``scope``, ...).
+    Raises ``BrokerError``: ``login_required`` when Keycloak no longer accepts the user's
+    token (session ended), ``scope_not_allowed`` when the user's roles produce no token for
+    that audience, ``idp_unavailable`` when Keycloak cannot be reached or fails.
+    """
+    data = {
+        "grant_type": TOKEN_EXCHANGE_GRANT,
+        "subject_token": subject_token,
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        "requested_token_type": ACCESS_TOKEN_TYPE,
+        "audience": audience,
+        "scope": " ".join(scopes),
+    }
+    try:
+        response = await http.post(token_url, data=data, auth=(client_id, client_secret))
+    except httpx.HTTPError as e:
+        raise BrokerError(
+            "idp_unavailable",
+            f"Keycloak could not be reached at {token_url} ({type(e).__name__}); "
+            "try again in a minute, and tell a hub admin if it persists.",
+        ) from None
+    if response.status_code == 200:
+        body = response.json()
+        if "access_token" not in body:
+            raise BrokerError("idp_unavailable", "Keycloak answered without an access token.")
+        return body
+    return _raise_for_error(response, audience, scopes)
+
+
+def _raise_for_error(response: httpx.Response, audience: str, scopes: tuple[str, ...]) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = body.get("error", "")
+    description = body.get("error_description", "")
+    if response.status_code >= 500 or not error:
+        raise BrokerError(
+            "idp_unavailable",
+            f"Keycloak failed the token exchange (HTTP {response.status_code}); "
+            "try again in a minute, and tell a hub admin if it persists.",
+        )
+    if "audience not available" in description.lower():
+        raise BrokerError(
+            "scope_not_allowed",
+            f"Keycloak grants none of {' '.join(scopes)} for {audience} to this user.",
+        )
+    if error in ("invalid_token", "invalid_grant") or response.status_code == 401:
+        raise BrokerError(
+            "login_required",
+            "Your Keycloak session has ended or your login is no longer valid "
+            f"({description or error}): log in to the hub again.",
+        )
+    if error in ("unauthorized_client", "invalid_client"):
+        raise BrokerError(
+            "idp_unavailable",
+            f"Keycloak refused the hub as a client ({error}): a hub admin must check "
+            "the hub's client id and secret and that token exchange is enabled for it.",
+        )
+    raise BrokerError(
+        "invalid_request", f"Keycloak refused the token exchange: {error}: {description}"
+    )

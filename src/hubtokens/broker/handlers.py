@@ -1,0 +1,145 @@
+"""HTTP handlers the broker adds to JupyterHub: the token-exchange API and a Keycloak logout."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from jupyterhub.apihandlers.base import APIHandler
+from oauthenticator.oauth2 import OAuthLogoutHandler
+
+from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.service import realm_roles
+
+#: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
+TOKEN_EXCHANGE_SCOPE = "custom:token-exchange"
+REQUEST_FIELDS = {"audience", "scope"}
+
+
+class TokenExchangeHandler(APIHandler):
+    """``POST /hub/api/token-exchange`` mints; ``GET`` lists what the caller may request."""
+
+    def _send_error(self, error: BrokerError) -> None:
+        self.set_status(error.status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(error.to_json()))
+
+    def _caller(self) -> Any:
+        """The user whose token is minted: always the owner of the calling token."""
+        user = self.current_user
+        if user is None:
+            raise BrokerError(
+                "login_required",
+                "no valid JupyterHub token: send 'Authorization: token $JUPYTERHUB_API_TOKEN'.",
+            )
+        if getattr(user, "kind", "user") != "user":
+            raise BrokerError("forbidden", "services cannot mint user tokens.")
+        if TOKEN_EXCHANGE_SCOPE not in self.parsed_scopes:
+            raise BrokerError(
+                "forbidden",
+                f"this JupyterHub token lacks the {TOKEN_EXCHANGE_SCOPE} scope: call from a "
+                "notebook server started by the hub (its $JUPYTERHUB_API_TOKEN has it).",
+            )
+        return user
+
+    def _server_name(self, user: Any) -> str:
+        """Which of the user's servers owns the calling token (cache and audit key)."""
+        orm_token = self.get_token()
+        if orm_token is not None:
+            for name, spawner in user.spawners.items():
+                if spawner.api_token and orm_token.match(spawner.api_token):
+                    return name or "default"
+            return f"token-{orm_token.id}"
+        return "session"
+
+    def _parse_body(self) -> tuple[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise BrokerError("invalid_request", "the request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise BrokerError(
+                "invalid_request",
+                'send a JSON object: {"audience": "fruit-api", "scope": "fruits:read"}',
+            )
+        unknown = sorted(set(body) - REQUEST_FIELDS)
+        if unknown:
+            raise BrokerError(
+                "invalid_request",
+                f"unknown field(s) {', '.join(unknown)}: only audience and scope are accepted.",
+            )
+        return body.get("audience"), body.get("scope")
+
+    async def post(self) -> None:
+        broker = self.authenticator.broker
+        try:
+            user = self._caller()
+            audience, scope = self._parse_body()
+            minted, _cached = await broker.mint(user, self._server_name(user), audience, scope)
+        except BrokerError as error:
+            self._send_error(error)
+            return
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        expires_in = max(0, int(minted.expires_at - broker.clock()))
+        self.finish(
+            json.dumps(
+                {
+                    "access_token": minted.access_token,
+                    "token_type": "Bearer",
+                    "expires_in": expires_in,
+                    "expires_at": datetime.fromtimestamp(minted.expires_at, UTC)
+                    .isoformat(timespec="seconds")
+                    .replace("+00:00", "Z"),
+                    "audience": minted.audience,
+                    "scope": minted.scope,
+                }
+            )
+        )
+
+    async def get(self) -> None:
+        broker = self.authenticator.broker
+        try:
+            user = self._caller()
+        except BrokerError as error:
+            self._send_error(error)
+            return
+        state = await user.get_auth_state() or {}
+        roles = realm_roles(state.get("access_token"))
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(broker.policy.listing(roles)))
+
+
+class KeycloakLogoutHandler(OAuthLogoutHandler):
+    """Logging out of the hub also ends the Keycloak session.
+
+    The refresh token is revoked at Keycloak from the hub (so no later mint can succeed even
+    if the browser never follows the redirect), auth_state and cached tokens are dropped,
+    then the browser goes to Keycloak's end-session endpoint with ``id_token_hint`` (no
+    confirmation page) and comes back to the hub.
+    """
+
+    _id_token: str | None = None
+
+    async def handle_logout(self) -> None:
+        await super().handle_logout()
+        user = self.current_user
+        if user is None:
+            return
+        authenticator = self.authenticator
+        state = await user.get_auth_state() or {}
+        self._id_token = state.get("id_token")
+        await user.save_auth_state(None)
+        authenticator.broker.forget(user.name)
+        if state.get("refresh_token"):
+            await authenticator.end_keycloak_session(state["refresh_token"])
+
+    async def render_logout_page(self) -> None:
+        params = {"client_id": self.authenticator.client_id}
+        params["post_logout_redirect_uri"] = self.authenticator.post_logout_redirect_uri
+        if self._id_token:
+            params["id_token_hint"] = self._id_token
+        self.redirect(f"{self.authenticator.end_session_url}?{urlencode(params)}")

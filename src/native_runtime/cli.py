@@ -1,0 +1,162 @@
+"""`native-runtime up|down|status|logs`: the stack as local processes under supervisord."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from native_runtime import keycloak, render, secrets_file
+from native_runtime.settings import Settings
+
+SUPERVISORD = str(Path(sys.executable).parent / "supervisord")
+SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
+
+
+def _ctl(s: Settings, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    conf = s.state_dir / "supervisord.conf"
+    return subprocess.run(
+        [SUPERVISORCTL, "-c", str(conf), *args], capture_output=True, text=True, check=check
+    )
+
+
+def running(s: Settings) -> bool:
+    return (s.state_dir / "supervisor.sock").exists() and _ctl(s, "pid").returncode == 0
+
+
+def readiness_checks(s: Settings) -> dict[str, str]:
+    """What must answer 200 before the demo is usable (all through Traefik but Keycloak's
+    management port)."""
+    return {
+        "keycloak": f"http://127.0.0.1:{s.keycloak_management_port}/auth/health/ready",
+        "realm": f"{s.keycloak_public_url}/realms/{s.realm}/.well-known/openid-configuration",
+        "fruit-api": f"{s.public_url}/fruit-api/health",
+        "jupyterhub": f"{s.public_url}/hub/health",
+    }
+
+
+def wait_ready(s: Settings, timeout: float) -> list[str]:
+    """Poll every check until all pass or ``timeout``; returns the names still failing."""
+    pending = readiness_checks(s)
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=5.0) as http:
+        while pending and time.monotonic() < deadline:
+            for name, url in list(pending.items()):
+                try:
+                    if http.get(url).status_code == 200:
+                        print(f"  ready: {name}", flush=True)
+                        del pending[name]
+                except httpx.HTTPError:
+                    pass
+            if pending:
+                time.sleep(1)
+    return sorted(pending)
+
+
+def banner(s: Settings, secrets: dict[str, str]) -> str:
+    users = [
+        ("reader", "reads the usual fruits"),
+        ("curator", "reads and writes, usual and exotic"),
+        ("visitor", "valid Keycloak login, not approved for the hub"),
+        ("hubadmin", "hub admin, reads the usual fruits"),
+    ]
+    rows = "\n".join(
+        f"    {name:<9} {secrets['DEMO_PASSWORD_' + name.upper()]:<18} {what}" for name, what in users
+    )
+    return (
+        f"\nThe demo is up (native runtime: local processes, users are not isolated).\n\n"
+        f"  Open {s.public_url}/ and log in as one of the demo users:\n{rows}\n\n"
+        f"  Keycloak admin console: {s.keycloak_public_url}/admin/ (user and password in "
+        f"{s.secrets_file})\n"
+        f"  Fruit API docs: {s.public_url}/fruit-api/docs\n"
+        f"  Logs: make logs    Status: make ps    Stop: make down\n"
+    )
+
+
+def up(s: Settings, timeout: float) -> int:
+    started = time.monotonic()
+    secrets = secrets_file.ensure(s.secrets_file)
+    kc_home = keycloak.install(s)
+    keycloak.stage_realms(s, kc_home)
+    conf = render.write_all(s, secrets, kc_home)
+    if running(s):
+        _ctl(s, "update")
+        _ctl(s, "start", "all")
+    else:
+        result = subprocess.run([SUPERVISORD, "-c", str(conf)], capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"supervisord did not start: {result.stderr or result.stdout}", file=sys.stderr)
+            return 1
+    print("Waiting for Keycloak, the fruit API and JupyterHub ...", flush=True)
+    failing = wait_ready(s, timeout)
+    if failing:
+        print(f"\nNot ready after {timeout:.0f}s: {', '.join(failing)}.", file=sys.stderr)
+        print(_ctl(s, "status").stdout, file=sys.stderr)
+        for name in failing:
+            log = s.logs_dir / f"{name if name != 'realm' else 'keycloak'}.log"
+            if log.exists():
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+                print(f"--- last lines of {log} ---\n{tail}", file=sys.stderr)
+        print("Fix the cause above, then run `make up` again (`make down` stops it all).",
+              file=sys.stderr)
+        return 1
+    print(banner(s, secrets))
+    print(f"  (up in {time.monotonic() - started:.0f}s)")
+    return 0
+
+
+def down(s: Settings) -> int:
+    if not running(s):
+        print("The native runtime is not running.")
+        return 0
+    result = _ctl(s, "shutdown")
+    for _ in range(60):
+        if not (s.state_dir / "supervisord.pid").exists():
+            break
+        time.sleep(0.5)
+    print(result.stdout.strip() or "Stopped.")
+    return 0
+
+
+def status(s: Settings) -> int:
+    if not running(s):
+        print("The native runtime is not running (start it with `make up`).")
+        return 3
+    result = _ctl(s, "status")
+    print(result.stdout, end="")
+    return result.returncode
+
+
+def logs(s: Settings, lines: int) -> int:
+    for log in sorted(s.logs_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"==> {log} <==\n" + "\n".join(tail))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="native-runtime", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start everything and wait until it is ready")
+    p_up.add_argument("--timeout", type=float, default=300.0)
+    sub.add_parser("down", help="stop everything")
+    sub.add_parser("status", help="show each process")
+    p_logs = sub.add_parser("logs", help="print the last lines of each log")
+    p_logs.add_argument("-n", type=int, default=40)
+    args = parser.parse_args(argv)
+    s = Settings.from_env()
+    if args.command == "up":
+        return up(s, args.timeout)
+    if args.command == "down":
+        return down(s)
+    if args.command == "status":
+        return status(s)
+    return logs(s, args.n)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
