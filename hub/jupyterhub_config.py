@@ -84,11 +84,18 @@ c.JupyterHub.custom_scopes = {
         "description": "Exchange the owner's Keycloak login for short-lived API tokens.",
     }
 }
+# A server's $JUPYTERHUB_API_TOKEN gets the server role's scopes that its owner also holds,
+# so users hold the scope (for themselves only) and the server role passes it on.
 c.JupyterHub.load_roles = [
+    {
+        "name": "user",
+        "description": "A user: everything about themselves, and API tokens for themselves.",
+        "scopes": ["self", "custom:token-exchange!user"],
+    },
     {
         "name": "server",
         "description": "A notebook server: post activity, and mint API tokens for its owner.",
-        "scopes": ["users:activity!user", "access:servers!server", "custom:token-exchange"],
+        "scopes": ["users:activity!user", "access:servers!server", "custom:token-exchange!user"],
     },
     {
         "name": "idle-culler",

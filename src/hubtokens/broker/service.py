@@ -99,23 +99,24 @@ class TokenBroker:
             self._audit(user.name, server, cached, cached=True)
             return cached, True
         subject_token = await self.fresh_access_token(user)
-        body = await exchange_token(
-            self.http,
-            self.token_url,
-            self.client_id,
-            self.client_secret,
-            subject_token,
-            audience,
-            scopes,
-        )
-        granted = set(str(body.get("scope", "")).split())
-        missing = [s for s in scopes if s not in granted]
-        if missing:
-            raise BrokerError(
-                "scope_not_allowed",
-                f"scope {' '.join(missing)} is not granted to {user.name}: ask an admin for "
-                f"{self.policy.describe(audience, missing)}.",
+        try:
+            body = await exchange_token(
+                self.http,
+                self.token_url,
+                self.client_id,
+                self.client_secret,
+                subject_token,
+                audience,
+                scopes,
             )
+        except BrokerError as error:
+            if error.code == "scope_not_allowed":  # Keycloak produced no token for the audience
+                raise self._not_granted(user.name, audience, scopes, scopes) from None
+            raise
+        granted = set(str(body.get("scope", "")).split())
+        missing = tuple(s for s in scopes if s not in granted)
+        if missing:
+            raise self._not_granted(user.name, audience, missing, scopes)
         minted = Minted(
             access_token=body["access_token"],
             expires_at=self.clock() + float(body.get("expires_in", 0)),
@@ -160,6 +161,16 @@ class TokenBroker:
             await user.save_auth_state(new_state)
             self.log.info("token-exchange: refreshed the Keycloak token of %s", user.name)
             return new_state["access_token"]
+
+    def _not_granted(
+        self, username: str, audience: str, missing: tuple[str, ...], asked: tuple[str, ...]
+    ) -> BrokerError:
+        return BrokerError(
+            "scope_not_allowed",
+            f"scope {' '.join(missing)} is not granted to {username} for {audience} "
+            f"(asked for: {' '.join(asked)}): ask an admin for "
+            f"{self.policy.describe(audience, missing)}.",
+        )
 
     def forget(self, username: str) -> None:
         """Drop a user's cached tokens (called on logout)."""

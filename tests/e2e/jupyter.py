@@ -1,0 +1,98 @@
+"""Browser steps a user takes: log in through Keycloak, run code in JupyterLab."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from playwright.sync_api import Page, expect
+
+from tests.support.stack import Stack
+
+SERVER_START_TIMEOUT = 120_000
+CELL_TIMEOUT = 60_000
+
+
+def login(page: Page, stack: Stack, user: str) -> None:
+    """Sign in on the hub's login page, through Keycloak's login form."""
+    page.goto(f"{stack.public_url}/hub/login")
+    page.get_by_text("Sign in with Keycloak").click()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
+    page.get_by_label("Username or email").fill(user)
+    page.get_by_label("Password", exact=True).fill(stack.password(user))
+    page.get_by_role("button", name="Sign In").click()
+
+
+def wait_for_lab(page: Page, user: str) -> None:
+    """After login the hub starts the server and opens the demo notebook in JupyterLab."""
+    expect(page).to_have_url(re.compile(rf"/user/{user}/lab"), timeout=SERVER_START_TIMEOUT)
+    expect_kernel_idle(page)
+
+
+def expect_kernel_idle(page: Page) -> None:
+    """JupyterLab's status bar shows the kernel as idle once it has started."""
+    idle = page.get_by_role("button", name=re.compile(r"\| Idle$"))
+    expect(idle).to_be_visible(timeout=CELL_TIMEOUT)
+
+
+def open_notebook(page: Page, stack: Stack, user: str, name: str) -> None:
+    """Open one notebook in a fresh workspace (``?reset``) and wait for its kernel."""
+    page.goto(f"{stack.public_url}/user/{user}/lab/tree/{name}?reset")
+    # The status bar describes the active notebook once it is open; then wait for its kernel.
+    expect(page.get_by_role("contentinfo").get_by_text(name)).to_be_visible(timeout=CELL_TIMEOUT)
+    expect_kernel_idle(page)
+
+
+def run_all(page: Page) -> None:
+    """Run > Run All Cells, as a user would."""
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def _xsrf(page: Page) -> str:
+    for cookie in page.context.cookies():
+        if cookie["name"] == "_xsrf":
+            return cookie["value"]
+    raise AssertionError("JupyterLab set no _xsrf cookie")
+
+
+def run_cells(page: Page, stack: Stack, user: str, cells: list[str]) -> list[str]:
+    """Save ``cells`` as a new notebook (Jupyter's contents API), open it, Run All, and
+    return the text of every output, in order. The last cell prints a sentinel we wait for."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}.ipynb"
+    done = f"E2E-DONE-{uuid.uuid4().hex[:6]}"
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [
+            {"cell_type": "code", "source": src, "metadata": {}, "outputs": [],
+             "execution_count": None, "id": uuid.uuid4().hex[:8]}
+            for src in [*cells, f"print({done!r})"]
+        ],
+    }
+    base = f"{stack.public_url}/user/{user}"
+    response = page.request.put(
+        f"{base}/api/contents/{name}",
+        data=json.dumps({"type": "notebook", "content": notebook}),
+        headers={"X-XSRFToken": _xsrf(page), "Content-Type": "application/json"},
+    )
+    assert response.ok, f"saving {name} failed: {response.status} {response.text()}"
+    open_notebook(page, stack, user, name)
+    run_all(page)
+    expect(page.locator(".jp-OutputArea-output", has_text=done)).to_be_visible(
+        timeout=CELL_TIMEOUT
+    )
+    return page.locator(".jp-OutputArea-output").all_inner_texts()
+
+
+def results(outputs: list[str]) -> dict[str, object]:
+    """Cells report with ``print("RESULT", name, json.dumps(value))``."""
+    found: dict[str, object] = {}
+    for text in outputs:
+        for line in text.splitlines():
+            if line.startswith("RESULT "):
+                _, key, value = line.split(" ", 2)
+                found[key] = json.loads(value)
+    return found
