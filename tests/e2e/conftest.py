@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-from tests.support.stack import Stack, running_stack
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,8 +28,3 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
             "CHROMIUM to its path."
         )
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-@pytest.fixture(scope="session")
-def stack() -> Stack:
-    return running_stack()

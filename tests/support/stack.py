@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ class Stack:
     public_url: str
     keycloak_url: str
     realm: str
-    secrets: dict[str, str]
+    secrets: dict[str, str] = field(repr=False)  # never printed in test reports
     users_dir: Path | None
 
     @property

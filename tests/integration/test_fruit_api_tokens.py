@@ -1,0 +1,127 @@
+"""The live fruit API behind Traefik accepts exchanged tokens and rejects every bad one."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.integration.keycloak_admin import KeycloakAdmin
+from tests.integration.test_token_exchange import exchange
+from tests.support.login_flows import keycloak_tokens
+from tests.support.stack import Stack
+
+
+def api(stack: Stack, method: str, path: str, token: str | None, **kw: object) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.request(method, f"{stack.public_url}/fruit-api{path}", headers=headers, **kw)
+
+
+@pytest.fixture(scope="module")
+def tokens(stack: Stack) -> dict[str, str]:
+    reader = keycloak_tokens(stack, "reader")["access_token"]
+    curator = keycloak_tokens(stack, "curator")["access_token"]
+    return {
+        "reader_login": reader,
+        "read": exchange(stack, reader, "fruits:read").json()["access_token"],
+        "curator_all": exchange(
+            stack, curator, "fruits:read fruits:write fruits:exotic"
+        ).json()["access_token"],
+    }
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _rejected(response: httpx.Response, status: int = 401) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == ("invalid_token" if status == 401 else "insufficient_scope")
+    assert body["message"]
+    return body
+
+
+def test_exchanged_token_reads_usual_fruits(stack: Stack, tokens: dict[str, str]) -> None:
+    response = api(stack, "GET", "/fruits/usual", tokens["read"])
+    assert response.status_code == 200
+    assert "apple" in response.json()["fruits"]
+
+
+def test_curator_adds_and_deletes_an_exotic_fruit(stack: Stack, tokens: dict[str, str]) -> None:
+    name = f"salak-{uuid.uuid4().hex[:6]}"
+    assert api(stack, "POST", "/fruits/exotic", tokens["curator_all"], json={"name": name}).status_code == 201
+    assert name in api(stack, "GET", "/fruits/exotic", tokens["curator_all"]).json()["fruits"]
+    assert api(stack, "DELETE", f"/fruits/exotic/{name}", tokens["curator_all"]).status_code == 204
+    assert name not in api(stack, "GET", "/fruits/exotic", tokens["curator_all"]).json()["fruits"]
+
+
+def test_missing_scope_is_403_naming_it(stack: Stack, tokens: dict[str, str]) -> None:
+    body = _rejected(api(stack, "POST", "/fruits/usual", tokens["read"], json={"name": "kiwi"}), 403)
+    assert "fruits:write" in body["required_scopes"]
+    _rejected(api(stack, "GET", "/fruits/exotic", tokens["read"]), 403)
+
+
+def test_missing_token_is_401(stack: Stack) -> None:
+    response = api(stack, "GET", "/fruits/usual", None)
+    _rejected(response)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_login_token_without_the_api_audience_is_401(stack: Stack, tokens: dict[str, str]) -> None:
+    body = _rejected(api(stack, "GET", "/fruits/usual", tokens["reader_login"]))
+    assert "aud" in body["message"].lower()
+
+
+def test_tampered_signature_is_401(stack: Stack, tokens: dict[str, str]) -> None:
+    header, payload, signature = tokens["read"].split(".")
+    flipped = ("A" if signature[10] != "A" else "B").join([signature[:10], signature[11:]])
+    _rejected(api(stack, "GET", "/fruits/usual", f"{header}.{payload}.{flipped}"))
+
+
+def test_alg_none_is_401(stack: Stack, tokens: dict[str, str]) -> None:
+    payload = tokens["read"].split(".")[1]
+    _rejected(api(stack, "GET", "/fruits/usual", f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}."))
+
+
+def test_token_from_another_issuer_is_401(stack: Stack) -> None:
+    master = KeycloakAdmin(stack).master_token  # signed by Keycloak, but by realm master
+    _rejected(api(stack, "GET", "/fruits/usual", master))
+
+
+@pytest.fixture
+def short_lived_client(stack: Stack) -> Iterator[tuple[str, str]]:
+    """A throwaway client whose tokens (fruits:read, aud fruit-api) live 1 second."""
+    admin = KeycloakAdmin(stack)
+    client_id = f"itest-{uuid.uuid4().hex[:6]}"
+    secret = uuid.uuid4().hex
+    admin.post("/clients", {
+        "clientId": client_id, "secret": secret, "publicClient": False,
+        "serviceAccountsEnabled": True, "standardFlowEnabled": False,
+        "attributes": {"access.token.lifespan": "1"},
+        "defaultClientScopes": ["basic", "fruits:read"],
+    })
+    internal_id = admin.get("/clients", clientId=client_id)[0]["id"]
+    service_user = admin.get(f"/clients/{internal_id}/service-account-user")
+    role = admin.get("/roles/fruit-reader")
+    admin.post(f"/users/{service_user['id']}/role-mappings/realm", [role])
+    try:
+        yield client_id, secret
+    finally:
+        admin.delete(f"/clients/{internal_id}")
+
+
+def test_expired_token_is_401(stack: Stack, short_lived_client: tuple[str, str]) -> None:
+    client_id, secret = short_lived_client
+    response = httpx.post(stack.token_url, data={"grant_type": "client_credentials"},
+                          auth=(client_id, secret))
+    token = response.json()["access_token"]
+    assert api(stack, "GET", "/fruits/usual", token).status_code == 200  # valid while fresh
+    time.sleep(7)  # 1 s lifetime + the API's 5 s leeway
+    body = _rejected(api(stack, "GET", "/fruits/usual", token))
+    assert "expired" in body["message"].lower()

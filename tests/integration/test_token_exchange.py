@@ -1,0 +1,95 @@
+"""Token exchange at the real Keycloak: who gets which scope, and what the token says."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import jwt
+import pytest
+
+from tests.integration.keycloak_admin import KeycloakAdmin
+from tests.support.login_flows import keycloak_tokens
+from tests.support.stack import Stack
+
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+
+
+def exchange(stack: Stack, subject: str, scope: str, audience: str = "fruit-api") -> httpx.Response:
+    return httpx.post(
+        stack.token_url,
+        data={
+            "grant_type": EXCHANGE,
+            "subject_token": subject,
+            "subject_token_type": ACCESS,
+            "requested_token_type": ACCESS,
+            "audience": audience,
+            "scope": scope,
+        },
+        auth=("jupyterhub", stack.secrets["JUPYTERHUB_CLIENT_SECRET"]),
+    )
+
+
+@pytest.fixture(scope="module")
+def logins(stack: Stack) -> dict[str, str]:
+    return {u: keycloak_tokens(stack, u)["access_token"] for u in ("reader", "curator", "visitor")}
+
+
+@pytest.mark.parametrize(
+    ("user", "scope", "granted"),
+    [
+        ("reader", "fruits:read", True),
+        ("reader", "fruits:write", False),
+        ("reader", "fruits:exotic", False),
+        ("curator", "fruits:read", True),
+        ("curator", "fruits:write", True),
+        ("curator", "fruits:exotic", True),
+        ("visitor", "fruits:read", False),
+    ],
+)
+def test_scope_is_granted_only_to_users_with_the_role(
+    stack: Stack, logins: dict[str, str], user: str, scope: str, granted: bool
+) -> None:
+    response = exchange(stack, logins[user], scope)
+    if granted:
+        assert response.status_code == 200, response.text
+        assert scope in response.json()["scope"].split()
+    else:
+        assert response.status_code == 400
+        assert "audience not available" in response.json()["error_description"].lower()
+
+
+def test_mixed_request_drops_the_scope_the_user_lacks(stack: Stack, logins: dict[str, str]) -> None:
+    response = exchange(stack, logins["reader"], "fruits:read fruits:write")
+    assert response.status_code == 200
+    scopes = response.json()["scope"].split()
+    assert "fruits:read" in scopes and "fruits:write" not in scopes
+
+
+def test_minted_token_is_short_lived_single_audience_and_has_no_refresh_token(
+    stack: Stack, logins: dict[str, str]
+) -> None:
+    body = exchange(stack, logins["curator"], "fruits:read fruits:exotic").json()
+    assert "refresh_token" not in body and "id_token" not in body
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["aud"] in ("fruit-api", ["fruit-api"])
+    assert claims["iss"] == stack.issuer
+    assert claims["azp"] == "jupyterhub"
+    assert claims["preferred_username"] == "curator"
+    assert {"fruits:read", "fruits:exotic"} <= set(claims["scope"].split())
+    assert "fruits:write" not in claims["scope"].split()
+    assert 0 < claims["exp"] - claims["iat"] <= 300
+
+
+def test_unknown_audience_is_refused(stack: Stack, logins: dict[str, str]) -> None:
+    response = exchange(stack, logins["curator"], "fruits:read", audience="payroll")
+    assert response.status_code == 400
+
+
+def test_token_exchange_is_recorded_as_an_event(stack: Stack, logins: dict[str, str]) -> None:
+    started = int(time.time() * 1000) - 1000
+    assert exchange(stack, logins["reader"], "fruits:read").status_code == 200
+    events = KeycloakAdmin(stack).get("/events", type="TOKEN_EXCHANGE", dateFrom=None, max=50)
+    recent = [e for e in events if e["time"] >= started and e.get("clientId") == "jupyterhub"]
+    assert recent, "no TOKEN_EXCHANGE event recorded"

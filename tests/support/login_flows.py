@@ -1,0 +1,124 @@
+"""Log in through Keycloak's real login form without a browser (httpx), for integration tests
+and benchmarks. Keycloak sets its cookies `Secure`; browsers accept those on http://localhost,
+httpx does not, so cookies are carried by hand here."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlparse
+
+import httpx
+
+from tests.support.stack import Stack
+
+FORM_ACTION = re.compile(r'<form[^>]+id="kc-form-login"[^>]+action="([^"]+)"')
+
+
+class CookieCarrier:
+    """A minimal browser: follows redirects, remembers every cookie regardless of Secure."""
+
+    def __init__(self) -> None:
+        self.http = httpx.Client(timeout=30.0)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = self.http.request(method, url, headers=headers, **kwargs)
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";", 1)[0].strip('"')
+            if "Max-Age=0" in header or "expires=Thu, 01 Jan 1970" in header:
+                self.cookies.pop(name.strip(), None)
+            else:
+                self.cookies[name.strip()] = value
+        return response
+
+    def follow(self, response: httpx.Response, stop: str | None = None) -> httpx.Response:
+        """Follow redirects, stopping before a URL that starts with ``stop``."""
+        for _ in range(20):
+            location = response.headers.get("location")
+            if not response.is_redirect or not location:
+                return response
+            target = urljoin(str(response.url), location)
+            if stop and target.startswith(stop):
+                return response
+            response = self.request("GET", target)
+        raise AssertionError("too many redirects")
+
+    def submit_login(self, page: httpx.Response, username: str, password: str) -> httpx.Response:
+        match = FORM_ACTION.search(page.text)
+        if not match:
+            raise AssertionError(f"no Keycloak login form at {page.url} (HTTP {page.status_code})")
+        action = html.unescape(match.group(1))
+        return self.request("POST", action, data={"username": username, "password": password})
+
+
+def keycloak_tokens(stack: Stack, username: str, scope: str = "openid") -> dict[str, Any]:
+    """The token response the hub would get at login: authorization code + PKCE S256."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    redirect_uri = f"{stack.public_url}/hub/oauth_callback"
+    browser = CookieCarrier()
+    page = browser.request(
+        "GET",
+        f"{stack.issuer}/protocol/openid-connect/auth",
+        params={
+            "client_id": "jupyterhub",
+            "response_type": "code",
+            "scope": scope,
+            "redirect_uri": redirect_uri,
+            "state": secrets.token_urlsafe(8),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    response = browser.submit_login(page, username, stack.password(username))
+    location = response.headers.get("location", "")
+    code = parse_qs(urlparse(location).query).get("code")
+    if not code:
+        raise AssertionError(f"login of {username} did not return a code (HTTP {response.status_code})")
+    token = httpx.post(
+        stack.token_url,
+        data={
+            "grant_type": "authorization_code",
+            "code": code[0],
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        },
+        auth=("jupyterhub", stack.secrets["JUPYTERHUB_CLIENT_SECRET"]),
+    )
+    token.raise_for_status()
+    return token.json()
+
+
+def hub_session(stack: Stack, username: str) -> CookieCarrier:
+    """Log in to the hub through Keycloak, as a browser would; returns the cookie carrier."""
+    browser = CookieCarrier()
+    page = browser.follow(browser.request("GET", f"{stack.public_url}/hub/oauth_login"))
+    response = browser.follow(browser.submit_login(page, username, stack.password(username)))
+    if response.status_code != 200 or "/hub/" not in str(response.url):
+        raise AssertionError(f"hub login of {username} ended at {response.url} ({response.status_code})")
+    return browser
+
+
+def hub_api_token(stack: Stack, username: str, scopes: list[str], note: str = "test") -> str:
+    """A JupyterHub API token of ``username`` with ``scopes`` (as a notebook server has)."""
+    browser = hub_session(stack, username)
+    response = browser.request(
+        "POST",
+        f"{stack.public_url}/hub/api/users/{username}/tokens",
+        json={"scopes": scopes, "note": note, "expires_in": 3600},
+        headers={"X-XSRFToken": browser.cookies.get("_xsrf", "")},
+    )
+    if response.status_code != 201:
+        raise AssertionError(f"token request failed: {response.status_code} {response.text}")
+    return response.json()["token"]

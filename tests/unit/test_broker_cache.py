@@ -1,0 +1,89 @@
+"""The broker's token cache: expiry margin with an injected clock, per-user forgetting."""
+
+from hubtokens.broker.cache import Minted, TokenCache
+
+SECRET = "eyJhbGciOi.SECRET-ACCESS-TOKEN.sig"
+
+
+class Clock:
+    def __init__(self, now=1_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def minted(expires_at, audience="fruit-api", scope="fruits:read"):
+    return Minted(access_token=SECRET, expires_at=expires_at, scope=scope, audience=audience)
+
+
+def key(user="alice", server="", audience="fruit-api", scopes=("fruits:read",)):
+    return (user, server, audience, scopes)
+
+
+def test_hit_before_margin_then_miss_and_eviction_within_margin():
+    clock = Clock()
+    cache = TokenCache(margin=30, clock=clock)
+    token = minted(clock.now + 300)
+    cache.put(key(), token)
+    assert cache.get(key()) is token
+    clock.now += 269  # 31 s left: still served
+    assert cache.get(key()) is token
+    assert len(cache) == 1
+    clock.now += 1  # 30 s left: within the margin
+    assert cache.get(key()) is None
+    assert len(cache) == 0  # evicted, not just hidden
+    assert cache.stats() == {"entries": 0}
+
+
+def test_missing_key_is_a_miss():
+    cache = TokenCache(clock=Clock())
+    assert cache.get(key()) is None
+
+
+def test_put_of_a_token_already_near_expiry_is_not_stored():
+    clock = Clock()
+    cache = TokenCache(margin=30, clock=clock)
+    cache.put(key(), minted(clock.now + 30))
+    cache.put(key(server="s2"), minted(clock.now - 5))
+    assert len(cache) == 0
+    assert cache.get(key()) is None
+    cache.put(key(), minted(clock.now + 31))
+    assert len(cache) == 1
+
+
+def test_keys_differ_by_server_audience_and_scope():
+    clock = Clock()
+    cache = TokenCache(clock=clock)
+    a = minted(clock.now + 300)
+    cache.put(key(), a)
+    assert cache.get(key(server="gpu")) is None
+    assert cache.get(key(audience="veg-api")) is None
+    assert cache.get(key(scopes=("fruits:read", "fruits:write"))) is None
+    assert cache.get(key()) is a
+
+
+def test_forget_user_drops_only_that_users_entries():
+    clock = Clock()
+    cache = TokenCache(clock=clock)
+    exp = clock.now + 300
+    cache.put(key("alice"), minted(exp))
+    cache.put(key("alice", server="gpu"), minted(exp))
+    cache.put(key("bob"), minted(exp))
+    cache.put(key("alice2"), minted(exp))
+    assert cache.forget_user("alice") == 2
+    assert cache.get(key("alice")) is None
+    assert cache.get(key("alice", server="gpu")) is None
+    assert cache.get(key("bob")) is not None
+    assert cache.get(key("alice2")) is not None
+    assert cache.forget_user("alice") == 0
+    assert len(cache) == 2
+
+
+def test_repr_and_str_of_minted_never_show_the_token():
+    token = minted(1234.0)
+    for text in (repr(token), str(token), f"{token}", repr([token]), repr({"k": token})):
+        assert SECRET not in text
+        assert "SECRET" not in text
+    assert "fruit-api" in repr(token)
+    assert "fruits:read" in repr(token)
