@@ -127,7 +127,9 @@ def test_listing_without_roles_grants_nothing(policy):
     assert [scopes[s]["granted"] for s in sorted(scopes)] == [None, False, False]
 
 
-@pytest.mark.parametrize("spec", [{"x-api": {}}, {"x-api": {"scopes": {}}}, {"x-api": {"scopes": None}}])
+@pytest.mark.parametrize(
+    "spec", [{"x-api": {}}, {"x-api": {"scopes": {}}}, {"x-api": {"scopes": None}}]
+)
 def test_audience_without_scopes_is_a_config_error(spec):
     with pytest.raises(ValueError, match="x-api"):
         Policy(spec)

@@ -1,0 +1,414 @@
+"""TokenBroker: cache, refresh (single-flight, saved before use), exchange, errors, audit."""
+
+import asyncio
+import logging
+from urllib.parse import parse_qs
+
+import httpx
+import jwt
+import pytest
+import respx
+
+from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.policy import Policy
+from hubtokens.broker.service import TokenBroker, realm_roles, token_expiry
+
+TOKEN_URL = "http://keycloak.test:8080/realms/demo/protocol/openid-connect/token"
+NOW = 1_800_000_000.0
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+POLICY = {
+    "fruit-api": {
+        "scopes": {
+            "fruits:read": {"role": "fruit-reader"},
+            "fruits:write": {"role": "curator"},
+        }
+    }
+}
+
+
+def make_jwt(exp, **claims):
+    return jwt.encode({"exp": int(exp), **claims}, "k", algorithm="HS256")
+
+
+class Clock:
+    def __init__(self):
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
+class FakeUser:
+    """A JupyterHub user: auth_state in memory, every save recorded (also into ``events``)."""
+
+    def __init__(self, name, state, events=None):
+        self.name = name
+        self.state = state
+        self.saved = []
+        self.events = events if events is not None else []
+
+    async def get_auth_state(self):
+        return dict(self.state) if self.state is not None else None
+
+    async def save_auth_state(self, state):
+        await asyncio.sleep(0)  # a real save awaits the database
+        self.events.append(("save", state["refresh_token"] if state else None))
+        self.saved.append(state)
+        self.state = state
+
+
+class FakeRefresher:
+    def __init__(self, events, clock, error=None, delay=0.01):
+        self.events = events
+        self.clock = clock
+        self.error = error
+        self.delay = delay
+        self.calls = []
+
+    async def __call__(self, refresh_token):
+        self.calls.append(refresh_token)
+        self.events.append(("refresh", refresh_token))
+        await asyncio.sleep(self.delay)
+        if self.error:
+            raise self.error
+        n = len(self.calls)
+        return {
+            "access_token": make_jwt(self.clock() + 300, n=n),
+            "refresh_token": f"refresh-{n + 1}",
+            "id_token": f"id-{n + 1}",
+            "expires_in": 300,
+        }
+
+
+class Keycloak:
+    """The token endpoint: records requests into ``events``; answers with ``self.answer``."""
+
+    def __init__(self, events):
+        self.events = events
+        self.requests = []
+        self.answer = None
+        self.counter = 0
+
+    def __call__(self, request):
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        self.requests.append(form)
+        self.events.append(("exchange", form["subject_token"]))
+        if self.answer is not None:
+            return self.answer
+        self.counter += 1
+        return httpx.Response(
+            200,
+            json={
+                "access_token": f"MINTED-{self.counter}",
+                "expires_in": 300,
+                "scope": f"profile email {form['scope']}",
+                "token_type": "Bearer",
+            },
+        )
+
+
+@pytest.fixture
+def events():
+    return []
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def keycloak(events):
+    kc = Keycloak(events)
+    with respx.mock(assert_all_called=False) as router:
+        router.post(TOKEN_URL).mock(side_effect=kc)
+        yield kc
+
+
+@pytest.fixture
+def refresher(events, clock):
+    return FakeRefresher(events, clock)
+
+
+@pytest.fixture
+def log():
+    return logging.getLogger("test.hubtokens.broker")
+
+
+@pytest.fixture
+async def broker(refresher, clock, log):
+    async with httpx.AsyncClient() as http:
+        yield TokenBroker(
+            policy=Policy(POLICY),
+            token_url=TOKEN_URL,
+            client_id="jupyterhub",
+            client_secret="hub-secret",
+            refresher=refresher,
+            http=http,
+            log=log,
+            clock=clock,
+        )
+
+
+def fresh_user(name="alice", events=None, ttl=600):
+    state = {
+        "access_token": make_jwt(NOW + ttl, realm_access={"roles": ["fruit-reader"]}),
+        "refresh_token": "refresh-1",
+        "id_token": "id-1",
+    }
+    return FakeUser(name, state, events)
+
+
+async def test_first_mint_exchanges_then_the_same_request_is_served_from_cache(
+    broker, keycloak, refresher
+):
+    user = fresh_user()
+    minted, cached = await broker.mint(user, "", "fruit-api", "fruits:read")
+    assert (minted.access_token, cached) == ("MINTED-1", False)
+    assert minted.audience == "fruit-api"
+    assert minted.scope == "fruits:read"
+    assert minted.expires_at == NOW + 300
+    assert keycloak.requests[0]["subject_token"] == user.state["access_token"]
+    again, cached = await broker.mint(user, "", "fruit-api", ["fruits:read"])
+    assert again is minted and cached is True
+    assert len(keycloak.requests) == 1
+    assert refresher.calls == []
+    assert user.saved == []
+
+
+async def test_another_server_or_scope_gets_its_own_exchange(broker, keycloak):
+    user = fresh_user()
+    first, _ = await broker.mint(user, "", "fruit-api", "fruits:read")
+    other, cached = await broker.mint(user, "gpu", "fruit-api", "fruits:read")
+    assert cached is False
+    assert other.access_token == "MINTED-2"
+    wider, cached = await broker.mint(user, "", "fruit-api", "fruits:write fruits:read")
+    assert cached is False
+    assert wider.scope == "fruits:read fruits:write"
+    assert keycloak.requests[2]["scope"] == "fruits:read fruits:write"
+    assert len(keycloak.requests) == 3
+
+
+async def test_cached_token_is_replaced_when_within_the_margin(broker, keycloak, clock):
+    user = fresh_user(ttl=10_000)
+    await broker.mint(user, "", "fruit-api", "fruits:read")
+    clock.now += 269
+    assert (await broker.mint(user, "", "fruit-api", "fruits:read"))[1] is True
+    clock.now += 1  # 30 s left: the default cache margin
+    minted, cached = await broker.mint(user, "", "fruit-api", "fruits:read")
+    assert cached is False
+    assert minted.access_token == "MINTED-2"
+
+
+async def test_granted_scope_narrower_than_asked_is_scope_not_allowed(broker, keycloak):
+    keycloak.answer = httpx.Response(
+        200,
+        json={"access_token": "MINTED-narrow", "expires_in": 300, "scope": "profile fruits:read"},
+    )
+    user = fresh_user()
+    with pytest.raises(BrokerError) as info:
+        await broker.mint(user, "", "fruit-api", "fruits:read fruits:write")
+    error = info.value
+    assert error.code == "scope_not_allowed"
+    assert "scope fruits:write is not granted to alice for fruit-api" in error.message
+    assert "role curator" in error.message
+    assert "fruit-reader" not in error.message
+    assert "MINTED-narrow" not in error.message
+    assert len(broker.cache) == 0  # the narrower token is neither cached nor returned
+
+
+async def test_keycloak_audience_not_available_names_the_roles(broker, keycloak):
+    keycloak.answer = httpx.Response(
+        400,
+        json={
+            "error": "invalid_request",
+            "error_description": "Requested audience not available: fruit-api",
+        },
+    )
+    with pytest.raises(BrokerError) as info:
+        await broker.mint(fresh_user(), "", "fruit-api", "fruits:read fruits:write")
+    assert info.value.code == "scope_not_allowed"
+    assert "role curator, fruit-reader" in info.value.message
+    assert "alice" in info.value.message
+
+
+async def test_policy_is_checked_before_keycloak(broker, keycloak, refresher):
+    user = fresh_user()
+    for audience, scope, code in [
+        ("bank-api", "fruits:read", "audience_not_allowed"),
+        ("fruit-api", "fruits:delete", "scope_not_allowed"),
+        ("fruit-api", "", "invalid_request"),
+        (None, "fruits:read", "invalid_request"),
+        (["fruit-api"], "fruits:read", "invalid_request"),
+    ]:
+        with pytest.raises(BrokerError) as info:
+            await broker.mint(user, "", audience, scope)
+        assert info.value.code == code
+    assert keycloak.requests == []
+    assert refresher.calls == []
+
+
+async def test_expiring_upstream_token_is_refreshed_and_saved_before_the_exchange(
+    broker, keycloak, refresher, events
+):
+    user = fresh_user(events=events, ttl=59)  # under the 60 s refresh margin
+    old_access = user.state["access_token"]
+    minted, _ = await broker.mint(user, "", "fruit-api", "fruits:read")
+    assert refresher.calls == ["refresh-1"]
+    assert len(user.saved) == 1
+    saved = user.saved[0]
+    assert saved["refresh_token"] == "refresh-2"  # the rotated one
+    assert saved["id_token"] == "id-2"
+    assert saved["access_token"] != old_access
+    assert saved["token_response"]["refresh_token"] == "refresh-2"
+    assert [e[0] for e in events] == ["refresh", "save", "exchange"]
+    assert events[2] == ("exchange", saved["access_token"])
+    assert minted.access_token == "MINTED-1"
+
+
+async def test_refresh_keeps_the_old_refresh_token_when_none_is_rotated(
+    broker, keycloak, refresher, clock, events
+):
+    async def no_rotation(refresh_token):
+        events.append(("refresh", refresh_token))
+        return {"access_token": make_jwt(clock() + 300)}
+
+    broker.refresher = no_rotation
+    user = fresh_user(events=events, ttl=0)
+    await broker.mint(user, "", "fruit-api", "fruits:read")
+    assert user.state["refresh_token"] == "refresh-1"
+    assert user.state["id_token"] == "id-1"
+    assert [e[0] for e in events] == ["refresh", "save", "exchange"]
+
+
+async def test_twenty_concurrent_mints_share_one_refresh(broker, keycloak, refresher, events):
+    user = fresh_user(events=events, ttl=-5)  # already expired
+    results = await asyncio.gather(
+        *(broker.mint(user, f"server{i % 4}", "fruit-api", "fruits:read") for i in range(20))
+    )
+    assert len(results) == 20
+    assert refresher.calls == ["refresh-1"]
+    assert len(user.saved) == 1
+    new_access = user.saved[0]["access_token"]
+    exchanges = [e for e in events if e[0] == "exchange"]
+    assert exchanges and all(subject == new_access for _, subject in exchanges)
+    assert events.index(("save", "refresh-2")) < events.index(exchanges[0])
+    assert len(broker.locks) == 0
+
+
+async def test_concurrent_mints_of_different_users_refresh_each(
+    broker, keycloak, refresher, events
+):
+    alice = fresh_user("alice", events, ttl=0)
+    bob = fresh_user("bob", events, ttl=0)
+    await asyncio.gather(
+        *(broker.mint(u, "", "fruit-api", "fruits:read") for u in (alice, bob, alice, bob))
+    )
+    assert len(refresher.calls) == 2
+    assert len(alice.saved) == 1 and len(bob.saved) == 1
+
+
+@pytest.mark.parametrize("state", [None, {}, {"refresh_token": "refresh-1"}])
+async def test_no_session_is_login_required_without_calling_keycloak(
+    broker, keycloak, refresher, state
+):
+    user = FakeUser("alice", state)
+    with pytest.raises(BrokerError) as info:
+        await broker.mint(user, "", "fruit-api", "fruits:read")
+    assert info.value.code == "login_required"
+    assert info.value.status == 401
+    assert "alice" in info.value.message
+    assert keycloak.requests == []
+    assert refresher.calls == []
+    assert user.saved == []
+
+
+async def test_expired_token_without_refresh_token_is_login_required(broker, keycloak, refresher):
+    user = FakeUser("alice", {"access_token": make_jwt(NOW - 10)})
+    with pytest.raises(BrokerError) as info:
+        await broker.mint(user, "", "fruit-api", "fruits:read")
+    assert info.value.code == "login_required"
+    assert keycloak.requests == [] and refresher.calls == []
+
+
+async def test_refresher_error_propagates_and_nothing_is_saved(broker, keycloak, refresher):
+    refresher.error = BrokerError("login_required", "your Keycloak session has ended")
+    user = fresh_user(ttl=0)
+    with pytest.raises(BrokerError) as info:
+        await broker.mint(user, "", "fruit-api", "fruits:read")
+    assert info.value is refresher.error
+    assert user.saved == []
+    assert keycloak.requests == []
+    assert len(broker.locks) == 0
+
+
+async def test_exchange_errors_propagate(broker, keycloak):
+    keycloak.answer = httpx.Response(400, json={"error": "invalid_token"})
+    with pytest.raises(BrokerError) as info:
+        await broker.mint(fresh_user(), "", "fruit-api", "fruits:read")
+    assert info.value.code == "login_required"
+    keycloak.answer = httpx.Response(503, text="down")
+    with pytest.raises(BrokerError) as info:
+        await broker.mint(fresh_user(), "", "fruit-api", "fruits:read")
+    assert info.value.code == "idp_unavailable"
+    assert len(broker.cache) == 0
+
+
+async def test_audit_line_names_the_request_and_never_a_token(
+    broker, keycloak, refresher, log, caplog
+):
+    user = fresh_user(ttl=0)  # forces a refresh: the refresh log line is checked too
+    caplog.set_level(logging.INFO, logger=log.name)
+    minted, _ = await broker.mint(user, "", "fruit-api", "fruits:write fruits:read")
+    await broker.mint(user, "", "fruit-api", "fruits:read fruits:write")
+    audits = [r.getMessage() for r in caplog.records if "audit" in r.getMessage()]
+    assert len(audits) == 2
+    first, second = audits
+    for line in (first, second):
+        assert "user=alice" in line
+        assert "server=default" in line
+        assert "audience=fruit-api" in line
+        assert "fruits:read fruits:write" in line
+        assert "expires_at=2027-01-15T08:05:00+00:00" in line  # NOW + 300 s, UTC
+    assert "cached=false" in first and "cached=true" in second
+    secrets = {
+        minted.access_token,
+        user.saved[0]["access_token"],
+        user.saved[0]["refresh_token"],
+        "refresh-1",
+        user.saved[0]["id_token"],
+        "hub-secret",
+    }
+    for record in caplog.records:
+        text = record.getMessage()
+        for secret in secrets:
+            assert secret not in text
+
+
+async def test_forget_empties_the_users_cache_so_the_next_mint_asks_keycloak(broker, keycloak):
+    alice, bob = fresh_user("alice"), fresh_user("bob")
+    await broker.mint(alice, "", "fruit-api", "fruits:read")
+    await broker.mint(alice, "gpu", "fruit-api", "fruits:read")
+    await broker.mint(bob, "", "fruit-api", "fruits:read")
+    assert len(keycloak.requests) == 3
+    broker.forget("alice")
+    assert len(broker.cache) == 1
+    assert (await broker.mint(bob, "", "fruit-api", "fruits:read"))[1] is True
+    minted, cached = await broker.mint(alice, "", "fruit-api", "fruits:read")
+    assert cached is False
+    assert minted.access_token == "MINTED-4"
+    assert len(keycloak.requests) == 4
+
+
+def test_token_expiry_reads_exp_without_verifying():
+    assert token_expiry(make_jwt(NOW + 5)) == NOW + 5
+    assert token_expiry("not-a-jwt") == 0.0
+    assert token_expiry(jwt.encode({"sub": "alice"}, "k", algorithm="HS256")) == 0.0
+
+
+def test_realm_roles_from_the_token():
+    token = make_jwt(NOW, realm_access={"roles": ["fruit-reader", "offline_access"]})
+    assert realm_roles(token) == ["fruit-reader", "offline_access"]
+    assert realm_roles(make_jwt(NOW)) == []
+    assert realm_roles(None) == []
+    assert realm_roles("garbage") == []
