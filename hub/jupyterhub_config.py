@@ -27,6 +27,8 @@ c.JupyterHub.cookie_secret_file = str(STATE_DIR / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(STATE_DIR / "jupyterhub.pid")
 # Stop user servers when the hub stops (the native runtime owns them as child processes).
 c.JupyterHub.cleanup_servers = True
+# Our page templates (a clearer "not approved" page) ahead of JupyterHub's own.
+c.JupyterHub.template_paths = [str(HERE / "templates")]
 
 # --- Proxy: Traefik is the single front door and the hub's proxy (no Node, one proxy) -------
 c.JupyterHub.proxy_class = "traefik_file"

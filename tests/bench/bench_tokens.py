@@ -1,0 +1,376 @@
+"""Latency benchmark of the token broker against the running stack.
+
+Run with ``python -m tests.bench.bench_tokens [--quick] [--json PATH]`` from the repository
+root after ``make up``. Sequential, one client, after a short warm-up; per case it reports
+p50, p99 and mean latency in milliseconds and requests per second (n / summed latency).
+
+Cases, all as user ``reader`` asking for ``fruit-api`` / ``fruits:read``:
+
+  a  ``TokenClient.get`` served from the notebook-side in-process cache (no network);
+  b  ``POST /hub/api/token-exchange`` served from the broker's cache (same token and body);
+  c  an uncached mint: the first ``POST /hub/api/token-exchange`` of each of N distinct
+     JupyterHub API tokens (the broker caches per user, server, audience and scope, and the
+     "server" of a token that belongs to no running server is the token itself);
+  d  ``GET /hub/api/user`` with the same token: the floor for anything that crosses the hub;
+  e  the same RFC 8693 exchange sent straight to Keycloak's token endpoint.
+
+Ratios (on p50): b/d is what a broker cache hit costs relative to the cheapest authenticated
+hub call; c/(d+e) is what an uncached mint costs relative to the sum of its two unavoidable
+parts (crossing the hub, and Keycloak's exchange).
+
+The JupyterHub API tokens it creates are left to expire (after 15 minutes), not deleted: the
+broker's cache key for such a token is its database id, and SQLite hands the id of a deleted
+newest token to the next one, so a rerun within the cache's lifetime would be served cached
+tokens in case c. Case c checks that each token it got was issued during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hubtokens.client import TokenClient
+from tests.support.login_flows import CookieCarrier, keycloak_tokens
+from tests.support.stack import Stack, running_stack
+
+USER = "reader"
+AUDIENCE = "fruit-api"
+SCOPE = "fruits:read"
+BROKER_SCOPES = ["custom:token-exchange!user"]
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+#: Get a new Keycloak subject token for case e when the current one has less than this left.
+SUBJECT_TOKEN_MARGIN_S = 30.0
+
+#: (iterations, warm-up) per case; case c's counts are distinct API tokens.
+FULL = {"a": (20000, 1000), "b": (500, 20), "c": (60, 3), "d": (500, 20), "e": (200, 10)}
+QUICK = {"a": (2000, 100), "b": (50, 5), "c": (8, 2), "d": (50, 5), "e": (20, 3)}
+
+LABELS = {
+    "a": "a notebook cache (TokenClient.get)",
+    "b": "b broker cache (POST token-exchange)",
+    "c": "c uncached mint (first POST per token)",
+    "d": "d hub floor (GET /hub/api/user)",
+    "e": "e Keycloak exchange (direct)",
+}
+
+
+class BenchError(Exception):
+    """A request in the benchmark did not give the expected answer."""
+
+
+@dataclass
+class Result:
+    n: int
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    rps: float
+
+
+def summarize(samples_ns: list[int]) -> Result:
+    ms = [s / 1e6 for s in samples_ns]
+    p99 = statistics.quantiles(ms, n=100, method="inclusive")[98] if len(ms) > 1 else ms[0]
+    return Result(
+        n=len(ms),
+        p50_ms=statistics.median(ms),
+        p99_ms=p99,
+        mean_ms=statistics.fmean(ms),
+        rps=len(ms) / (sum(ms) / 1000),
+    )
+
+
+def timed(call: Callable[[], Any], n: int, warmup: int) -> list[int]:
+    """Run ``call`` ``warmup`` times untimed, then ``n`` times; per-call nanoseconds."""
+    for _ in range(warmup):
+        call()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        start = clock()
+        call()
+        samples.append(clock() - start)
+    return samples
+
+
+def expect(response: httpx.Response, status: int, what: str) -> httpx.Response:
+    if response.status_code != status:
+        raise BenchError(f"{what}: HTTP {response.status_code} {response.text[:300]}")
+    return response
+
+
+# -- setup: JupyterHub API tokens from one hub session ------------------------------------
+
+
+def hub_login(stack: Stack, username: str) -> CookieCarrier:
+    """Log in to the hub through Keycloak's form; unlike ``login_flows.hub_session`` this also
+    works while the user's server is running (the login then redirects to ``/user/...``)."""
+    browser = CookieCarrier()
+    page = browser.follow(browser.request("GET", f"{stack.public_url}/hub/oauth_login"))
+    submitted = browser.submit_login(page, username, stack.password(username))
+    response = browser.follow(submitted, stop=f"{stack.public_url}/user/")
+    landed = response.headers.get("location") if response.is_redirect else str(response.url)
+    if not any(name.startswith("jupyterhub-") for name in browser.cookies) or "_xsrf" not in (
+        browser.cookies
+    ):
+        raise BenchError(f"hub login of {username} ended at {landed} ({response.status_code})")
+    return browser
+
+
+class HubTokens:
+    """Creates many JupyterHub API tokens of one user from one hub login."""
+
+    def __init__(self, stack: Stack, username: str) -> None:
+        self.stack = stack
+        self.username = username
+        self.browser = hub_login(stack, username)
+
+    def _url(self) -> str:
+        return f"{self.stack.public_url}/hub/api/users/{self.username}/tokens"
+
+    def _xsrf(self) -> dict[str, str]:
+        return {"X-XSRFToken": self.browser.cookies.get("_xsrf", "")}
+
+    def create(self, note: str) -> str:
+        response = self.browser.request(
+            "POST",
+            self._url(),
+            json={"scopes": BROKER_SCOPES, "note": note, "expires_in": 900},
+            headers=self._xsrf(),
+        )
+        return expect(response, 201, "creating a JupyterHub API token").json()["token"]
+
+    def close(self) -> None:
+        self.browser.http.close()
+
+
+# -- the cases ------------------------------------------------------------------------------
+
+
+def bench_notebook_cache(stack: Stack, token: str, n: int, warmup: int) -> list[int]:
+    with TokenClient(hub_api_url=f"{stack.public_url}/hub/api", api_token=token) as client:
+        first = client.get(AUDIENCE, SCOPE)  # fills the cache (one real mint)
+
+        def call() -> None:
+            if client.get(AUDIENCE, SCOPE) is not first:
+                raise BenchError("TokenClient.get did not serve its cached token")
+
+        return timed(call, n, warmup)
+
+
+def exchange_body() -> bytes:
+    return json.dumps({"audience": AUDIENCE, "scope": SCOPE}).encode()
+
+
+def bench_broker_cache(hub: httpx.Client, token: str, n: int, warmup: int) -> list[int]:
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    body = exchange_body()
+
+    def call() -> None:
+        response = hub.post("/hub/api/token-exchange", content=body, headers=headers)
+        expect(response, 200, "POST /hub/api/token-exchange")
+
+    return timed(call, n, warmup)
+
+
+def bench_uncached_mint(hub: httpx.Client, tokens: list[str], warmup: int) -> list[int]:
+    """The first mint of each token; the first ``warmup`` tokens are not measured."""
+    body = exchange_body()
+    samples: list[int] = []
+    minted: set[str] = set()
+    started = int(time.time()) - 1  # JWT iat has one-second resolution
+    stale = 0
+    clock = time.perf_counter_ns
+    for i, token in enumerate(tokens):
+        headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+        start = clock()
+        response = hub.post("/hub/api/token-exchange", content=body, headers=headers)
+        elapsed = clock() - start
+        access_token = expect(response, 200, "POST /hub/api/token-exchange").json()["access_token"]
+        minted.add(access_token)
+        stale += issued_at(access_token) < started
+        if i >= warmup:
+            samples.append(elapsed)
+    if stale:
+        raise BenchError(
+            f"{stale} of {len(tokens)} first mints returned a token issued before this run: the "
+            "broker served them from its cache (it keys on the JupyterHub token's id, and ids "
+            "of deleted tokens are reused), so case c would not be uncached. Rerun in 5 minutes."
+        )
+    if len(minted) != len(tokens):  # a cache hit would have returned an earlier token
+        raise BenchError(
+            f"{len(tokens)} first mints returned only {len(minted)} distinct access tokens: "
+            "some were served from the broker's cache, so case c is not uncached."
+        )
+    return samples
+
+
+def issued_at(jwt: str) -> int:
+    """The ``iat`` claim of a JWT, read without verifying it (only to tell fresh from cached)."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return int(claims["iat"])
+    except (IndexError, KeyError, TypeError, ValueError) as e:
+        raise BenchError(f"the minted access token is not a JWT with iat: {e}") from None
+
+
+def bench_hub_floor(hub: httpx.Client, token: str, n: int, warmup: int) -> list[int]:
+    headers = {"Authorization": f"token {token}"}
+
+    def call() -> None:
+        expect(hub.get("/hub/api/user", headers=headers), 200, "GET /hub/api/user")
+
+    return timed(call, n, warmup)
+
+
+def bench_keycloak_exchange(stack: Stack, n: int, warmup: int) -> list[int]:
+    """Direct exchanges; the subject token is renewed (untimed) before it gets too old."""
+    auth = ("jupyterhub", stack.secrets["JUPYTERHUB_CLIENT_SECRET"])
+    subject = {"token": "", "good_until": 0.0}
+
+    def renew_if_needed() -> None:
+        if time.monotonic() < subject["good_until"]:
+            return
+        got_at = time.monotonic()
+        tokens = keycloak_tokens(stack, USER)
+        subject["token"] = tokens["access_token"]
+        subject["good_until"] = got_at + float(tokens["expires_in"]) - SUBJECT_TOKEN_MARGIN_S
+
+    samples: list[int] = []
+    clock = time.perf_counter_ns
+    with httpx.Client(timeout=30.0) as idp:
+        for i in range(warmup + n):
+            renew_if_needed()
+            data = {
+                "grant_type": TOKEN_EXCHANGE_GRANT,
+                "subject_token": subject["token"],
+                "subject_token_type": ACCESS_TOKEN_TYPE,
+                "requested_token_type": ACCESS_TOKEN_TYPE,
+                "audience": AUDIENCE,
+                "scope": SCOPE,
+            }
+            start = clock()
+            response = idp.post(stack.token_url, data=data, auth=auth)
+            elapsed = clock() - start
+            expect(response, 200, f"token exchange at {stack.token_url}")
+            if i >= warmup:
+                samples.append(elapsed)
+    return samples
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def ms(value: float) -> str:
+    return f"{value:.4f}" if value < 10 else f"{value:.2f}"
+
+
+def table(results: dict[str, Result]) -> str:
+    header = ("case", "n", "p50 ms", "p99 ms", "mean ms", "req/s")
+    rows = [
+        (LABELS[k], str(r.n), ms(r.p50_ms), ms(r.p99_ms), ms(r.mean_ms), f"{r.rps:.0f}")
+        for k, r in sorted(results.items())
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        first = row[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def ratios(results: dict[str, Result]) -> dict[str, float]:
+    p50 = {k: r.p50_ms for k, r in results.items()}
+    return {"b/d": p50["b"] / p50["d"], "c/(d+e)": p50["c"] / (p50["d"] + p50["e"])}
+
+
+def run(stack: Stack, quick: bool) -> dict[str, Result]:
+    counts = QUICK if quick else FULL
+    n_c, warm_c = counts["c"]
+    tokens = HubTokens(stack, USER)  # one hub login: a fresh Keycloak session for the broker
+    try:
+        main_token = tokens.create("bench")
+        mint_tokens = [tokens.create(f"bench-mint-{i}") for i in range(warm_c + n_c)]
+        samples: dict[str, list[int]] = {}
+        with httpx.Client(base_url=stack.public_url, timeout=30.0) as hub:
+            # c first, right after login, so no mint pays for refreshing the user's login.
+            samples["c"] = bench_uncached_mint(hub, mint_tokens, warm_c)
+            samples["b"] = bench_broker_cache(hub, main_token, *counts["b"])
+            samples["d"] = bench_hub_floor(hub, main_token, *counts["d"])
+        samples["a"] = bench_notebook_cache(stack, main_token, *counts["a"])
+        samples["e"] = bench_keycloak_exchange(stack, *counts["e"])
+    finally:
+        tokens.close()
+    return {k: summarize(v) for k, v in samples.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench.bench_tokens",
+        description="Latency of the token broker (cached, uncached) against hub and Keycloak.",
+    )
+    parser.add_argument("--quick", action="store_true", help="few iterations (CI smoke test)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
+    args = parser.parse_args(argv)
+
+    try:
+        stack = running_stack()
+    except RuntimeError as e:
+        print(f"bench_tokens: {e}", file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    try:
+        results = run(stack, args.quick)
+    except (BenchError, AssertionError, httpx.HTTPError) as e:
+        print(f"bench_tokens: failed against {stack.public_url}: {e}", file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - started
+
+    r = ratios(results)
+    mode = "quick" if args.quick else "full"
+    print(f"Token broker benchmark: {stack.public_url}, user {USER}, {AUDIENCE} {SCOPE!r}, {mode}")
+    print("sequential, one client, after warm-up; req/s = n / summed latency\n")
+    print(table(results))
+    print()
+    print(f"b/d     = {r['b/d']:.2f}  a broker cache hit costs this many hub floor calls (p50)")
+    print(
+        f"c/(d+e) = {r['c/(d+e)']:.2f}  an uncached mint vs. crossing the hub plus Keycloak's "
+        "exchange (p50; 1.0 = the broker adds nothing)"
+    )
+    print(f"\ntook {elapsed:.1f} s")
+
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "public_url": stack.public_url,
+                    "user": USER,
+                    "audience": AUDIENCE,
+                    "scope": SCOPE,
+                    "mode": mode,
+                    "elapsed_s": round(elapsed, 3),
+                    "cases": {k: asdict(v) for k, v in sorted(results.items())},
+                    "ratios_p50": r,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
