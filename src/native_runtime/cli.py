@@ -65,7 +65,8 @@ def banner(s: Settings, secrets: dict[str, str]) -> str:
         ("hubadmin", "hub admin, reads the usual fruits"),
     ]
     rows = "\n".join(
-        f"    {name:<9} {secrets['DEMO_PASSWORD_' + name.upper()]:<18} {what}" for name, what in users
+        f"    {name:<9} {secrets['DEMO_PASSWORD_' + name.upper()]:<18} {what}"
+        for name, what in users
     )
     return (
         f"\nThe demo is up (native runtime: local processes, users are not isolated).\n\n"
@@ -101,8 +102,10 @@ def up(s: Settings, timeout: float) -> int:
             if log.exists():
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
                 print(f"--- last lines of {log} ---\n{tail}", file=sys.stderr)
-        print("Fix the cause above, then run `make up` again (`make down` stops it all).",
-              file=sys.stderr)
+        print(
+            "Fix the cause above, then run `make up` again (`make down` stops it all).",
+            file=sys.stderr,
+        )
         return 1
     print(banner(s, secrets))
     print(f"  (up in {time.monotonic() - started:.0f}s)")

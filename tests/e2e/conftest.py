@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

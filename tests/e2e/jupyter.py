@@ -67,8 +67,14 @@ def run_cells(page: Page, stack: Stack, user: str, cells: list[str]) -> list[str
         "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
         "cells": [
-            {"cell_type": "code", "source": src, "metadata": {}, "outputs": [],
-             "execution_count": None, "id": uuid.uuid4().hex[:8]}
+            {
+                "cell_type": "code",
+                "source": src,
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+                "id": uuid.uuid4().hex[:8],
+            }
             for src in [*cells, f"print({done!r})"]
         ],
     }
@@ -81,9 +87,7 @@ def run_cells(page: Page, stack: Stack, user: str, cells: list[str]) -> list[str
     assert response.ok, f"saving {name} failed: {response.status} {response.text()}"
     open_notebook(page, stack, user, name)
     run_all(page)
-    expect(page.locator(".jp-OutputArea-output", has_text=done)).to_be_visible(
-        timeout=CELL_TIMEOUT
-    )
+    expect(page.locator(".jp-OutputArea-output", has_text=done)).to_be_visible(timeout=CELL_TIMEOUT)
     return page.locator(".jp-OutputArea-output").all_inner_texts()
 
 

@@ -14,16 +14,21 @@ def test_curator_adds_and_deletes_an_exotic_fruit(page: Page, stack: Stack) -> N
     fruit = f"salak{uuid.uuid4().hex[:4]}"
     login(page, stack, "curator")
     wait_for_lab(page, "curator")
-    outputs = run_cells(page, stack, "curator", [
-        "import json, os, httpx, hubtokens\n"
-        "api = httpx.Client(base_url=os.environ['FRUIT_API_URL'],\n"
-        "                   auth=hubtokens.HubTokenAuth('fruit-api', 'fruits:read fruits:write fruits:exotic'))\n"
-        f"added = api.post('/fruits/exotic', json={{'name': {fruit!r}}})\n"
-        "print('RESULT added', json.dumps(added.status_code))\n"
-        "print('RESULT after_add', json.dumps(api.get('/fruits/exotic').json()['fruits']))\n"
-        f"print('RESULT deleted', json.dumps(api.delete('/fruits/exotic/{fruit}').status_code))\n"
-        "print('RESULT after_delete', json.dumps(api.get('/fruits/exotic').json()['fruits']))\n",
-    ])
+    outputs = run_cells(
+        page,
+        stack,
+        "curator",
+        [
+            "import json, os, httpx, hubtokens\n"
+            "api = httpx.Client(base_url=os.environ['FRUIT_API_URL'],\n"
+            "                   auth=hubtokens.HubTokenAuth('fruit-api', 'fruits:read fruits:write fruits:exotic'))\n"
+            f"added = api.post('/fruits/exotic', json={{'name': {fruit!r}}})\n"
+            "print('RESULT added', json.dumps(added.status_code))\n"
+            "print('RESULT after_add', json.dumps(api.get('/fruits/exotic').json()['fruits']))\n"
+            f"print('RESULT deleted', json.dumps(api.delete('/fruits/exotic/{fruit}').status_code))\n"
+            "print('RESULT after_delete', json.dumps(api.get('/fruits/exotic').json()['fruits']))\n",
+        ],
+    )
     r = results(outputs)
     assert r["added"] == 201
     assert fruit in r["after_add"]

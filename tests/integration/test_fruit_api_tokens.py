@@ -29,9 +29,9 @@ def tokens(stack: Stack) -> dict[str, str]:
     return {
         "reader_login": reader,
         "read": exchange(stack, reader, "fruits:read").json()["access_token"],
-        "curator_all": exchange(
-            stack, curator, "fruits:read fruits:write fruits:exotic"
-        ).json()["access_token"],
+        "curator_all": exchange(stack, curator, "fruits:read fruits:write fruits:exotic").json()[
+            "access_token"
+        ],
     }
 
 
@@ -55,14 +55,19 @@ def test_exchanged_token_reads_usual_fruits(stack: Stack, tokens: dict[str, str]
 
 def test_curator_adds_and_deletes_an_exotic_fruit(stack: Stack, tokens: dict[str, str]) -> None:
     name = f"salak-{uuid.uuid4().hex[:6]}"
-    assert api(stack, "POST", "/fruits/exotic", tokens["curator_all"], json={"name": name}).status_code == 201
+    assert (
+        api(stack, "POST", "/fruits/exotic", tokens["curator_all"], json={"name": name}).status_code
+        == 201
+    )
     assert name in api(stack, "GET", "/fruits/exotic", tokens["curator_all"]).json()["fruits"]
     assert api(stack, "DELETE", f"/fruits/exotic/{name}", tokens["curator_all"]).status_code == 204
     assert name not in api(stack, "GET", "/fruits/exotic", tokens["curator_all"]).json()["fruits"]
 
 
 def test_missing_scope_is_403_naming_it(stack: Stack, tokens: dict[str, str]) -> None:
-    body = _rejected(api(stack, "POST", "/fruits/usual", tokens["read"], json={"name": "kiwi"}), 403)
+    body = _rejected(
+        api(stack, "POST", "/fruits/usual", tokens["read"], json={"name": "kiwi"}), 403
+    )
     assert "fruits:write" in body["required_scopes"]
     _rejected(api(stack, "GET", "/fruits/exotic", tokens["read"]), 403)
 
@@ -86,7 +91,9 @@ def test_tampered_signature_is_401(stack: Stack, tokens: dict[str, str]) -> None
 
 def test_alg_none_is_401(stack: Stack, tokens: dict[str, str]) -> None:
     payload = tokens["read"].split(".")[1]
-    _rejected(api(stack, "GET", "/fruits/usual", f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}."))
+    _rejected(
+        api(stack, "GET", "/fruits/usual", f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.")
+    )
 
 
 def test_token_from_another_issuer_is_401(stack: Stack) -> None:
@@ -100,12 +107,18 @@ def short_lived_client(stack: Stack) -> Iterator[tuple[str, str]]:
     admin = KeycloakAdmin(stack)
     client_id = f"itest-{uuid.uuid4().hex[:6]}"
     secret = uuid.uuid4().hex
-    admin.post("/clients", {
-        "clientId": client_id, "secret": secret, "publicClient": False,
-        "serviceAccountsEnabled": True, "standardFlowEnabled": False,
-        "attributes": {"access.token.lifespan": "1"},
-        "defaultClientScopes": ["basic", "fruits:read"],
-    })
+    admin.post(
+        "/clients",
+        {
+            "clientId": client_id,
+            "secret": secret,
+            "publicClient": False,
+            "serviceAccountsEnabled": True,
+            "standardFlowEnabled": False,
+            "attributes": {"access.token.lifespan": "1"},
+            "defaultClientScopes": ["basic", "fruits:read"],
+        },
+    )
     internal_id = admin.get("/clients", clientId=client_id)[0]["id"]
     service_user = admin.get(f"/clients/{internal_id}/service-account-user")
     role = admin.get("/roles/fruit-reader")
@@ -118,8 +131,9 @@ def short_lived_client(stack: Stack) -> Iterator[tuple[str, str]]:
 
 def test_expired_token_is_401(stack: Stack, short_lived_client: tuple[str, str]) -> None:
     client_id, secret = short_lived_client
-    response = httpx.post(stack.token_url, data={"grant_type": "client_credentials"},
-                          auth=(client_id, secret))
+    response = httpx.post(
+        stack.token_url, data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
     token = response.json()["access_token"]
     assert api(stack, "GET", "/fruits/usual", token).status_code == 200  # valid while fresh
     time.sleep(7)  # 1 s lifetime + the API's 5 s leeway

@@ -85,7 +85,9 @@ def keycloak_tokens(stack: Stack, username: str, scope: str = "openid") -> dict[
     location = response.headers.get("location", "")
     code = parse_qs(urlparse(location).query).get("code")
     if not code:
-        raise AssertionError(f"login of {username} did not return a code (HTTP {response.status_code})")
+        raise AssertionError(
+            f"login of {username} did not return a code (HTTP {response.status_code})"
+        )
     token = httpx.post(
         stack.token_url,
         data={
@@ -104,9 +106,15 @@ def hub_session(stack: Stack, username: str) -> CookieCarrier:
     """Log in to the hub through Keycloak, as a browser would; returns the cookie carrier."""
     browser = CookieCarrier()
     page = browser.follow(browser.request("GET", f"{stack.public_url}/hub/oauth_login"))
-    response = browser.follow(browser.submit_login(page, username, stack.password(username)))
+    response = browser.submit_login(page, username, stack.password(username))
+    # Stop before the user's server (it may be running and would start its own OAuth dance).
+    response = browser.follow(response, stop=f"{stack.public_url}/user/")
+    if response.is_redirect:
+        return browser
     if response.status_code != 200 or "/hub/" not in str(response.url):
-        raise AssertionError(f"hub login of {username} ended at {response.url} ({response.status_code})")
+        raise AssertionError(
+            f"hub login of {username} ended at {response.url} ({response.status_code})"
+        )
     return browser
 
 

@@ -80,12 +80,14 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             ) from e
 
     token_cache_margin = Float(
-        30.0, config=True, help="Minted tokens are served from cache until this many seconds "
-        "before they expire."
+        30.0,
+        config=True,
+        help="Minted tokens are served from cache until this many seconds before they expire.",
     )
     refresh_margin = Float(
-        60.0, config=True, help="The user's Keycloak token is refreshed when it has less than "
-        "this many seconds left."
+        60.0,
+        config=True,
+        help="The user's Keycloak token is refreshed when it has less than this many seconds left.",
     )
 
     def _oidc(self, base: str, endpoint: str) -> str:

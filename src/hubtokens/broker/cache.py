@@ -20,7 +20,10 @@ class Minted:
     audience: str
 
     def __repr__(self) -> str:  # never show the token
-        return f"Minted(audience={self.audience!r}, scope={self.scope!r}, expires_at={self.expires_at})"
+        return (
+            f"Minted(audience={self.audience!r}, scope={self.scope!r}, "
+            f"expires_at={self.expires_at})"
+        )
 
 
 class TokenCache:

@@ -8,8 +8,8 @@ import httpx
 
 from hubtokens.broker.errors import BrokerError
 
-TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
 
 
 async def exchange_token(
@@ -45,8 +45,11 @@ async def exchange_token(
             "try again in a minute, and tell a hub admin if it persists.",
         ) from None
     if response.status_code == 200:
-        body = response.json()
-        if "access_token" not in body:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict) or "access_token" not in body:
             raise BrokerError("idp_unavailable", "Keycloak answered without an access token.")
         return body
     return _raise_for_error(response, audience, scopes)
@@ -70,17 +73,17 @@ def _raise_for_error(response: httpx.Response, audience: str, scopes: tuple[str,
             "scope_not_allowed",
             f"Keycloak grants none of {' '.join(scopes)} for {audience} to this user.",
         )
-    if error in ("invalid_token", "invalid_grant") or response.status_code == 401:
-        raise BrokerError(
-            "login_required",
-            "Your Keycloak session has ended or your login is no longer valid "
-            f"({description or error}): log in to the hub again.",
-        )
     if error in ("unauthorized_client", "invalid_client"):
         raise BrokerError(
             "idp_unavailable",
             f"Keycloak refused the hub as a client ({error}): a hub admin must check "
             "the hub's client id and secret and that token exchange is enabled for it.",
+        )
+    if error in ("invalid_token", "invalid_grant") or response.status_code == 401:
+        raise BrokerError(
+            "login_required",
+            "Your Keycloak session has ended or your login is no longer valid "
+            f"({description or error}): log in to the hub again.",
         )
     raise BrokerError(
         "invalid_request", f"Keycloak refused the token exchange: {error}: {description}"

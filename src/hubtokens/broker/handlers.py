@@ -14,7 +14,7 @@ from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.service import realm_roles
 
 #: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
-TOKEN_EXCHANGE_SCOPE = "custom:token-exchange"
+TOKEN_EXCHANGE_SCOPE = "custom:token-exchange"  # noqa: S105 (a scope name)
 REQUEST_FIELDS = {"audience", "scope"}
 
 
@@ -52,7 +52,8 @@ class TokenExchangeHandler(APIHandler):
             for name, spawner in user.spawners.items():
                 if spawner.api_token and orm_token.match(spawner.api_token):
                     return name or "default"
-            return f"token-{orm_token.id}"
+            # Not a server's token: database ids are reused, so add the creation time.
+            return f"token-{orm_token.id}-{orm_token.created:%Y%m%dT%H%M%S%f}"
         return "session"
 
     def _parse_body(self) -> tuple[str, Any]:

@@ -34,7 +34,12 @@ def normalize_scope(scope: str | Iterable[str] | None) -> tuple[str, ...]:
     """Split an OAuth scope string (or take a list) into sorted unique scopes."""
     if scope is None:
         return ()
-    items = scope.split() if isinstance(scope, str) else list(scope)
+    if isinstance(scope, str):
+        items = scope.split()
+    elif isinstance(scope, list | tuple):
+        items = list(scope)
+    else:
+        items = [None]  # any other JSON type is refused below
     if not all(isinstance(item, str) and item and " " not in item for item in items):
         raise BrokerError(
             "invalid_request",
@@ -47,8 +52,8 @@ def normalize_scope(scope: str | Iterable[str] | None) -> tuple[str, ...]:
 class Policy:
     """Audiences and their scopes, loaded from a mapping such as::
 
-        {"fruit-api": {"description": "...",
-                       "scopes": {"fruits:read": {"description": "...", "role": "fruit-reader"}}}}
+    {"fruit-api": {"description": "...",
+                   "scopes": {"fruits:read": {"description": "...", "role": "fruit-reader"}}}}
     """
 
     def __init__(self, audiences: Mapping[str, Mapping[str, Any]]) -> None:
