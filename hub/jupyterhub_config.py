@@ -140,12 +140,19 @@ if env("HUB_SPAWNER", "local") == "local":
         # Jupyter refuses root without this; the native demo runs as whoever ran `make up`.
         c.Spawner.args = ["--ServerApp.allow_root=True"]
 
+    NEWS_SETTING = "@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+
     def copy_demo_notebook(spawner):
-        """Give each user the demo notebook once (never overwrite their copy)."""
+        """Give each user the demo notebook once (never overwrite their copy), and turn off
+        JupyterLab's "fetch news?" prompt (it would call the internet from a demo)."""
         home = Path(spawner.home_dir)
         home.mkdir(parents=True, exist_ok=True)
         target = home / DEMO_NOTEBOOK.name
         if not target.exists():
             shutil.copy(DEMO_NOTEBOOK, target)
+        news = home / ".jupyter" / "lab" / "user-settings" / NEWS_SETTING
+        if not news.exists():
+            news.parent.mkdir(parents=True, exist_ok=True)
+            news.write_text('{"fetchNews": "false"}\n')
 
     c.Spawner.pre_spawn_hook = copy_demo_notebook

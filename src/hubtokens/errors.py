@@ -92,7 +92,7 @@ class ScopeNotAllowed(HubTokensError):
     code = "scope_not_allowed"
     status = 403
     default_message = "You may not request this scope."
-    hint = "hubtokens.available() lists the scopes you may request; ask an admin for the role."
+    hint = "hubtokens.available() lists the scopes you may request."
 
 
 class IdpUnavailable(HubTokensError):

@@ -57,9 +57,12 @@ def _xsrf(page: Page) -> str:
     raise AssertionError("JupyterLab set no _xsrf cookie")
 
 
-def run_cells(page: Page, stack: Stack, user: str, cells: list[str]) -> list[str]:
+def run_cells(
+    page: Page, stack: Stack, user: str, cells: list[str], keep_kernel: bool = False
+) -> list[str]:
     """Save ``cells`` as a new notebook (Jupyter's contents API), open it, Run All, and
-    return the text of every output, in order. The last cell prints a sentinel we wait for."""
+    return the text of every output, in order. The last cell prints a sentinel we wait for.
+    Afterwards the notebook is deleted and, unless ``keep_kernel``, its kernel shut down."""
     name = f"e2e-{uuid.uuid4().hex[:8]}.ipynb"
     done = f"E2E-DONE-{uuid.uuid4().hex[:6]}"
     notebook = {
@@ -88,7 +91,14 @@ def run_cells(page: Page, stack: Stack, user: str, cells: list[str]) -> list[str
     open_notebook(page, stack, user, name)
     run_all(page)
     expect(page.locator(".jp-OutputArea-output", has_text=done)).to_be_visible(timeout=CELL_TIMEOUT)
-    return page.locator(".jp-OutputArea-output").all_inner_texts()
+    outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+    headers = {"X-XSRFToken": _xsrf(page)}
+    if not keep_kernel:
+        for session in page.request.get(f"{base}/api/sessions").json():
+            if session["path"] == name:
+                page.request.delete(f"{base}/api/sessions/{session['id']}", headers=headers)
+    page.request.delete(f"{base}/api/contents/{name}", headers=headers)
+    return outputs
 
 
 def results(outputs: list[str]) -> dict[str, object]:

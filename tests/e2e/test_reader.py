@@ -139,6 +139,7 @@ def test_after_logout_minting_fails_with_login_required(page: Page, stack: Stack
             "time.sleep(1.5)\n"
             "print('RESULT before', repr(out.read_text()).replace(\"'\", '\"'))\n"
         ],
+        keep_kernel=True,  # the kernel must outlive the logout
     )
     assert results(outputs)["before"] == "ok"
     page.goto(f"{stack.public_url}/hub/logout")

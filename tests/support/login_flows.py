@@ -103,30 +103,35 @@ def keycloak_tokens(stack: Stack, username: str, scope: str = "openid") -> dict[
 
 
 def hub_session(stack: Stack, username: str) -> CookieCarrier:
-    """Log in to the hub through Keycloak, as a browser would; returns the cookie carrier."""
+    """Log in to the hub through Keycloak, as a browser would; returns the cookie carrier.
+    Stops before the user's server (it may be running and would start its own OAuth dance)."""
     browser = CookieCarrier()
     page = browser.follow(browser.request("GET", f"{stack.public_url}/hub/oauth_login"))
-    response = browser.submit_login(page, username, stack.password(username))
-    # Stop before the user's server (it may be running and would start its own OAuth dance).
-    response = browser.follow(response, stop=f"{stack.public_url}/user/")
-    if response.is_redirect:
-        return browser
-    if response.status_code != 200 or "/hub/" not in str(response.url):
+    submitted = browser.submit_login(page, username, stack.password(username))
+    response = browser.follow(submitted, stop=f"{stack.public_url}/user/")
+    logged_in = any(name.startswith("jupyterhub-") for name in browser.cookies)
+    if not logged_in or "_xsrf" not in browser.cookies:
         raise AssertionError(
             f"hub login of {username} ended at {response.url} ({response.status_code})"
         )
     return browser
 
 
-def hub_api_token(stack: Stack, username: str, scopes: list[str], note: str = "test") -> str:
-    """A JupyterHub API token of ``username`` with ``scopes`` (as a notebook server has)."""
-    browser = hub_session(stack, username)
+def create_api_token(
+    stack: Stack, browser: CookieCarrier, username: str, scopes: list[str], **fields: Any
+) -> str:
+    """A new JupyterHub API token of the logged-in ``username`` (``fields``: note, expires_in)."""
     response = browser.request(
         "POST",
         f"{stack.public_url}/hub/api/users/{username}/tokens",
-        json={"scopes": scopes, "note": note, "expires_in": 3600},
+        json={"scopes": scopes, "note": "test", "expires_in": 3600, **fields},
         headers={"X-XSRFToken": browser.cookies.get("_xsrf", "")},
     )
     if response.status_code != 201:
         raise AssertionError(f"token request failed: {response.status_code} {response.text}")
     return response.json()["token"]
+
+
+def hub_api_token(stack: Stack, username: str, scopes: list[str]) -> str:
+    """A JupyterHub API token of ``username`` with ``scopes`` (as a notebook server has)."""
+    return create_api_token(stack, hub_session(stack, username), username, scopes)
