@@ -14,6 +14,7 @@ def test_hub_admins_group_grants_the_admin_page(stack: Stack) -> None:
 
 
 def test_keycloak_groups_become_hub_groups(stack: Stack) -> None:
+    hub_session(stack, "curator")  # the hub learns a user's groups at login
     admin = hub_session(stack, "hubadmin")
     response = admin.request(
         "GET",
