@@ -9,7 +9,8 @@ EXTRAS := hub,api,native,singleuser,client,dev
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down ps logs test test-unit test-stack lint bench clean runtime
+.PHONY: help venv up down ps logs test test-unit test-stack lint bench clean runtime \
+	idp-validate idp-plan idp-apply
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +48,16 @@ ps: venv  ## show the demo's processes
 
 logs: venv  ## print the last lines of every log
 	@$(BIN)/native-runtime logs
+
+# idp/ as code: realms from IDP_REALMS (default demo), Keycloak at KEYCLOAK_ADMIN_URL.
+idp-validate: venv  ## check idp/ files (no Keycloak needed)
+	@$(BIN)/idpctl validate
+
+idp-plan: venv  ## show what `make idp-apply` would change in Keycloak
+	@$(BIN)/idpctl plan
+
+idp-apply: venv  ## apply idp/ to the running Keycloak (idempotent)
+	@$(BIN)/idpctl apply
 
 lint: venv  ## ruff
 	$(BIN)/ruff check src tests hub

@@ -76,9 +76,8 @@ a.custom_403_message = (
     "(it is not in group " + env("HUB_ALLOWED_GROUPS", "hub-users") + "). "
     "Ask a hub admin to approve you, then log in again."
 )
-# Which audiences and scopes notebooks may request (derived from idp/apis.json).
-if env("TOKEN_EXCHANGE_POLICY_FILE") is None:
-    os.environ["TOKEN_EXCHANGE_POLICY_FILE"] = str(HERE.parent / "idp" / "apis.json")
+# Which audiences and scopes notebooks may request: this realm's APIs in the registry.
+a.api_registry = env("IDP_API_REGISTRY", str(HERE.parent / "idp" / "apis.yml"))
 
 # --- Broker permission: a notebook server's own token may call the broker ------------------
 c.JupyterHub.custom_scopes = {

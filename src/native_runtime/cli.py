@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from idpctl import cli as idpctl_cli
 from native_runtime import keycloak, render, secrets_file
 from native_runtime.settings import Settings
 
@@ -39,9 +41,10 @@ def readiness_checks(s: Settings) -> dict[str, str]:
     }
 
 
-def wait_ready(s: Settings, timeout: float) -> list[str]:
-    """Poll every check until all pass or ``timeout``; returns the names still failing."""
-    pending = readiness_checks(s)
+def wait_ready(s: Settings, timeout: float, names: list[str] | None = None) -> list[str]:
+    """Poll the checks (all, or ``names``) until they pass or ``timeout``; returns the names
+    still failing."""
+    pending = {k: v for k, v in readiness_checks(s).items() if names is None or k in names}
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=5.0) as http:
         while pending and time.monotonic() < deadline:
@@ -55,6 +58,21 @@ def wait_ready(s: Settings, timeout: float) -> list[str]:
             if pending:
                 time.sleep(1)
     return sorted(pending)
+
+
+def idp_variables(s: Settings, secrets: dict[str, str]) -> dict[str, str]:
+    """What `idpctl` needs to reach this runtime's Keycloak and fill ${VAR}s in idp/."""
+    return {
+        **idpctl_cli.variables_from(s.secrets_file),
+        **secrets,
+        "HUB_PUBLIC_URL": s.public_url,
+        "KEYCLOAK_ADMIN_URL": s.keycloak_internal_url,
+    }
+
+
+def apply_idp(s: Settings, secrets: dict[str, str]) -> int:
+    realms = [r for r in os.environ.get("IDP_REALMS", "demo").split(",") if r]
+    return idpctl_cli.run("apply", s.repo / "idp", realms, idp_variables(s, secrets))
 
 
 def banner(s: Settings, secrets: dict[str, str]) -> str:
@@ -82,7 +100,6 @@ def up(s: Settings, timeout: float) -> int:
     started = time.monotonic()
     secrets = secrets_file.ensure(s.secrets_file)
     kc_home = keycloak.install(s)
-    keycloak.stage_realms(s, kc_home)
     conf = render.write_all(s, secrets, kc_home)
     if running(s):
         _ctl(s, "update")
@@ -92,8 +109,18 @@ def up(s: Settings, timeout: float) -> int:
         if result.returncode != 0:
             print(f"supervisord did not start: {result.stderr or result.stdout}", file=sys.stderr)
             return 1
-    print("Waiting for Keycloak, the fruit API and JupyterHub ...", flush=True)
-    failing = wait_ready(s, timeout)
+    print("Waiting for Keycloak ...", flush=True)
+    failing = wait_ready(s, timeout, ["keycloak"])
+    if not failing:
+        print("Applying idp/ to Keycloak (idpctl apply) ...", flush=True)
+        if apply_idp(s, secrets) != 0:
+            print(
+                "Fix idp/ as shown above, then run `make idp-apply` (or `make up`).",
+                file=sys.stderr,
+            )
+            return 1
+        print("Waiting for the fruit API and JupyterHub ...", flush=True)
+        failing = wait_ready(s, timeout)
     if failing:
         print(f"\nNot ready after {timeout:.0f}s: {', '.join(failing)}.", file=sys.stderr)
         print(_ctl(s, "status").stdout, file=sys.stderr)

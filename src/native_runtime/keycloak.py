@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -85,13 +84,3 @@ def install(settings: Settings) -> Path:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps(BUILD_OPTIONS))
     return home
-
-
-def stage_realms(settings: Settings, home: Path) -> None:
-    """Copy idp/realms/*.json to Keycloak's import directory (imported when missing)."""
-    import_dir = home / "data" / "import"
-    if import_dir.exists():
-        shutil.rmtree(import_dir)
-    import_dir.mkdir(parents=True)
-    for realm in sorted((settings.repo / "idp" / "realms").glob("*.json")):
-        shutil.copy(realm, import_dir / realm.name)

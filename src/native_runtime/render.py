@@ -89,11 +89,8 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
         "KC_HOSTNAME": s.keycloak_public_url,
         "KC_HOSTNAME_BACKCHANNEL_DYNAMIC": "true",
         "KC_PROXY_HEADERS": "xforwarded",
-        "HUB_PUBLIC_URL": s.public_url,
         "KC_BOOTSTRAP_ADMIN_USERNAME": secrets["KC_BOOTSTRAP_ADMIN_USERNAME"],
         "KC_BOOTSTRAP_ADMIN_PASSWORD": secrets["KC_BOOTSTRAP_ADMIN_PASSWORD"],
-        "JUPYTERHUB_CLIENT_SECRET": secrets["JUPYTERHUB_CLIENT_SECRET"],
-        **{k: v for k, v in secrets.items() if k.startswith("DEMO_PASSWORD_")},
     }
     issuer = f"{s.keycloak_public_url}/realms/{s.realm}"
     fruit_api = {
@@ -118,7 +115,7 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
         "FRUIT_API_PUBLIC_URL": f"{s.public_url}/fruit-api",
         "TRAEFIK_API_URL": f"http://127.0.0.1:{s.traefik_api_port}",
         "TRAEFIK_DYNAMIC_CONFIG_FILE": str(s.state_dir / "traefik" / "dynamic" / "jupyterhub.toml"),
-        "TOKEN_EXCHANGE_POLICY_FILE": str(s.repo / "idp" / "apis.json"),
+        "IDP_API_REGISTRY": str(s.repo / "idp" / "apis.yml"),
         "PYTHONPATH": str(s.repo / "src"),
         **{
             k: secrets[k]
@@ -145,7 +142,7 @@ def supervisord_conf(s: Settings, secrets: dict[str, str], kc_home: Path) -> str
     envs = program_env(s, secrets, kc_home)
     programs = {
         "keycloak": (
-            [str(kc_home / "bin" / "kc.sh"), "start", "--optimized", "--import-realm"],
+            [str(kc_home / "bin" / "kc.sh"), "start", "--optimized"],
             kc_home,
             10,
             60,

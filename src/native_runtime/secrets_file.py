@@ -8,7 +8,7 @@ import secrets
 import string
 from pathlib import Path
 
-DEMO_USERS = ("reader", "curator", "visitor", "hubadmin")
+DEMO_USERS = ("reader", "curator", "visitor", "hubadmin", "researcher")
 _LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
 
 

@@ -7,7 +7,6 @@ shares the broker's per-user lock.
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +22,8 @@ from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import TokenBroker
+from idpctl.errors import ConfigError
+from idpctl.registry import broker_policy, load_registry
 
 
 class KeycloakAuthenticator(GenericOAuthenticator):
@@ -60,24 +61,33 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         config=True, help="Where Keycloak sends the browser after logout (the hub's home)."
     )
 
+    api_registry = Unicode(
+        config=True,
+        help="The protected-API registry (idp/apis.yml): the APIs of this realm are the "
+        "audiences and scopes notebooks may request. Env: IDP_API_REGISTRY.",
+    )
+
+    @default("api_registry")
+    def _api_registry_default(self) -> str:
+        return os.environ.get("IDP_API_REGISTRY", "idp/apis.yml")
+
     token_exchange_policy = Dict(
         config=True,
         help="Audiences and scopes notebooks may request (see hubtokens.broker.Policy). "
-        "Default: read from the JSON file in env TOKEN_EXCHANGE_POLICY_FILE.",
+        "Default: the APIs of this realm in api_registry.",
     )
 
     @default("token_exchange_policy")
     def _policy_default(self) -> dict[str, Any]:
-        path = os.environ.get("TOKEN_EXCHANGE_POLICY_FILE")
-        if not path:
-            return {}
         try:
-            return json.loads(Path(path).read_text())["audiences"]
-        except (OSError, ValueError, KeyError) as e:
+            apis = load_registry(Path(self.api_registry))
+        except ConfigError as e:
+            raise ValueError(f"the API registry is not valid:\n{e}") from None
+        except OSError as e:
             raise ValueError(
-                f"TOKEN_EXCHANGE_POLICY_FILE={path}: cannot read the broker policy ({e}); "
-                'it must be JSON like {"audiences": {"fruit-api": {"scopes": {...}}}}'
-            ) from e
+                f"cannot read the API registry {self.api_registry} ({e}): set IDP_API_REGISTRY"
+            ) from None
+        return broker_policy(apis, self.realm)
 
     token_cache_margin = Float(
         30.0,

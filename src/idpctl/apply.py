@@ -1,0 +1,204 @@
+"""Carry out a plan through the admin API, in dependency order, and record what is managed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from idpctl.admin import AdminError, KeycloakAdmin
+from idpctl.live import KINDS, TRACKING_ATTRIBUTE, Live
+from idpctl.model import Desired
+from idpctl.plan import Change, public_fields, same
+
+
+class ApplyError(Exception):
+    """Some changes were applied and one failed: the message says which."""
+
+
+class Applier:
+    def __init__(self, admin: KeycloakAdmin, desired: Desired) -> None:
+        self.admin = admin
+        self.d = desired
+        self.r = f"/{desired.realm}"
+
+    # -- sub-resources, synced against what Keycloak has right now -------------------------
+
+    def sync_mappers(self, base: str, want: list[dict[str, Any]]) -> None:
+        live = {m["name"]: m for m in self.admin.get(f"{base}/protocol-mappers/models")}
+        for mapper in want:
+            current = live.pop(mapper["name"], None)
+            if current is None:
+                self.admin.post(f"{base}/protocol-mappers/models", mapper)
+            elif not same(mapper, current):
+                self.admin.put(
+                    f"{base}/protocol-mappers/models/{current['id']}",
+                    {**mapper, "id": current["id"]},
+                )
+        for mapper in live.values():
+            self.admin.delete(f"{base}/protocol-mappers/models/{mapper['id']}")
+
+    def sync_role_mappings(self, path: str, want: list[str]) -> None:
+        have = {r["name"] for r in self.admin.get(path)}
+        remove = [self.admin.get(f"{self.r}/roles/{n}") for n in sorted(have - set(want))]
+        add = [self.admin.get(f"{self.r}/roles/{n}") for n in sorted(set(want) - have)]
+        if remove:
+            self.admin.delete(path, remove)
+        if add:
+            self.admin.post(path, add)
+
+    def sync_client_scopes(
+        self, cid: str, want_default: list[str] | None, want_optional: list[str] | None
+    ) -> None:
+        scope_ids = {s["name"]: s["id"] for s in self.admin.get(f"{self.r}/client-scopes")}
+        links = {"default": want_default, "optional": want_optional}
+        have = {
+            which: {
+                s["name"] for s in self.admin.get(f"{self.r}/clients/{cid}/{which}-client-scopes")
+            }
+            for which in links
+        }
+        for which, want in links.items():  # removals first: a scope may move lists
+            if want is not None:
+                for name in sorted(have[which] - set(want)):
+                    self.admin.delete(
+                        f"{self.r}/clients/{cid}/{which}-client-scopes/{scope_ids[name]}"
+                    )
+        for which, want in links.items():
+            if want is not None:
+                for name in sorted(set(want) - have[which]):
+                    self.admin.put(
+                        f"{self.r}/clients/{cid}/{which}-client-scopes/{scope_ids[name]}"
+                    )
+
+    # -- one change ------------------------------------------------------------------------
+
+    def run(self, change: Change) -> None:
+        getattr(self, f"_{change.kind}")(change)
+
+    def _realm(self, change: Change) -> None:
+        body = public_fields(self.d.settings)
+        if change.action == "create":
+            self.admin.post("", body)
+        else:
+            self.admin.put(self.r, body)
+
+    def _roles(self, change: Change) -> None:
+        path = f"{self.r}/roles"
+        if change.action == "delete":
+            self.admin.delete(f"{path}/{change.name}")
+            return
+        body = public_fields(self.d.roles[change.name])
+        if change.action == "create":
+            self.admin.post(path, body)
+        else:
+            self.admin.put(f"{path}/{change.name}", body)
+
+    def _client_scopes(self, change: Change) -> None:
+        if change.action == "create":
+            want = self.d.client_scopes[change.name]
+            self.admin.post(f"{self.r}/client-scopes", public_fields(want))
+        sid = self.admin.find_id(self.d.realm, "client-scopes", change.name)
+        base = f"{self.r}/client-scopes/{sid}"
+        if change.action == "delete":
+            self.admin.delete(base)
+            return
+        want = self.d.client_scopes[change.name]
+        if change.action == "update":
+            self.admin.put(base, {**public_fields(want), "id": sid})
+        self.sync_mappers(base, want["_protocolMappers"])
+        self.sync_role_mappings(f"{base}/scope-mappings/realm", want["_roles"])
+
+    def _clients(self, change: Change) -> None:
+        if change.action == "create":
+            want = self.d.clients[change.name]
+            self.admin.post(f"{self.r}/clients", public_fields(want))
+        cid = self.admin.find_id(self.d.realm, "clients", change.name)
+        base = f"{self.r}/clients/{cid}"
+        if change.action == "delete":
+            self.admin.delete(base)
+            return
+        want = self.d.clients[change.name]
+        if change.action == "update":
+            self.admin.put(base, {**public_fields(want), "id": cid})
+        self.sync_mappers(base, want["_protocolMappers"])
+        self.sync_client_scopes(cid, want.get("_defaultScopes"), want.get("_optionalScopes"))
+
+    def _groups(self, change: Change) -> None:
+        if change.action == "create":
+            self.admin.post(f"{self.r}/groups", public_fields(self.d.groups[change.name]))
+        gid = self.admin.find_id(self.d.realm, "groups", change.name)
+        base = f"{self.r}/groups/{gid}"
+        if change.action == "delete":
+            self.admin.delete(base)
+            return
+        want = self.d.groups[change.name]
+        if change.action == "update":
+            self.admin.put(base, {**public_fields(want), "id": gid})
+        self.sync_role_mappings(f"{base}/role-mappings/realm", want["_roles"])
+
+    def _users(self, change: Change) -> None:
+        if change.action == "create":
+            want = self.d.users[change.name]
+            body = {k: v for k, v in want.items() if not k.startswith("_")}
+            self.admin.post(f"{self.r}/users", body)
+        uid = self.admin.find_id(self.d.realm, "users", change.name)
+        base = f"{self.r}/users/{uid}"
+        if change.action == "delete":
+            self.admin.delete(base)
+            return
+        want = self.d.users[change.name]
+        if change.action == "update":
+            self.admin.put(base, public_fields(want))
+        have = {g["name"]: g["id"] for g in self.admin.get(f"{base}/groups")}
+        for name in sorted(set(have) - set(want["_groups"])):
+            self.admin.delete(f"{base}/groups/{have[name]}")
+        for name in sorted(set(want["_groups"]) - set(have)):
+            gid = self.admin.find_id(self.d.realm, "groups", name)
+            self.admin.put(f"{base}/groups/{gid}")
+
+    # -- the whole plan --------------------------------------------------------------------
+
+    def apply(
+        self, changes: list[Change], live: Live, report: Callable[[str], None] = print
+    ) -> None:
+        managed = {kind: set(names) for kind, names in live.managed.items()}
+        untouched = {(c.kind, c.name) for c in changes}
+        for kind in KINDS:  # desired objects that already match are adopted as managed
+            managed[kind] |= {
+                n
+                for n in getattr(self.d, kind)
+                if (kind, n) not in untouched and n in getattr(live, kind)
+            }
+        done: list[Change] = []
+        try:
+            for change in changes:
+                try:
+                    self.run(change)
+                except AdminError as e:
+                    pending = changes[len(done) + 1 :]
+                    raise ApplyError(
+                        f"FAILED {str(change).strip()}\n  {e}\n"
+                        f"Applied {len(done)} of {len(changes)} changes"
+                        + "".join(f"\n  done: {str(c).splitlines()[0].strip()}" for c in done)
+                        + "".join(
+                            f"\n  not applied: {str(c).splitlines()[0].strip()}" for c in pending
+                        )
+                        + "\nFix the cause and apply again: it continues from the live state."
+                    ) from None
+                done.append(change)
+                report(f"  applied: {str(change).splitlines()[0].strip()}")
+                if change.kind != "realm":
+                    if change.action == "delete":
+                        managed[change.kind].discard(change.name)
+                    else:
+                        managed[change.kind].add(change.name)
+        finally:
+            if done or live.exists:
+                self._record(managed)
+
+    def _record(self, managed: dict[str, set[str]]) -> None:
+        value = json.dumps({k: sorted(v) for k, v in managed.items()}, sort_keys=True)
+        current = self.admin.get(self.r).get("attributes") or {}
+        if current.get(TRACKING_ATTRIBUTE) != value:
+            self.admin.put(self.r, {"attributes": {**current, TRACKING_ATTRIBUTE: value}})

@@ -1,0 +1,142 @@
+"""`idpctl validate|plan|apply`: the realms in idp/ against a live Keycloak."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from idpctl import live as live_state
+from idpctl import plan as planning
+from idpctl.admin import AdminError, KeycloakAdmin
+from idpctl.apply import Applier, ApplyError
+from idpctl.errors import ConfigError, Problem
+from idpctl.model import Desired, load_realm
+from idpctl.registry import load_registry
+
+DEFAULTS = {"HUB_PUBLIC_URL": "http://localhost:8000"}
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value
+    return values
+
+
+def variables_from(env_file: Path) -> dict[str, str]:
+    return {**DEFAULTS, **read_env_file(env_file), **os.environ}
+
+
+def load(idp_dir: Path, realms: list[str], variables: dict[str, str]) -> list[Desired]:
+    """Read and check every requested realm; ConfigError lists all problems at once."""
+    problems: list[Problem] = []
+    apis = {}
+    try:
+        apis = load_registry(idp_dir / "apis.yml")
+    except ConfigError as e:
+        problems += e.problems
+    desired = []
+    for realm in realms:
+        folder = idp_dir / "realms" / realm
+        if not folder.is_dir():
+            problems.append(
+                Problem(
+                    str(folder),
+                    f"realm {realm}",
+                    f"no such folder: add {folder}/realm.yml or drop it from IDP_REALMS",
+                )
+            )
+            continue
+        try:
+            desired.append(load_realm(folder, apis, variables))
+        except ConfigError as e:
+            problems += e.problems
+    unknown = sorted(
+        {api.realm for api in apis.values()}
+        - set(realms)
+        - {p.name for p in (idp_dir / "realms").iterdir() if p.is_dir()}
+    )
+    for realm in unknown:
+        problems.append(
+            Problem(
+                str(idp_dir / "apis.yml"),
+                f"realm {realm}",
+                "an API names this realm but idp/realms/ has no such folder",
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+    return desired
+
+
+def connect(variables: dict[str, str]) -> KeycloakAdmin:
+    return KeycloakAdmin(
+        variables.get("KEYCLOAK_ADMIN_URL", "http://127.0.0.1:8080/auth"),
+        variables.get("KC_BOOTSTRAP_ADMIN_USERNAME", "admin"),
+        variables.get("KC_BOOTSTRAP_ADMIN_PASSWORD", ""),
+    )
+
+
+def run(
+    command: str,
+    idp_dir: Path,
+    realms: list[str],
+    variables: dict[str, str],
+    out: Callable[[str], None] = print,
+) -> int:
+    """0: done (plan: no changes or changes shown); 1: config or Keycloak error."""
+    try:
+        desired = load(idp_dir, realms, variables)
+    except ConfigError as e:
+        out(f"idp/ is not valid ({len(e.problems)} problem(s)); nothing was sent to Keycloak:")
+        for problem in e.problems:
+            out(f"  {problem}")
+        return 1
+    if command == "validate":
+        out(f"idp/ is valid: realms {', '.join(realms)}.")
+        return 0
+    try:
+        admin = connect(variables)
+        for realm in desired:
+            current = live_state.fetch(admin, realm)
+            changes = planning.compute(realm, current)
+            out(planning.summary(realm.realm, changes))
+            if command == "apply" and changes:
+                Applier(admin, realm).apply(changes, current, report=out)
+                out(f"Applied {len(changes)} change(s) to realm {realm.realm}.")
+    except (AdminError, ApplyError) as e:
+        out(str(e))
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="idpctl", description=__doc__)
+    parser.add_argument("command", choices=["validate", "plan", "apply"])
+    parser.add_argument("--idp-dir", type=Path, default=Path("idp"))
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".state/secrets.env"),
+        help="secrets and ${VAR} values (default .state/secrets.env)",
+    )
+    parser.add_argument(
+        "--realm",
+        action="append",
+        dest="realms",
+        help="realm folder to use (repeatable; default: $IDP_REALMS or demo)",
+    )
+    args = parser.parse_args(argv)
+    realms = args.realms or [r for r in os.environ.get("IDP_REALMS", "demo").split(",") if r]
+    return run(args.command, args.idp_dir, realms, variables_from(args.env_file))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

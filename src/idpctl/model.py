@@ -1,0 +1,286 @@
+"""The desired state of one realm: its files in idp/realms/<realm>/ plus what the API
+registry derives, with ${VAR} placeholders resolved."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from idpctl.errors import ConfigError, Problem
+from idpctl.registry import ApiSpec, read_yaml
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MANAGED_MARK = "idpctl"
+#: Client scopes Keycloak creates in every realm; files may reference them.
+BUILTIN_SCOPES = {
+    "acr",
+    "address",
+    "basic",
+    "email",
+    "microprofile-jwt",
+    "offline_access",
+    "organization",
+    "phone",
+    "profile",
+    "role_list",
+    "roles",
+    "saml_organization",
+    "service_account",
+    "web-origins",
+}
+
+
+@dataclass
+class Desired:
+    """Objects keyed by their name (clientId, scope name, role name, group name, username).
+    Sub-resources live under keys starting with ``_`` and are applied through their own
+    endpoints: ``_protocolMappers``, ``_defaultScopes``, ``_optionalScopes``, ``_roles``,
+    ``_groups``."""
+
+    realm: str
+    settings: dict[str, Any]
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    client_scopes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def substitute(value: Any, variables: dict[str, str], missing: set[str]) -> Any:
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in variables:
+                missing.add(name)
+                return match.group(0)
+            return variables[name]
+
+        return PLACEHOLDER.sub(repl, value)
+    if isinstance(value, list):
+        return [substitute(v, variables, missing) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, variables, missing) for k, v in value.items()}
+    return value
+
+
+def _load(path: Path, variables: dict[str, str], problems: list[Problem], kind: type) -> Any:
+    if not path.exists():
+        return kind()
+    data = read_yaml(path)
+    if data is None:
+        return kind()
+    if not isinstance(data, kind):
+        problems.append(Problem(str(path), "file", f"expected a {kind.__name__} of objects"))
+        return kind()
+    missing: set[str] = set()
+    data = substitute(data, variables, missing)
+    for name in sorted(missing):
+        problems.append(
+            Problem(
+                str(path),
+                "file",
+                f"${{{name}}} is not set: add it to the "
+                "secrets file (.state/secrets.env) or the environment",
+            )
+        )
+    return data
+
+
+def audience_mapper(api: str) -> dict[str, Any]:
+    return {
+        "name": f"audience {api}",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-audience-mapper",
+        "consentRequired": False,
+        "config": {
+            "included.client.audience": api,
+            "access.token.claim": "true",
+            "id.token.claim": "false",
+            "introspection.token.claim": "true",
+            "lightweight.claim": "false",
+        },
+    }
+
+
+def load_realm(realm_dir: Path, apis: dict[str, ApiSpec], variables: dict[str, str]) -> Desired:
+    """Read one realm folder and derive the API objects; raises ConfigError."""
+    problems: list[Problem] = []
+    realm = realm_dir.name
+    settings = _load(realm_dir / "realm.yml", variables, problems, dict)
+    settings_file = str(realm_dir / "realm.yml")
+    if settings.get("realm", realm) != realm:
+        problems.append(
+            Problem(
+                settings_file,
+                f"realm {realm}",
+                f"realm is {settings.get('realm')!r} but the folder is {realm!r}",
+            )
+        )
+    settings["realm"] = realm
+    desired = Desired(realm=realm, settings=settings)
+    for name in ("clients", "client-scopes", "roles"):
+        if (realm_dir / f"{name}.yml").exists():
+            problems.append(
+                Problem(
+                    str(realm_dir / f"{name}.yml"),
+                    "file",
+                    f"put {name} in the folder {name}/ (one file per object)",
+                )
+            )
+
+    def add(
+        kind: dict[str, dict[str, Any]], key: str, obj: dict[str, Any], file: str, what: str
+    ) -> None:
+        name = obj.get(key)
+        if not name:
+            problems.append(Problem(file, what, f"{key} is required"))
+        elif name in kind:
+            problems.append(Problem(file, f"{what} {name}", f"duplicate {what} {name!r}"))
+        else:
+            obj["_file"] = file
+            kind[name] = obj
+
+    for path in sorted((realm_dir / "clients").glob("*.yml")):
+        client = _load(path, variables, problems, dict)
+        client.setdefault("_optionalScopes", list(client.pop("optionalClientScopes", [])))
+        client.setdefault("_defaultScopes", list(client.pop("defaultClientScopes", [])))
+        client["_protocolMappers"] = client.pop("protocolMappers", [])
+        add(desired.clients, "clientId", client, str(path), "client")
+    for path in sorted((realm_dir / "client-scopes").glob("*.yml")):
+        scope = _load(path, variables, problems, dict)
+        scope["_protocolMappers"] = scope.pop("protocolMappers", [])
+        scope["_roles"] = list(scope.pop("roles", []))
+        add(desired.client_scopes, "name", scope, str(path), "client scope")
+    for path in sorted((realm_dir / "roles").glob("*.yml")):
+        add(desired.roles, "name", _load(path, variables, problems, dict), str(path), "role")
+    groups_file = realm_dir / "groups.yml"
+    for group in _load(groups_file, variables, problems, list):
+        group["_roles"] = list(group.pop("realmRoles", []))
+        add(desired.groups, "name", group, str(groups_file), "group")
+    users_file = realm_dir / "users.yml"
+    for user in _load(users_file, variables, problems, list):
+        user["_groups"] = [g.lstrip("/") for g in user.pop("groups", [])]
+        add(desired.users, "username", user, str(users_file), "user")
+
+    registry_file = "idp/apis.yml"
+    for api in apis.values():
+        if api.realm != realm:
+            continue
+        add(
+            desired.clients,
+            "clientId",
+            {
+                "clientId": api.name,
+                "name": api.name,
+                "description": api.description or f"Protected API {api.name}",
+                "protocol": "openid-connect",
+                "publicClient": False,
+                "bearerOnly": True,
+                "standardFlowEnabled": False,
+                "implicitFlowEnabled": False,
+                "directAccessGrantsEnabled": False,
+                "serviceAccountsEnabled": False,
+                "fullScopeAllowed": False,
+                "_protocolMappers": [],
+                "_defaultScopes": [],
+                "_optionalScopes": [],
+            },
+            registry_file,
+            "client",
+        )
+        for scope in api.scopes.values():
+            add(
+                desired.client_scopes,
+                "name",
+                {
+                    "name": scope.name,
+                    "description": scope.description or f"{api.name} scope {scope.name}",
+                    "protocol": "openid-connect",
+                    "attributes": {
+                        "include.in.token.scope": "true",
+                        "display.on.consent.screen": "false",
+                    },
+                    "_protocolMappers": [audience_mapper(api.name)],
+                    "_roles": [scope.role],
+                },
+                registry_file,
+                "client scope",
+            )
+            if scope.role not in desired.roles:
+                desired.roles[scope.role] = {
+                    "name": scope.role,
+                    "description": f"May obtain scope {scope.name} of {api.name}",
+                    "_file": registry_file,
+                }
+            for group in scope.groups:
+                if group not in desired.groups:
+                    problems.append(
+                        Problem(
+                            registry_file,
+                            f"api {api.name}, scope {scope.name}",
+                            f"group {group!r} is not defined in {groups_file}",
+                        )
+                    )
+                elif scope.role not in desired.groups[group]["_roles"]:
+                    desired.groups[group]["_roles"].append(scope.role)
+            requester = desired.clients.get(api.requester)
+            if requester is None:
+                problems.append(
+                    Problem(
+                        registry_file,
+                        f"api {api.name}",
+                        f"requester client {api.requester!r} is not defined in "
+                        f"{realm_dir / 'clients'}",
+                    )
+                )
+            elif scope.name not in requester["_optionalScopes"]:
+                requester["_optionalScopes"].append(scope.name)
+
+    problems += cross_check(desired)
+    if problems:
+        raise ConfigError(problems)
+    return desired
+
+
+def cross_check(d: Desired) -> list[Problem]:
+    """References between objects, and values Keycloak would reject or misuse."""
+    problems: list[Problem] = []
+    scopes = BUILTIN_SCOPES | set(d.client_scopes)
+    for client_id, client in d.clients.items():
+        file, what = client["_file"], f"client {client_id}"
+        for scope in client["_defaultScopes"] + client["_optionalScopes"]:
+            if scope not in scopes:
+                problems.append(Problem(file, what, f"references undefined client scope {scope!r}"))
+        for uri in client.get("redirectUris", []):
+            if not re.match(r"^https?://[^/]+", uri):
+                problems.append(
+                    Problem(
+                        file, what, f"redirect URI {uri!r} is not absolute (use https://host/path)"
+                    )
+                )
+    for name, group in d.groups.items():
+        for role in group["_roles"]:
+            if role not in d.roles:
+                problems.append(
+                    Problem(group["_file"], f"group {name}", f"realm role {role!r} is not defined")
+                )
+    for name, user in d.users.items():
+        for group in user["_groups"]:
+            if group not in d.groups:
+                problems.append(
+                    Problem(user["_file"], f"user {name}", f"group {group!r} is not defined")
+                )
+    for name, scope in d.client_scopes.items():
+        for role in scope["_roles"]:
+            if role not in d.roles:
+                problems.append(
+                    Problem(
+                        scope["_file"],
+                        f"client scope {name}",
+                        f"realm role {role!r} is not defined",
+                    )
+                )
+    return problems

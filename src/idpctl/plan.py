@@ -1,0 +1,163 @@
+"""The difference between desired and live, object by object, readable by a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from idpctl.live import Live
+from idpctl.model import BUILTIN_SCOPES, Desired
+
+#: Built-in objects idpctl never deletes, even if a file once listed them.
+PROTECTED = {
+    "clients": {
+        "account",
+        "account-console",
+        "admin-cli",
+        "broker",
+        "realm-management",
+        "security-admin-console",
+    },
+    "client_scopes": BUILTIN_SCOPES,
+    "roles": {"offline_access", "uma_authorization"},
+}
+#: Fields compared only when the object is created (Keycloak never returns them as sent).
+CREATE_ONLY = {"credentials"}
+LABEL = {
+    "roles": "role",
+    "client_scopes": "client scope",
+    "clients": "client",
+    "groups": "group",
+    "users": "user",
+    "realm": "realm settings",
+}
+ORDER = ("roles", "client_scopes", "clients", "groups", "users")
+
+
+@dataclass
+class Change:
+    kind: str  # "realm" or one of ORDER
+    action: str  # create | update | delete
+    name: str
+    details: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        mark = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        head = f"  {mark} {LABEL[self.kind]} {self.name}"
+        return "\n".join([head, *(f"      {d}" for d in self.details)])
+
+
+def _is_scalar_list(value: list[Any]) -> bool:
+    return all(not isinstance(v, dict | list) for v in value)
+
+
+def same(want: Any, have: Any) -> bool:
+    """Does ``have`` (from Keycloak) already say what ``want`` (from a file) says?"""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(same(v, have.get(k)) for k, v in want.items())
+    if isinstance(want, list):
+        if not isinstance(have, list):
+            return False
+        if _is_scalar_list(want):
+            return sorted(map(str, want)) == sorted(map(str, have))
+        return len(want) == len(have) and all(same(a, b) for a, b in zip(want, have, strict=True))
+    if isinstance(want, bool) or isinstance(have, bool):
+        return str(want).lower() == str(have).lower()
+    return want == have or (have is not None and str(want) == str(have))
+
+
+def public_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if not k.startswith("_") and k not in CREATE_ONLY}
+
+
+def field_changes(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    out = []
+    for key, value in public_fields(want).items():
+        if not same(value, have.get(key)):
+            shown = "(secret)" if key == "secret" else _short(value)
+            out.append(
+                f"{key}: {_short(have.get(key)) if key != 'secret' else '(secret)'} -> {shown}"
+            )
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def set_changes(label: str, want: list[str] | None, have: list[str]) -> list[str]:
+    if want is None:
+        return []
+    added, removed = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    return [f"{label}: + {x}" for x in added] + [f"{label}: - {x}" for x in removed]
+
+
+def mapper_changes(want: list[dict[str, Any]], have: list[dict[str, Any]]) -> list[str]:
+    live = {m["name"]: m for m in have}
+    out = []
+    for mapper in want:
+        current = live.pop(mapper["name"], None)
+        if current is None:
+            out.append(f"protocol mapper: + {mapper['name']}")
+        elif not same(mapper, current):
+            out.append(f"protocol mapper: ~ {mapper['name']}")
+    out += [f"protocol mapper: - {name}" for name in sorted(live)]
+    return out
+
+
+def sub_changes(kind: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    out = []
+    if "_protocolMappers" in want:
+        out += mapper_changes(want["_protocolMappers"], have.get("_protocolMappers", []))
+    if kind == "clients":
+        out += set_changes(
+            "default client scopes", want.get("_defaultScopes"), have.get("_defaultScopes", [])
+        )
+        out += set_changes(
+            "optional client scopes", want.get("_optionalScopes"), have.get("_optionalScopes", [])
+        )
+    if kind in ("client_scopes", "groups"):
+        out += set_changes("realm roles", want["_roles"], have.get("_roles", []))
+    if kind == "users":
+        out += set_changes("groups", want["_groups"], have.get("_groups", []))
+    return out
+
+
+def compute(desired: Desired, live: Live) -> list[Change]:
+    changes: list[Change] = []
+    if not live.exists:
+        changes.append(Change("realm", "create", desired.realm))
+    else:
+        details = field_changes(desired.settings, live.settings)
+        if details:
+            changes.append(Change("realm", "update", desired.realm, details))
+    for kind in ORDER:
+        want_all: dict[str, dict[str, Any]] = getattr(desired, kind)
+        have_all: dict[str, dict[str, Any]] = getattr(live, kind)
+        for name, want in want_all.items():
+            have = have_all.get(name)
+            if have is None:
+                changes.append(Change(kind, "create", name))
+            else:
+                details = field_changes(want, have) + sub_changes(kind, want, have)
+                if details:
+                    changes.append(Change(kind, "update", name, details))
+    for kind in reversed(ORDER):
+        have_all = getattr(live, kind)
+        for name in sorted(live.managed[kind] - set(getattr(desired, kind))):
+            if name in have_all and name not in PROTECTED.get(kind, set()):
+                changes.append(Change(kind, "delete", name))
+    return changes
+
+
+def summary(realm: str, changes: list[Change]) -> str:
+    if not changes:
+        return f"Realm {realm}: no changes."
+    counts = {a: sum(c.action == a for c in changes) for a in ("create", "update", "delete")}
+    lines = [f"Realm {realm}:", *map(str, changes)]
+    lines.append(
+        f"Plan for {realm}: {counts['create']} to create, {counts['update']} to "
+        f"update, {counts['delete']} to delete."
+    )
+    return "\n".join(lines)
