@@ -1,0 +1,306 @@
+"""idpctl validate: every bad input is reported, naming the file and the object, and the
+exit code is 1. Each test edits a copy of the real idp/ folder."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from idpctl import cli
+
+IDP = Path(__file__).resolve().parents[2] / "idp"
+VARIABLES = {
+    "JUPYTERHUB_CLIENT_SECRET": "x",
+    "HUB_PUBLIC_URL": "http://localhost:8000",
+    "DEMO_PASSWORD_READER": "pw-reader-1A",
+    "DEMO_PASSWORD_CURATOR": "pw-curator-1A",
+    "DEMO_PASSWORD_VISITOR": "pw-visitor-1A",
+    "DEMO_PASSWORD_HUBADMIN": "pw-hubadmin-1A",
+}
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> Path:
+    copy = tmp_path / "idp"
+    shutil.copytree(IDP, copy)
+    return copy
+
+
+def edit(path: Path, change: Callable[[Any], Any]) -> None:
+    """Change the parsed file in place (the return value is ignored) and write it back."""
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def validate(
+    idp: Path, realms: list[str] | None = None, variables: dict[str, str] | None = None
+) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    code = cli.run("validate", idp, realms or ["demo"], variables or VARIABLES, out=lines.append)
+    return code, lines
+
+
+def problems(lines: list[str]) -> list[str]:
+    """The problem lines; the header's count must match them."""
+    assert lines[0].startswith("idp/ is not valid (")
+    found = [line.strip() for line in lines[1:]]
+    assert lines[0].startswith(f"idp/ is not valid ({len(found)} problem(s))")
+    assert "nothing was sent to Keycloak" in lines[0]
+    return found
+
+
+def the_problem(idp: Path, file: str, obj: str, *words: str, **kw: Any) -> str:
+    """Validate, expect failure, and return the one problem line naming file and object."""
+    code, lines = validate(idp, **kw)
+    assert code == 1, lines
+    found = [p for p in problems(lines) if p.startswith(f"{idp / file}: {obj}: ")]
+    assert len(found) == 1, lines
+    for word in words:
+        assert word in found[0], found[0]
+    return found[0]
+
+
+def jupyterhub(idp: Path) -> Path:
+    return idp / "realms/demo/clients/jupyterhub.yml"
+
+
+def test_the_unchanged_copy_is_valid(idp: Path) -> None:
+    assert validate(idp) == (0, ["idp/ is valid: realms demo."])
+
+
+def test_unresolved_placeholder_names_the_variable_and_the_secrets_file(idp: Path) -> None:
+    variables = {k: v for k, v in VARIABLES.items() if k != "DEMO_PASSWORD_CURATOR"}
+    line = the_problem(
+        idp,
+        "realms/demo/users.yml",
+        "file",
+        "${DEMO_PASSWORD_CURATOR}",
+        "not set",
+        ".state/secrets.env",
+        variables=variables,
+    )
+    assert "READER" not in line
+    code, lines = validate(idp, variables=variables)
+    assert len(problems(lines)) == 1
+
+
+def test_unresolved_placeholders_in_several_files_are_each_reported(idp: Path) -> None:
+    variables = {k: v for k, v in VARIABLES.items() if k != "HUB_PUBLIC_URL"}
+    variables.pop("DEMO_PASSWORD_VISITOR")
+    code, lines = validate(idp, variables=variables)
+    assert code == 1
+    found = problems(lines)
+    assert any(
+        p.startswith(f"{jupyterhub(idp)}: file: ${{HUB_PUBLIC_URL}} is not set") for p in found
+    )
+    assert any(
+        p.startswith(f"{idp / 'realms/demo/users.yml'}: file: ${{DEMO_PASSWORD_VISITOR}}")
+        for p in found
+    )
+
+
+def test_yaml_syntax_error_names_the_file(idp: Path) -> None:
+    (idp / "realms/demo/groups.yml").write_text("- name: [hub-users\n  attributes: {\n")
+    the_problem(idp, "realms/demo/groups.yml", "file", "not valid YAML")
+
+
+def test_yaml_syntax_error_in_apis_yml_names_the_file(idp: Path) -> None:
+    (idp / "apis.yml").write_text("apis:\n  fruit-api: {realm: demo\n")
+    the_problem(idp, "apis.yml", "file", "not valid YAML")
+
+
+def test_unknown_key_in_apis_yml(idp: Path) -> None:
+    edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"].update(audience="x"))
+    the_problem(idp, "apis.yml", "api fruit-api", "unknown key 'audience'")
+
+
+def test_unknown_key_in_an_api_scope(idp: Path) -> None:
+    edit(
+        idp / "apis.yml",
+        lambda d: d["apis"]["fruit-api"]["scopes"]["fruits:write"].update(roles=["x"]),
+    )
+    the_problem(idp, "apis.yml", "api fruit-api, scope fruits:write", "unknown key 'roles'")
+
+
+def test_scope_without_role(idp: Path) -> None:
+    edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"]["scopes"]["fruits:exotic"].pop("role"))
+    the_problem(idp, "apis.yml", "api fruit-api, scope fruits:exotic", "role is required")
+
+
+def test_scope_given_to_an_undefined_group(idp: Path) -> None:
+    edit(
+        idp / "apis.yml",
+        lambda d: d["apis"]["fruit-api"]["scopes"]["fruits:write"]["groups"].append("bakers"),
+    )
+    code, lines = validate(idp)
+    assert code == 1
+    (line,) = problems(lines)
+    assert "apis.yml: api fruit-api, scope fruits:write: " in line
+    assert "group 'bakers' is not defined" in line
+    assert "groups.yml" in line
+
+
+def test_registry_problems_name_the_registry_file_actually_read(idp: Path) -> None:
+    """Problems found while deriving objects must name the apis.yml that was read (as the
+    registry's own problems do), not a fixed relative "idp/apis.yml"."""
+    edit(
+        idp / "apis.yml",
+        lambda d: d["apis"]["fruit-api"]["scopes"]["fruits:write"]["groups"].append("bakers"),
+    )
+    the_problem(idp, "apis.yml", "api fruit-api, scope fruits:write", "'bakers'")
+
+
+def test_requester_client_not_defined(idp: Path) -> None:
+    edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"].update(requester="voila"))
+    code, lines = validate(idp)
+    assert code == 1
+    found = [p for p in problems(lines) if "requester client 'voila' is not defined" in p]
+    assert found
+    assert all("apis.yml: api fruit-api: " in p for p in found)
+    assert str(idp / "realms/demo/clients") in found[0]
+
+
+def test_requester_not_defined_is_reported_once_not_once_per_scope(idp: Path) -> None:
+    edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"].update(requester="voila"))
+    code, lines = validate(idp)
+    assert code == 1
+    assert len(problems(lines)) == 1, lines
+
+
+def test_duplicate_client_id_across_client_files(idp: Path) -> None:
+    shutil.copy(jupyterhub(idp), idp / "realms/demo/clients/zz-hub-copy.yml")
+    the_problem(idp, "realms/demo/clients/zz-hub-copy.yml", "client jupyterhub", "duplicate client")
+
+
+def test_api_named_like_an_existing_client(idp: Path) -> None:
+    edit(
+        idp / "apis.yml",
+        lambda d: d.update(apis={"jupyterhub": d["apis"]["fruit-api"]}),
+    )
+    code, lines = validate(idp)
+    assert code == 1
+    found = problems(lines)
+    assert any(
+        "apis.yml: client jupyterhub: " in p and "duplicate client 'jupyterhub'" in p for p in found
+    ), found
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda d: d["apis"].update(account=d["apis"].pop("fruit-api")), id="api"),
+        pytest.param(
+            lambda d: d["apis"]["fruit-api"]["scopes"].update(
+                profile=d["apis"]["fruit-api"]["scopes"].pop("fruits:exotic")
+            ),
+            id="scope",
+        ),
+    ],
+)
+def test_api_or_scope_named_like_a_keycloak_builtin_is_refused(idp: Path, change: Any) -> None:
+    """An API named "account" would turn Keycloak's account client into a bearer-only
+    client; a scope named "profile" would replace the built-in scope's mappers."""
+    edit(idp / "apis.yml", change)
+    code, lines = validate(idp)
+    assert code == 1, lines
+    assert any("apis.yml" in p for p in problems(lines))
+
+
+def test_client_references_an_undefined_client_scope(idp: Path) -> None:
+    edit(jupyterhub(idp), lambda d: d["defaultClientScopes"].append("fruits:eat"))
+    the_problem(
+        idp,
+        "realms/demo/clients/jupyterhub.yml",
+        "client jupyterhub",
+        "undefined client scope 'fruits:eat'",
+    )
+
+
+def test_redirect_uri_not_absolute(idp: Path) -> None:
+    edit(jupyterhub(idp), lambda d: d["redirectUris"].append("/hub/oauth_callback"))
+    the_problem(
+        idp,
+        "realms/demo/clients/jupyterhub.yml",
+        "client jupyterhub",
+        "'/hub/oauth_callback'",
+        "not absolute",
+    )
+
+
+def test_empty_hub_url_makes_the_redirect_uri_relative(idp: Path) -> None:
+    the_problem(
+        idp,
+        "realms/demo/clients/jupyterhub.yml",
+        "client jupyterhub",
+        "not absolute",
+        variables={**VARIABLES, "HUB_PUBLIC_URL": ""},
+    )
+
+
+def test_user_in_an_undefined_group(idp: Path) -> None:
+    edit(idp / "realms/demo/users.yml", lambda d: d[2]["groups"].append("/bakers"))
+    the_problem(idp, "realms/demo/users.yml", "user visitor", "group 'bakers' is not defined")
+
+
+def test_group_with_an_undefined_realm_role(idp: Path) -> None:
+    edit(idp / "realms/demo/groups.yml", lambda d: d[0].update(realmRoles=["baker"]))
+    the_problem(idp, "realms/demo/groups.yml", "group hub-users", "realm role 'baker'")
+
+
+def test_realm_yml_names_another_realm(idp: Path) -> None:
+    edit(idp / "realms/demo/realm.yml", lambda d: d.update(realm="prod"))
+    the_problem(idp, "realms/demo/realm.yml", "realm demo", "'prod'", "'demo'")
+
+
+def test_api_whose_realm_has_no_folder(idp: Path) -> None:
+    edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"].update(realm="veggies"))
+    code, lines = validate(idp)
+    assert code == 1
+    found = problems(lines)
+    assert f"{idp / 'apis.yml'}: realm veggies: " in "\n".join(found)
+    assert any("realm veggies" in p and "no such folder" in p for p in found)
+
+
+def test_requested_realm_folder_does_not_exist(idp: Path) -> None:
+    line = the_problem(idp, "realms/staging", "realm staging", "no such folder", realms=["staging"])
+    assert "IDP_REALMS" in line
+
+
+def test_a_realm_file_with_a_wrong_shape_is_a_problem(idp: Path) -> None:
+    (idp / "realms/demo/users.yml").write_text("username: reader\n")
+    the_problem(idp, "realms/demo/users.yml", "file", "expected a list")
+
+
+def test_a_malformed_user_entry_is_a_problem_not_a_crash(idp: Path) -> None:
+    edit(idp / "realms/demo/users.yml", lambda d: d.append("mallory"))
+    code, lines = validate(idp)
+    assert code == 1
+    assert any("users.yml" in p for p in problems(lines))
+
+
+def test_several_problems_are_reported_together(idp: Path) -> None:
+    edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"].update(colour="red"))
+    edit(jupyterhub(idp), lambda d: d["redirectUris"].append("hub/cb"))
+    edit(idp / "realms/demo/users.yml", lambda d: d[0]["groups"].append("bakers"))
+    edit(idp / "realms/demo/groups.yml", lambda d: d[1].update(realmRoles=["baker"]))
+    variables = {k: v for k, v in VARIABLES.items() if k != "DEMO_PASSWORD_HUBADMIN"}
+    code, lines = validate(idp, realms=["demo", "nowhere"], variables=variables)
+    assert code == 1
+    found = problems(lines)
+    expected = [
+        f"{idp / 'apis.yml'}: api fruit-api: unknown key 'colour'",
+        f"{jupyterhub(idp)}: client jupyterhub: redirect URI 'hub/cb'",
+        f"{idp / 'realms/demo/users.yml'}: user reader: group 'bakers'",
+        f"{idp / 'realms/demo/groups.yml'}: group hub-admins: realm role 'baker'",
+        f"{idp / 'realms/demo/users.yml'}: file: ${{DEMO_PASSWORD_HUBADMIN}}",
+        f"{idp / 'realms/nowhere'}: realm nowhere: no such folder",
+    ]
+    for start in expected:
+        assert any(p.startswith(start) for p in found), (start, found)
+    assert len(found) == len(expected)
