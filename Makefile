@@ -50,14 +50,15 @@ logs: venv  ## print the last lines of every log
 	@$(BIN)/native-runtime logs
 
 # idp/ as code: realms from IDP_REALMS (default demo), Keycloak at KEYCLOAK_ADMIN_URL.
+IDP_DIR ?= idp
 idp-validate: venv  ## check idp/ files (no Keycloak needed)
-	@$(BIN)/idpctl validate
+	@$(BIN)/idpctl validate --idp-dir $(IDP_DIR)
 
 idp-plan: venv  ## show what `make idp-apply` would change in Keycloak
-	@$(BIN)/idpctl plan
+	@$(BIN)/idpctl plan --idp-dir $(IDP_DIR)
 
 idp-apply: venv  ## apply idp/ to the running Keycloak (idempotent)
-	@$(BIN)/idpctl apply
+	@$(BIN)/idpctl apply --idp-dir $(IDP_DIR)
 
 lint: venv  ## ruff
 	$(BIN)/ruff check src tests hub

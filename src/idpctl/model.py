@@ -262,6 +262,18 @@ def cross_check(d: Desired) -> list[Problem]:
                     )
                 )
     for name, group in d.groups.items():
+        attributes = group.get("attributes", {})
+        if not isinstance(attributes, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in attributes.values()
+        ):
+            problems.append(
+                Problem(
+                    group["_file"],
+                    f"group {name}",
+                    "attributes must map each "
+                    "name to a list of strings (quote values that contain ': ')",
+                )
+            )
         for role in group["_roles"]:
             if role not in d.roles:
                 problems.append(

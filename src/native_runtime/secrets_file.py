@@ -28,6 +28,7 @@ def demo_password() -> str:
 def generate() -> dict[str, str]:
     values = {
         "JUPYTERHUB_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "RESEARCH_HUB_CLIENT_SECRET": secrets.token_urlsafe(32),
         "JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32),
         "JPY_COOKIE_SECRET": secrets.token_hex(32),
         "TRAEFIK_API_PASSWORD": secrets.token_urlsafe(24),

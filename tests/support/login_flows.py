@@ -102,13 +102,15 @@ def keycloak_tokens(stack: Stack, username: str, scope: str = "openid") -> dict[
     return token.json()
 
 
-def hub_session(stack: Stack, username: str) -> CookieCarrier:
-    """Log in to the hub through Keycloak, as a browser would; returns the cookie carrier.
-    Stops before the user's server (it may be running and would start its own OAuth dance)."""
+def hub_session(stack: Stack, username: str, hub: str = "") -> CookieCarrier:
+    """Log in to the hub (served under the path ``hub``, e.g. "/research") through Keycloak,
+    as a browser would; returns the cookie carrier. Stops before the user's server (it may be
+    running and would start its own OAuth dance)."""
     browser = CookieCarrier()
-    page = browser.follow(browser.request("GET", f"{stack.public_url}/hub/oauth_login"))
+    base = f"{stack.public_url}{hub}"
+    page = browser.follow(browser.request("GET", f"{base}/hub/oauth_login"))
     submitted = browser.submit_login(page, username, stack.password(username))
-    response = browser.follow(submitted, stop=f"{stack.public_url}/user/")
+    response = browser.follow(submitted, stop=f"{base}/user/")
     logged_in = any(name.startswith("jupyterhub-") for name in browser.cookies)
     if not logged_in or "_xsrf" not in browser.cookies:
         raise AssertionError(
@@ -118,12 +120,17 @@ def hub_session(stack: Stack, username: str) -> CookieCarrier:
 
 
 def create_api_token(
-    stack: Stack, browser: CookieCarrier, username: str, scopes: list[str], **fields: Any
+    stack: Stack,
+    browser: CookieCarrier,
+    username: str,
+    scopes: list[str],
+    hub: str = "",
+    **fields: Any,
 ) -> str:
     """A new JupyterHub API token of the logged-in ``username`` (``fields``: note, expires_in)."""
     response = browser.request(
         "POST",
-        f"{stack.public_url}/hub/api/users/{username}/tokens",
+        f"{stack.public_url}{hub}/hub/api/users/{username}/tokens",
         json={"scopes": scopes, "note": "test", "expires_in": 3600, **fields},
         headers={"X-XSRFToken": browser.cookies.get("_xsrf", "")},
     )
@@ -132,6 +139,6 @@ def create_api_token(
     return response.json()["token"]
 
 
-def hub_api_token(stack: Stack, username: str, scopes: list[str]) -> str:
+def hub_api_token(stack: Stack, username: str, scopes: list[str], hub: str = "") -> str:
     """A JupyterHub API token of ``username`` with ``scopes`` (as a notebook server has)."""
-    return create_api_token(stack, hub_session(stack, username), username, scopes)
+    return create_api_token(stack, hub_session(stack, username, hub), username, scopes, hub)

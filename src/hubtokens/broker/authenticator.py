@@ -16,7 +16,7 @@ import httpx
 from oauthenticator.generic import GenericOAuthenticator
 from tornado.httpclient import HTTPClientError
 from tornado.web import HTTPError
-from traitlets import Dict, Float, Unicode, default
+from traitlets import Float, Unicode, default
 
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
@@ -71,14 +71,8 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     def _api_registry_default(self) -> str:
         return os.environ.get("IDP_API_REGISTRY", "idp/apis.yml")
 
-    token_exchange_policy = Dict(
-        config=True,
-        help="Audiences and scopes notebooks may request (see hubtokens.broker.Policy). "
-        "Default: the APIs of this realm in api_registry.",
-    )
-
-    @default("token_exchange_policy")
-    def _policy_default(self) -> dict[str, Any]:
+    def load_policy(self) -> Policy:
+        """The broker's allowlist: this realm's APIs in the registry (idp/apis.yml)."""
         try:
             apis = load_registry(Path(self.api_registry))
         except ConfigError as e:
@@ -87,7 +81,27 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             raise ValueError(
                 f"cannot read the API registry {self.api_registry} ({e}): set IDP_API_REGISTRY"
             ) from None
-        return broker_policy(apis, self.realm)
+        return Policy(broker_policy(apis, self.realm))
+
+    def _registry_mtime(self) -> int:
+        try:
+            return os.stat(self.api_registry).st_mtime_ns
+        except OSError:
+            return 0
+
+    def current_broker(self) -> TokenBroker:
+        """The broker, its policy re-read when the registry file changed (no hub restart).
+        An invalid registry is logged and the previous policy kept."""
+        broker = self.broker
+        mtime = self._registry_mtime()
+        if mtime != self._policy_mtime:
+            try:
+                broker.policy = self.load_policy()
+                self.log.info("token-exchange: policy loaded from %s", self.api_registry)
+            except ValueError as e:
+                self.log.error("token-exchange: keeping the previous policy: %s", e)
+            self._policy_mtime = mtime
+        return broker
 
     token_cache_margin = Float(
         30.0,
@@ -121,8 +135,9 @@ class KeycloakAuthenticator(GenericOAuthenticator):
 
     @cached_property
     def broker(self) -> TokenBroker:
+        self._policy_mtime = self._registry_mtime()
         return TokenBroker(
-            policy=Policy(self.token_exchange_policy),
+            policy=self.load_policy(),
             token_url=self.token_url,
             client_id=self.client_id,
             client_secret=self.client_secret,

@@ -75,7 +75,7 @@ class TokenExchangeHandler(APIHandler):
         return body.get("audience"), body.get("scope")
 
     async def post(self) -> None:
-        broker = self.authenticator.broker
+        broker = self.authenticator.current_broker()
         try:
             user = self._caller()
             audience, scope = self._parse_body()
@@ -102,7 +102,7 @@ class TokenExchangeHandler(APIHandler):
         )
 
     async def get(self) -> None:
-        broker = self.authenticator.broker
+        broker = self.authenticator.current_broker()
         try:
             user = self._caller()
         except BrokerError as error:

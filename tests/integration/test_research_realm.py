@@ -1,0 +1,86 @@
+"""The second example realm, switched on: its own hub at /research/ mints its own API's tokens."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from native_runtime import render
+from native_runtime.settings import Settings
+from tests.integration.idp_helpers import admin, idpctl, mint
+from tests.support.stack import REPO, Stack
+
+HUB = "/research"
+
+
+@pytest.fixture(scope="module")
+def research_hub(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Apply the research realm and start a second hub for it behind the same Traefik."""
+    code, output = idpctl(stack, "apply", realms=("demo", "research"))
+    assert code == 0, output
+    settings = Settings.from_env(REPO)
+    state = tmp_path_factory.mktemp("research-hub")
+    routes = settings.state_dir / "traefik" / "dynamic" / "research-hub.toml"
+    env = {
+        **render.program_env(settings, stack.secrets, Path())["jupyterhub"],
+        "KEYCLOAK_REALM": "research",
+        "HUB_BASE_URL": HUB,
+        "HUB_BIND_URL": "http://127.0.0.1:8082",
+        "HUB_STATE_DIR": str(state),
+        "JUPYTERHUB_CLIENT_SECRET": stack.secrets["RESEARCH_HUB_CLIENT_SECRET"],
+        "TRAEFIK_DYNAMIC_CONFIG_FILE": str(routes),
+        "TRAEFIK_SETUP_API_ROUTER": "false",
+    }
+    log = (state / "hub.log").open("w")
+    hub = subprocess.Popen(  # the same program and config the runtime starts, second instance
+        [sys.executable, "-m", "jupyterhub", "-f", str(REPO / "hub" / "jupyterhub_config.py")],
+        cwd=state,
+        env={**env, "PATH": os.environ["PATH"]},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{stack.public_url}{HUB}/hub/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert hub.poll() is None, (state / "hub.log").read_text()[-3000:]
+            time.sleep(0.5)
+        else:
+            pytest.fail("the research hub did not answer:\n" + (state / "hub.log").read_text())
+        yield HUB
+    finally:
+        hub.terminate()
+        hub.wait(timeout=30)
+        routes.unlink(missing_ok=True)
+        admin(stack).delete("/research")  # the realm is off by default
+
+
+def test_research_user_mints_a_token_for_the_research_api(stack: Stack, research_hub: str):
+    response = mint(stack, "researcher", "research-api", "samples:read", hub=research_hub)
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["iss"] == f"{stack.keycloak_url}/realms/research"
+    assert claims["aud"] in ("research-api", ["research-api"])
+    assert claims["preferred_username"] == "researcher"
+
+
+def test_research_hub_offers_only_its_realms_apis(stack: Stack, research_hub: str) -> None:
+    response = mint(stack, "researcher", "fruit-api", "fruits:read", hub=research_hub)
+    assert response.status_code == 403
+    assert response.json()["error"] == "audience_not_allowed"
+
+
+def test_demo_hub_is_unaffected(stack: Stack, research_hub: str) -> None:
+    assert mint(stack, "reader", "fruit-api", "fruits:read").status_code == 200
