@@ -55,7 +55,7 @@ def load(idp_dir: Path, realms: list[str], variables: dict[str, str]) -> list[De
             )
             continue
         try:
-            desired.append(load_realm(folder, apis, variables))
+            desired.append(load_realm(folder, apis, variables, str(idp_dir / "apis.yml")))
         except ConfigError as e:
             problems += e.problems
     unknown = sorted(

@@ -13,6 +13,15 @@ from idpctl.registry import ApiSpec, read_yaml
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGED_MARK = "idpctl"
+#: Clients Keycloak creates in every realm: never redefined by an API, never deleted.
+BUILTIN_CLIENTS = {
+    "account",
+    "account-console",
+    "admin-cli",
+    "broker",
+    "realm-management",
+    "security-admin-console",
+}
 #: Client scopes Keycloak creates in every realm; files may reference them.
 BUILTIN_SCOPES = {
     "acr",
@@ -69,7 +78,11 @@ def substitute(value: Any, variables: dict[str, str], missing: set[str]) -> Any:
 def _load(path: Path, variables: dict[str, str], problems: list[Problem], kind: type) -> Any:
     if not path.exists():
         return kind()
-    data = read_yaml(path)
+    try:
+        data = read_yaml(path)
+    except ConfigError as e:
+        problems.extend(e.problems)
+        return kind()
     if data is None:
         return kind()
     if not isinstance(data, kind):
@@ -105,7 +118,27 @@ def audience_mapper(api: str) -> dict[str, Any]:
     }
 
 
-def load_realm(realm_dir: Path, apis: dict[str, ApiSpec], variables: dict[str, str]) -> Desired:
+def _names(
+    obj: dict[str, Any], key: str, file: str, what: str, problems: list[Problem]
+) -> list[str] | None:
+    """A list of names from ``obj[key]`` (removed from obj); None when the key is absent."""
+    if key not in obj:
+        return None
+    value = obj.pop(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(Problem(file, what, f"{key} must be a list of names"))
+        return []
+    return list(value)
+
+
+def load_realm(
+    realm_dir: Path,
+    apis: dict[str, ApiSpec],
+    variables: dict[str, str],
+    registry_file: str = "idp/apis.yml",
+) -> Desired:
     """Read one realm folder and derive the API objects; raises ConfigError."""
     problems: list[Problem] = []
     realm = realm_dir.name
@@ -134,6 +167,9 @@ def load_realm(realm_dir: Path, apis: dict[str, ApiSpec], variables: dict[str, s
     def add(
         kind: dict[str, dict[str, Any]], key: str, obj: dict[str, Any], file: str, what: str
     ) -> None:
+        if not isinstance(obj, dict):
+            problems.append(Problem(file, what, f"expected a mapping, got {obj!r}"))
+            return
         name = obj.get(key)
         if not name:
             problems.append(Problem(file, what, f"{key} is required"))
@@ -144,31 +180,57 @@ def load_realm(realm_dir: Path, apis: dict[str, ApiSpec], variables: dict[str, s
             kind[name] = obj
 
     for path in sorted((realm_dir / "clients").glob("*.yml")):
-        client = _load(path, variables, problems, dict)
-        client.setdefault("_optionalScopes", list(client.pop("optionalClientScopes", [])))
-        client.setdefault("_defaultScopes", list(client.pop("defaultClientScopes", [])))
-        client["_protocolMappers"] = client.pop("protocolMappers", [])
-        add(desired.clients, "clientId", client, str(path), "client")
+        client, file = _load(path, variables, problems, dict), str(path)
+        what = f"client {client.get('clientId')}"
+        # Absent lists are left as Keycloak has them; listed ones are managed exactly.
+        client["_optionalScopes"] = _names(client, "optionalClientScopes", file, what, problems)
+        client["_defaultScopes"] = _names(client, "defaultClientScopes", file, what, problems)
+        client["_protocolMappers"] = client.pop("protocolMappers", None) or []
+        add(desired.clients, "clientId", client, file, "client")
     for path in sorted((realm_dir / "client-scopes").glob("*.yml")):
-        scope = _load(path, variables, problems, dict)
-        scope["_protocolMappers"] = scope.pop("protocolMappers", [])
-        scope["_roles"] = list(scope.pop("roles", []))
-        add(desired.client_scopes, "name", scope, str(path), "client scope")
+        scope, file = _load(path, variables, problems, dict), str(path)
+        scope["_protocolMappers"] = scope.pop("protocolMappers", None) or []
+        scope["_roles"] = _names(scope, "roles", file, "client scope", problems) or []
+        add(desired.client_scopes, "name", scope, file, "client scope")
     for path in sorted((realm_dir / "roles").glob("*.yml")):
         add(desired.roles, "name", _load(path, variables, problems, dict), str(path), "role")
     groups_file = realm_dir / "groups.yml"
     for group in _load(groups_file, variables, problems, list):
-        group["_roles"] = list(group.pop("realmRoles", []))
+        if isinstance(group, dict):
+            what = f"group {group.get('name')}"
+            group["_roles"] = _names(group, "realmRoles", str(groups_file), what, problems) or []
         add(desired.groups, "name", group, str(groups_file), "group")
     users_file = realm_dir / "users.yml"
     for user in _load(users_file, variables, problems, list):
-        user["_groups"] = [g.lstrip("/") for g in user.pop("groups", [])]
+        if isinstance(user, dict):
+            what = f"user {user.get('username')}"
+            groups = _names(user, "groups", str(users_file), what, problems) or []
+            user["_groups"] = [g.lstrip("/") for g in groups]
         add(desired.users, "username", user, str(users_file), "user")
 
-    registry_file = "idp/apis.yml"
     for api in apis.values():
         if api.realm != realm:
             continue
+        if api.name in BUILTIN_CLIENTS:
+            problems.append(
+                Problem(
+                    registry_file,
+                    f"api {api.name}",
+                    "this is the name of a Keycloak built-in client: choose another name",
+                )
+            )
+            continue
+        requester = desired.clients.get(api.requester)
+        if requester is None:
+            problems.append(
+                Problem(
+                    registry_file,
+                    f"api {api.name}",
+                    f"requester client {api.requester!r} is not defined in {realm_dir / 'clients'}",
+                )
+            )
+        elif requester["_optionalScopes"] is None:
+            requester["_optionalScopes"] = []
         add(
             desired.clients,
             "clientId",
@@ -192,6 +254,15 @@ def load_realm(realm_dir: Path, apis: dict[str, ApiSpec], variables: dict[str, s
             "client",
         )
         for scope in api.scopes.values():
+            if scope.name in BUILTIN_SCOPES:
+                problems.append(
+                    Problem(
+                        registry_file,
+                        f"api {api.name}, scope {scope.name}",
+                        "this is the name of a Keycloak built-in client scope: choose another name",
+                    )
+                )
+                continue
             add(
                 desired.client_scopes,
                 "name",
@@ -226,17 +297,7 @@ def load_realm(realm_dir: Path, apis: dict[str, ApiSpec], variables: dict[str, s
                     )
                 elif scope.role not in desired.groups[group]["_roles"]:
                     desired.groups[group]["_roles"].append(scope.role)
-            requester = desired.clients.get(api.requester)
-            if requester is None:
-                problems.append(
-                    Problem(
-                        registry_file,
-                        f"api {api.name}",
-                        f"requester client {api.requester!r} is not defined in "
-                        f"{realm_dir / 'clients'}",
-                    )
-                )
-            elif scope.name not in requester["_optionalScopes"]:
+            if requester is not None and scope.name not in requester["_optionalScopes"]:
                 requester["_optionalScopes"].append(scope.name)
 
     problems += cross_check(desired)
@@ -251,7 +312,7 @@ def cross_check(d: Desired) -> list[Problem]:
     scopes = BUILTIN_SCOPES | set(d.client_scopes)
     for client_id, client in d.clients.items():
         file, what = client["_file"], f"client {client_id}"
-        for scope in client["_defaultScopes"] + client["_optionalScopes"]:
+        for scope in (client["_defaultScopes"] or []) + (client["_optionalScopes"] or []):
             if scope not in scopes:
                 problems.append(Problem(file, what, f"references undefined client scope {scope!r}"))
         for uri in client.get("redirectUris", []):

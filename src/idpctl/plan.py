@@ -6,18 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idpctl.live import Live
-from idpctl.model import BUILTIN_SCOPES, Desired
+from idpctl.model import BUILTIN_CLIENTS, BUILTIN_SCOPES, Desired
 
 #: Built-in objects idpctl never deletes, even if a file once listed them.
 PROTECTED = {
-    "clients": {
-        "account",
-        "account-console",
-        "admin-cli",
-        "broker",
-        "realm-management",
-        "security-admin-console",
-    },
+    "clients": BUILTIN_CLIENTS,
     "client_scopes": BUILTIN_SCOPES,
     "roles": {"offline_access", "uma_authorization"},
 }
@@ -59,7 +52,7 @@ def same(want: Any, have: Any) -> bool:
         if not isinstance(have, list):
             return False
         if _is_scalar_list(want):
-            return sorted(map(str, want)) == sorted(map(str, have))
+            return set(map(str, want)) == set(map(str, have))  # Keycloak keeps these as sets
         return len(want) == len(have) and all(same(a, b) for a, b in zip(want, have, strict=True))
     if isinstance(want, bool) or isinstance(have, bool):
         return str(want).lower() == str(have).lower()
