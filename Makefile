@@ -9,8 +9,8 @@ EXTRAS := hub,api,native,singleuser,client,dev
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down ps logs test test-unit test-stack lint bench clean runtime \
-	idp-validate idp-plan idp-apply
+.PHONY: help venv up down ps logs test test-unit test-stack test-compose lint bench clean \
+	runtime idp-validate idp-plan idp-apply
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,42 +23,47 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed  ## create .venv with everything the native runtime and tests need
 
-# Which runtime `make up` uses; compose is the reference once it lands (issue 3).
+# Which runtime `make up` uses: compose where a Docker engine answers, native otherwise.
 runtime:
-	@if [ "$(RUNTIME)" = "native" ]; then echo native; \
-	elif [ "$(RUNTIME)" = "compose" ]; then echo compose; \
+	@if [ "$(RUNTIME)" = "native" ] || [ "$(RUNTIME)" = "compose" ]; then echo $(RUNTIME); \
 	elif [ "$(RUNTIME)" = "auto" ]; then \
 	  if docker info >/dev/null 2>&1; then echo compose; else echo native; fi; \
 	else echo "RUNTIME must be auto, native or compose (got $(RUNTIME))" >&2; exit 2; fi
 
+# The runtime `make up` started last (recorded in .state/runtime), else the one RUNTIME picks.
+RUNTIME_FILE := .state/runtime
+CURRENT = $$(cat $(RUNTIME_FILE) 2>/dev/null || $(MAKE) -s runtime)
+
 up: venv  ## start the demo and print its URL and demo users
 	@rt=$$($(MAKE) -s runtime) || exit 2; \
-	if [ "$$rt" = "compose" ]; then \
-	  if [ "$(RUNTIME)" = "compose" ]; then \
-	    echo "The compose runtime is not available yet; run with RUNTIME=native." >&2; exit 2; fi; \
-	  echo "A Docker engine answers, but the compose runtime is not available yet: using the native runtime."; \
-	fi; \
-	$(BIN)/native-runtime up
+	old=$$(cat $(RUNTIME_FILE) 2>/dev/null || true); \
+	if [ -n "$$old" ] && [ "$$old" != "$$rt" ]; then \
+	  echo "Stopping the $$old runtime first (it uses the same ports)."; \
+	  $(BIN)/$$old-runtime down || exit 1; fi; \
+	mkdir -p .state && echo $$rt > $(RUNTIME_FILE) && $(BIN)/$$rt-runtime up
 
-down: venv  ## stop the demo (state is kept in .state/)
-	@$(BIN)/native-runtime down
+down: venv  ## stop the demo (users, hub state and fruits are kept)
+	@$(BIN)/$(CURRENT)-runtime down
 
-ps: venv  ## show the demo's processes
-	@$(BIN)/native-runtime status
+ps: venv  ## show the demo's processes or containers
+	@$(BIN)/$(CURRENT)-runtime ps
 
 logs: venv  ## print the last lines of every log
-	@$(BIN)/native-runtime logs
+	@$(BIN)/$(CURRENT)-runtime logs
 
-# idp/ as code: realms from IDP_REALMS (default demo), Keycloak at KEYCLOAK_ADMIN_URL.
+# idp/ as code: realms from IDP_REALMS (default demo). Native: idpctl on this machine;
+# compose: the same idpctl in the hub image, on the stack's network (idp/ is mounted).
 IDP_DIR ?= idp
 idp-validate: venv  ## check idp/ files (no Keycloak needed)
 	@$(BIN)/idpctl validate --idp-dir $(IDP_DIR)
 
 idp-plan: venv  ## show what `make idp-apply` would change in Keycloak
-	@$(BIN)/idpctl plan --idp-dir $(IDP_DIR)
+	@if [ "$(CURRENT)" = compose ]; then $(BIN)/compose-runtime idp-plan; \
+	else $(BIN)/idpctl plan --idp-dir $(IDP_DIR); fi
 
 idp-apply: venv  ## apply idp/ to the running Keycloak (idempotent)
-	@$(BIN)/idpctl apply --idp-dir $(IDP_DIR)
+	@if [ "$(CURRENT)" = compose ]; then $(BIN)/compose-runtime idp-apply; \
+	else $(BIN)/idpctl apply --idp-dir $(IDP_DIR); fi
 
 lint: venv  ## ruff
 	$(BIN)/ruff check src tests hub
@@ -66,10 +71,15 @@ lint: venv  ## ruff
 test-unit: venv  ## unit tests only (no stack needed)
 	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
 
-test-stack: up  ## integration and browser tests against the running stack
+test-stack: venv  ## integration and browser tests against the native stack
+	$(MAKE) up RUNTIME=native
 	$(BIN)/pytest tests/integration tests/e2e -q --screenshot=only-on-failure --output=test-results $(PYTEST_ARGS)
 
 test: lint test-unit test-stack  ## everything: lint, unit, integration, e2e (starts the stack)
+
+test-compose: venv  ## the browser suite and container checks against the compose stack
+	$(MAKE) up RUNTIME=compose
+	$(BIN)/pytest tests/e2e tests/compose -q --screenshot=only-on-failure --output=test-results $(PYTEST_ARGS)
 
 bench: up  ## token latency benchmark (a script, prints a table)
 	$(BIN)/python -m tests.bench.bench_tokens $(BENCH_ARGS)
@@ -79,4 +89,5 @@ clean:  ## stop the demo and delete its state (users, fruits, secrets): asks fir
 	  printf "Delete .state/ (Keycloak users, hub state, fruits, generated secrets)? [y/N] "; \
 	  read answer; [ "$$answer" = "y" ] || { echo "Nothing deleted."; exit 1; }; fi
 	-@[ -x $(BIN)/native-runtime ] && $(BIN)/native-runtime down
+	-@[ -x $(BIN)/compose-runtime ] && docker info >/dev/null 2>&1 && $(BIN)/compose-runtime clean
 	rm -rf .state test-results

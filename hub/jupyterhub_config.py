@@ -136,7 +136,24 @@ c.Spawner.default_url = "/lab/tree/fruits-demo.ipynb"
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
 
-if env("HUB_SPAWNER", "local") == "local":
+SPAWNER = env("HUB_SPAWNER", "local")
+if SPAWNER == "docker":
+    # Compose runtime: one container per user server, on a network from which Postgres and
+    # Keycloak's admin and management ports cannot be reached.
+    c.JupyterHub.spawner_class = "docker"
+    c.DockerSpawner.image = env("SINGLEUSER_IMAGE", "jupyterhub-keycloak/singleuser:latest")
+    c.DockerSpawner.network_name = env("USERS_NETWORK", "jupyterhub-keycloak-users")
+    c.DockerSpawner.use_internal_ip = True
+    # How user containers reach the hub's API (its service name on the users network).
+    c.JupyterHub.hub_connect_url = env("HUB_CONNECT_URL", "http://hub:8081")
+    # A volume per user for their home; containers are removed when the server stops.
+    c.DockerSpawner.volumes = {"jupyterhub-user-{username}": "/home/jovyan"}
+    c.DockerSpawner.notebook_dir = "/home/jovyan"
+    c.DockerSpawner.remove = True
+    c.DockerSpawner.mem_limit = env("USER_MEM_LIMIT", "1G")
+    c.DockerSpawner.cpu_limit = float(env("USER_CPU_LIMIT", "1.0"))
+    c.DockerSpawner.extra_host_config = {"pids_limit": int(env("USER_PIDS_LIMIT", "512"))}
+elif SPAWNER == "local":
     # Native runtime: servers are local processes of the hub's own OS user, with a home
     # directory per hub user. A single-machine demo: users are NOT isolated from each other.
     c.JupyterHub.spawner_class = "simple"
@@ -162,3 +179,5 @@ if env("HUB_SPAWNER", "local") == "local":
             news.write_text('{"fetchNews": "false"}\n')
 
     c.Spawner.pre_spawn_hook = copy_demo_notebook
+else:
+    raise ValueError(f"HUB_SPAWNER must be local or docker, not {SPAWNER!r}")

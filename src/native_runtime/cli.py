@@ -1,4 +1,4 @@
-"""`native-runtime up|down|status|logs`: the stack as local processes under supervisord."""
+"""`native-runtime up|down|status|ps|logs`: the stack as local processes under supervisord."""
 
 from __future__ import annotations
 
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--timeout", type=float, default=300.0)
     sub.add_parser("down", help="stop everything")
     sub.add_parser("status", help="show each process")
+    sub.add_parser("ps", help="the same as status")
     p_logs = sub.add_parser("logs", help="print the last lines of each log")
     p_logs.add_argument("-n", type=int, default=40)
     args = parser.parse_args(argv)
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return up(s, args.timeout)
     if args.command == "down":
         return down(s)
-    if args.command == "status":
+    if args.command in ("status", "ps"):
         return status(s)
     return logs(s, args.n)
 

@@ -34,6 +34,10 @@ def generate() -> dict[str, str]:
         "TRAEFIK_API_PASSWORD": secrets.token_urlsafe(24),
         "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
         "KC_BOOTSTRAP_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        # Compose runtime: the Postgres superuser and the Keycloak and hub databases.
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+        "KEYCLOAK_DB_PASSWORD": secrets.token_urlsafe(24),
+        "HUB_DB_PASSWORD": secrets.token_urlsafe(24),
     }
     for user in DEMO_USERS:
         values[f"DEMO_PASSWORD_{user.upper()}"] = demo_password()

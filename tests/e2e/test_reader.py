@@ -147,8 +147,7 @@ def test_after_logout_minting_fails_with_login_required(page: Page, stack: Stack
     # The Keycloak session ended too: signing in again asks for the password.
     page.get_by_text("Sign in with Keycloak").click()
     expect(page.get_by_label("Password", exact=True)).to_be_visible()
-    assert stack.users_dir is not None
-    watch_file = stack.users_dir / "reader" / marker
+    watch_file = stack.user_file("reader", marker)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not watch_file.read_text().startswith("login_required"):
         time.sleep(0.5)

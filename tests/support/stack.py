@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ class Stack:
     realm: str
     secrets: dict[str, str] = field(repr=False)  # never printed in test reports
     users_dir: Path | None
+    runtime: str = "native"
 
     @property
     def issuer(self) -> str:
@@ -32,6 +35,19 @@ class Stack:
 
     def password(self, user: str) -> str:
         return self.secrets[f"DEMO_PASSWORD_{user.upper()}"]
+
+    def user_file(self, user: str, name: str) -> Path:
+        """A file in a user's home: a folder (native) or the user's volume (compose)."""
+        if self.runtime == "compose":
+            inspect = subprocess.run(
+                ["docker", "volume", "inspect", f"jupyterhub-user-{user}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            return Path(json.loads(inspect.stdout)[0]["Mountpoint"]) / name
+        assert self.users_dir is not None
+        return self.users_dir / user / name
 
 
 def running_stack() -> Stack:
@@ -47,7 +63,9 @@ def running_stack() -> Stack:
         raise RuntimeError(
             f"the hub does not answer at {public_url}/hub/health ({e}): run `make up` first."
         ) from None
+    marker = REPO / ".state" / "runtime"
     return Stack(
+        runtime=marker.read_text().strip() if marker.exists() else "native",
         public_url=public_url,
         keycloak_url=settings.keycloak_public_url,
         realm=settings.realm,

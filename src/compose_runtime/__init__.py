@@ -1,0 +1,1 @@
+"""The compose runtime: the reference stack in Docker containers (compose/compose.yml)."""

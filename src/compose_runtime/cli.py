@@ -1,0 +1,119 @@
+"""`compose-runtime up|down|ps|logs|clean`: docker compose with the generated secrets."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from native_runtime import secrets_file
+from native_runtime.cli import banner
+from native_runtime.settings import Settings
+
+
+def docker() -> str:
+    """Debian's docker client first (BuildKit builds), else whatever is on PATH."""
+    return (
+        "/usr/bin/docker"
+        if Path("/usr/bin/docker").exists()
+        else (shutil.which("docker") or "docker")
+    )
+
+
+def compose_command(s: Settings) -> list[str]:
+    files = ["-f", str(s.repo / "compose" / "compose.yml")]
+    if os.environ.get("KEYCLOAK_ADMIN_CONSOLE") in ("1", "true", "yes"):
+        files += ["-f", str(s.repo / "compose" / "admin-console.yml")]
+    return [docker(), "compose", "--env-file", str(s.secrets_file), *files]
+
+
+def compose(s: Settings, *args: str, check: bool = True) -> int:
+    env = {**os.environ, "COMPOSE_BAKE": "false", "DOCKER_BUILDKIT": "1"}
+    result = subprocess.run([*compose_command(s), *args], env=env, check=False)
+    if check and result.returncode != 0:
+        raise SystemExit(
+            f"`docker compose {' '.join(args)}` failed (exit {result.returncode}); "
+            "see the output above, and `make logs`."
+        )
+    return result.returncode
+
+
+def up(s: Settings) -> int:
+    started = time.monotonic()
+    secrets = secrets_file.ensure(s.secrets_file)
+    print("Building images (cached after the first run) ...", flush=True)
+    compose(s, "--profile", "images", "build")
+    print("Starting the stack and waiting for every healthcheck ...", flush=True)
+    if compose(s, "up", "--detach", "--wait", check=False) != 0:
+        compose(s, "ps", "--all", check=False)
+        compose(s, "logs", "--tail", "40", check=False)
+        print(
+            "The stack did not become healthy: see the logs above. Fix the cause, then "
+            "`make up` again.",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        banner(s, secrets).replace(
+            "(native runtime: local processes, users are not isolated)",
+            "(compose runtime: one container per user server)",
+        )
+    )
+    print(f"  (up in {time.monotonic() - started:.0f}s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="compose-runtime", description=__doc__)
+    parser.add_argument(
+        "command", choices=["up", "down", "ps", "logs", "clean", "idp-plan", "idp-apply"]
+    )
+    args = parser.parse_args(argv)
+    s = Settings.from_env()
+    if args.command == "up":
+        return up(s)
+    if not s.secrets_file.exists():
+        print("Nothing to do: the stack was never started (no .state/secrets.env).")
+        return 0
+    if args.command == "down":
+        return compose(s, "down", check=False)
+    if args.command in ("idp-plan", "idp-apply"):
+        # The same idpctl, in the hub image, on the stack's network; idp/ is mounted live.
+        verb = args.command.removeprefix("idp-")
+        return compose(
+            s,
+            "run",
+            "--rm",
+            "--no-deps",
+            "idp",
+            "idpctl",
+            verb,
+            "--idp-dir",
+            "/srv/idp",
+            "--env-file",
+            "/dev/null",
+            check=False,
+        )
+    if args.command == "ps":
+        return compose(s, "ps", "--all", check=False)
+    if args.command == "logs":
+        return compose(s, "logs", "--tail", "60", check=False)
+    # clean: containers, networks, the stack's volumes, and per-user home volumes.
+    compose(s, "down", "--volumes", check=False)
+    volumes = subprocess.run(
+        [docker(), "volume", "ls", "-q", "--filter", "name=jupyterhub-user-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if volumes:
+        subprocess.run([docker(), "volume", "rm", *volumes], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
