@@ -16,6 +16,7 @@ BIN = Path(sys.executable).parent
 def traefik_static(s: Settings) -> dict:
     bind = os.environ.get("PUBLIC_BIND", "127.0.0.1")
     return {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
             # The one front door: hub, Keycloak and the fruit API.
             "http": {
