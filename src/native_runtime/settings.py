@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The Keycloak server distribution from Maven Central (the one place this pin lives).
-KEYCLOAK_VERSION = "26.7.3"
+
+def pinned_keycloak_version(repo: Path) -> str:
+    """Keycloak's version is pinned once, in the keycloak image's FROM line; the native
+    runtime downloads the same version from Maven Central."""
+    dockerfile = repo / "images" / "keycloak" / "Dockerfile"
+    match = re.search(r"^FROM quay\.io/keycloak/keycloak:(\S+)", dockerfile.read_text(), re.M)
+    if not match:
+        raise SystemExit(f"{dockerfile}: no 'FROM quay.io/keycloak/keycloak:<version>' line")
+    return match.group(1)
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class Settings:
             cache_dir=Path(
                 env("NATIVE_CACHE_DIR", str(Path.home() / ".cache" / "jupyterhub-keycloak-tokens"))
             ),
-            keycloak_version=env("KEYCLOAK_VERSION", KEYCLOAK_VERSION),
+            keycloak_version=env("KEYCLOAK_VERSION") or pinned_keycloak_version(repo),
             maven_repository_url=env(
                 "MAVEN_REPOSITORY_URL", "https://repo.maven.apache.org/maven2"
             ).rstrip("/"),
