@@ -57,12 +57,17 @@ def up(s: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    print(
-        banner(s, secrets).replace(
-            "(native runtime: local processes, users are not isolated)",
-            "(compose runtime: one container per user server)",
-        )
+    text = banner(s, secrets).replace(
+        "(native runtime: local processes, users are not isolated)",
+        "(compose runtime: one container per user server)",
     )
+    if os.environ.get("KEYCLOAK_ADMIN_CONSOLE") not in ("1", "true", "yes"):
+        text = text.replace(
+            f"  Keycloak admin console: {s.keycloak_public_url}/admin/",
+            "  Keycloak admin console: not routed (`make up KEYCLOAK_ADMIN_CONSOLE=1` routes it "
+            f"to {s.keycloak_public_url}/admin/;",
+        )
+    print(text)
     print(f"  (up in {time.monotonic() - started:.0f}s)")
     return 0
 
