@@ -32,10 +32,10 @@ runtime:
 
 # The runtime `make up` started last (recorded in .state/runtime), else the one RUNTIME picks.
 RUNTIME_FILE := .state/runtime
-CURRENT = $$(cat $(RUNTIME_FILE) 2>/dev/null || $(MAKE) -s runtime)
+CURRENT = $$(cat $(RUNTIME_FILE) 2>/dev/null || $(MAKE) -s --no-print-directory runtime)
 
 up: venv  ## start the demo and print its URL and demo users
-	@rt=$$($(MAKE) -s runtime) || exit 2; \
+	@rt=$$($(MAKE) -s --no-print-directory runtime) || exit 2; \
 	old=$$(cat $(RUNTIME_FILE) 2>/dev/null || true); \
 	if [ -n "$$old" ] && [ "$$old" != "$$rt" ]; then \
 	  echo "Stopping the $$old runtime first (it uses the same ports)."; \
