@@ -33,6 +33,8 @@ def compose_command(s: Settings) -> list[str]:
 
 def compose(s: Settings, *args: str, check: bool = True) -> int:
     env = {**os.environ, "COMPOSE_BAKE": "false", "DOCKER_BUILDKIT": "1"}
+    if env.get("EXTRA_CA_BUNDLE"):  # an absolute host path: the hub mounts it into user servers
+        env["EXTRA_CA_BUNDLE"] = str(Path(env["EXTRA_CA_BUNDLE"]).resolve())
     result = subprocess.run([*compose_command(s), *args], env=env, check=False)
     if check and result.returncode != 0:
         raise SystemExit(
