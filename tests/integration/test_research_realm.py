@@ -38,6 +38,8 @@ def research_hub(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "JUPYTERHUB_CLIENT_SECRET": stack.secrets["RESEARCH_HUB_CLIENT_SECRET"],
         "TRAEFIK_DYNAMIC_CONFIG_FILE": str(routes),
         "TRAEFIK_SETUP_API_ROUTER": "false",
+        # Refresh when under 298 s of the 300 s are left: a login's token refreshes after 2 s.
+        "TOKEN_REFRESH_MARGIN": "298",
     }
     log = (state / "hub.log").open("w")
     hub = subprocess.Popen(  # the same program and config the runtime starts, second instance
@@ -84,3 +86,33 @@ def test_research_hub_offers_only_its_realms_apis(stack: Stack, research_hub: st
 
 def test_demo_hub_is_unaffected(stack: Stack, research_hub: str) -> None:
     assert mint(stack, "reader", "fruit-api", "fruits:read").status_code == 200
+
+
+def test_one_refresh_for_many_concurrent_mints(stack: Stack, research_hub: str) -> None:
+    """The research hub refreshes a token with under 298 s left (TOKEN_REFRESH_MARGIN): three
+    seconds after login, eight concurrent mints cause exactly one refresh."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support.login_flows import create_api_token, hub_session
+
+    browser = hub_session(stack, "researcher", research_hub)  # a fresh login: a new session
+    tokens = [
+        create_api_token(stack, browser, "researcher", ["custom:token-exchange!user"], research_hub)
+        for _ in range(8)
+    ]
+    kc = admin(stack)
+    before = {e["time"] for e in kc.get("/research/events", type="REFRESH_TOKEN", max=200)}
+    time.sleep(3)  # the login's access token now has under 298 s left
+
+    def one(token: str) -> int:
+        return httpx.post(
+            f"{stack.public_url}{research_hub}/hub/api/token-exchange",
+            json={"audience": "research-api", "scope": "samples:read"},
+            headers={"Authorization": f"token {token}"},
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(one, tokens)) == [200] * 8
+    events = kc.get("/research/events", type="REFRESH_TOKEN", max=200)
+    new = [e for e in events if e["time"] not in before]
+    assert len(new) == 1, new

@@ -109,10 +109,18 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         help="Minted tokens are served from cache until this many seconds before they expire.",
     )
     refresh_margin = Float(
-        60.0,
         config=True,
-        help="The user's Keycloak token is refreshed when it has less than this many seconds left.",
+        help="The user's Keycloak token is refreshed when it has less than this many seconds "
+        "left. Env: TOKEN_REFRESH_MARGIN (default 60).",
     )
+
+    @default("refresh_margin")
+    def _refresh_margin_default(self) -> float:
+        return float(os.environ.get("TOKEN_REFRESH_MARGIN", "60"))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.load_policy()  # fail at hub start, with the cause, if the registry is invalid
 
     def _oidc(self, base: str, endpoint: str) -> str:
         return f"{base}/realms/{self.realm}/protocol/openid-connect/{endpoint}"
