@@ -44,8 +44,25 @@ def compose(s: Settings, *args: str, check: bool = True) -> int:
     return result.returncode
 
 
+def volume_exists(name: str) -> bool:
+    return (
+        subprocess.run(
+            [docker(), "volume", "inspect", name], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+
 def up(s: Settings) -> int:
     started = time.monotonic()
+    if not s.secrets_file.exists() and volume_exists("jupyterhub-keycloak_postgres"):
+        print(
+            f"{s.secrets_file} is missing but the stack's database volume exists: new "
+            "passwords would not match the stored ones. Restore the secrets file, or delete "
+            "the old data with `make clean`, then `make up`.",
+            file=sys.stderr,
+        )
+        return 1
     secrets = secrets_file.ensure(s.secrets_file)
     print("Building images (cached after the first run) ...", flush=True)
     compose(s, "--profile", "images", "build")
