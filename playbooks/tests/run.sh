@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# End-to-end test of the playbooks against this machine (connection local), in a compose
+# project and a deploy directory of its own:
+#   lint (ansible-lint production profile) and --syntax-check;
+#   a self-signed certificate for localhost (openssl); first run (HTTPS on DEPLOY_HTTPS_PORT,
+#   HTTP on DEPLOY_HTTP_PORT redirecting to it); the smoke test (tests/deploy: login in Chromium
+#   through Keycloak, a token minted by the hub's broker for aud=fruit-api); a second run that
+#   must report changed=0; a --check --diff run that must succeed.
+# Always removes what it created (containers, volumes, networks, images of its tag, files).
+# Needs: Docker Engine + Compose v2, .venv with the [deploy] and [dev] extras, Chromium.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+venv=${VENV:-$repo/.venv}
+export PATH=$venv/bin:/usr/bin:$PATH COMPOSE_BAKE=false DOCKER_BUILDKIT=1
+export ANSIBLE_CONFIG=$repo/playbooks/ansible.cfg ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+project=${DEPLOY_PROJECT:-jhk-deploy-test}
+https_port=${DEPLOY_HTTPS_PORT:-8443}
+http_port=${DEPLOY_HTTP_PORT:-8080}
+image_tag=${DEPLOY_IMAGE_TAG:-deploy-test}
+work=$(mktemp -d /tmp/jhk-deploy-test.XXXXXX)
+deploy_dir=$work/stack
+log_dir=${DEPLOY_LOG_DIR:-$repo/test-results/deploy}
+mkdir -p "$log_dir"
+started=$(date +%s)
+
+step() { printf '\n=== %s (%ss) ===\n' "$*" "$(( $(date +%s) - started ))"; }
+
+compose() {
+  local files=() f
+  for f in compose.yml deploy.yml tls.yml tls-files.yml; do files+=(-f "$deploy_dir/compose/$f"); done
+  docker compose --project-name "$project" --project-directory "$deploy_dir/compose" "${files[@]}" \
+    --env-file "$deploy_dir/secrets.env" --env-file "$deploy_dir/settings.env" "$@"
+}
+
+cleanup() {
+  status=$?
+  set +e
+  if [ "$status" -ne 0 ] && [ -f "$deploy_dir/settings.env" ]; then
+    echo "=== deploy test failed (exit $status): containers and last log lines ==="
+    compose ps --all
+    compose logs --tail 40
+  fi
+  step "cleanup"
+  if [ -f "$deploy_dir/settings.env" ] && [ -f "$deploy_dir/secrets.env" ]; then
+    compose down --volumes --remove-orphans --timeout 10
+  fi
+  # Whatever compose could not reach (e.g. a run that failed before the env files existed).
+  ids=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
+  [ -n "$ids" ] && docker rm -f $ids >/dev/null
+  vols=$(docker volume ls -q --filter "label=com.docker.compose.project=$project")
+  [ -n "$vols" ] && docker volume rm $vols >/dev/null
+  docker network rm "$project-users" >/dev/null 2>&1
+  for image in hub singleuser fruit-api keycloak; do
+    docker image rm "jupyterhub-keycloak/$image:$image_tag" >/dev/null 2>&1
+  done
+  rm -rf "$work"
+  echo "deploy test took $(( $(date +%s) - started ))s (exit $status)"
+  exit "$status"
+}
+trap cleanup EXIT
+
+step "lint"
+ansible-lint -c playbooks/.ansible-lint --profile production playbooks/
+ansible-playbook -i playbooks/tests/inventory.yml playbooks/site.yml --syntax-check
+
+for port in "$https_port" "$http_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is in use: set DEPLOY_HTTPS_PORT / DEPLOY_HTTP_PORT" >&2; exit 1
+  fi
+done
+
+step "self-signed certificate for localhost"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$work/localhost.key" -out "$work/localhost.crt" 2>/dev/null
+
+cat >"$work/vars.yml" <<VARS
+stack_dir: $deploy_dir
+stack_project: $project
+stack_image_tag: $image_tag
+stack_public_hostname: localhost
+stack_public_bind: 127.0.0.1
+stack_https_port: $https_port
+stack_http_port: $http_port
+stack_tls_mode: files
+stack_tls_cert_src: $work/localhost.crt
+stack_tls_key_src: $work/localhost.key
+stack_validate_certs: false
+stack_extra_ca_bundle: "${EXTRA_CA_BUNDLE:-}"
+stack_docker_cli: $(command -v docker)
+VARS
+
+playbook() {
+  ansible-playbook -i playbooks/tests/inventory.yml playbooks/site.yml -e "@$work/vars.yml" "$@"
+}
+recap() {  # the PLAY RECAP counters of localhost in log $1
+  grep -E '^localhost +:' "$1" | tail -1
+}
+
+step "first run"
+t0=$(date +%s)
+playbook 2>&1 | tee "$log_dir/first-run.log"
+first=$(( $(date +%s) - t0 ))
+echo "first run: ${first}s; $(recap "$log_dir/first-run.log")"
+
+step "smoke test"
+DEPLOY_URL="https://localhost:$https_port" DEPLOY_HTTP_URL="http://localhost:$http_port" \
+DEPLOY_ENV_FILE="$deploy_dir/secrets.env" DEPLOY_CA_FILE="$work/localhost.crt" \
+  pytest tests/deploy -q -p no:cacheprovider --screenshot=only-on-failure --output="$log_dir/smoke"
+
+step "user containers reach the fruit API through Traefik's internal entrypoint"
+docker run --rm --network "$project-users" --entrypoint python \
+  "jupyterhub-keycloak/singleuser:$image_tag" -c \
+  "import urllib.request as u; r = u.urlopen('http://traefik:8001/fruit-api/health', timeout=10); print('fruit API from the users network:', r.status); assert r.status == 200"
+
+step "second run (must change nothing)"
+t0=$(date +%s)
+playbook 2>&1 | tee "$log_dir/second-run.log"
+second=$(( $(date +%s) - t0 ))
+line=$(recap "$log_dir/second-run.log")
+echo "second run: ${second}s; $line"
+if ! echo "$line" | grep -qE 'changed=0 .*failed=0'; then
+  echo "the second run changed something (expected changed=0):" >&2
+  grep -E '^changed:' -A1 "$log_dir/second-run.log" >&2 || true
+  exit 1
+fi
+
+step "check mode (--check --diff)"
+playbook --check --diff 2>&1 | tee "$log_dir/check-run.log"
+echo "check run: $(recap "$log_dir/check-run.log")"
+
+step "passed: first run ${first}s, second run changed=0, check mode ok"

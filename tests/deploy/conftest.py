@@ -1,0 +1,61 @@
+"""The deployment the Ansible playbooks made (playbooks/tests/run.sh): where it answers and its
+secrets file, from DEPLOY_URL, DEPLOY_HTTP_URL, DEPLOY_ENV_FILE and DEPLOY_CA_FILE (a self-signed
+certificate to trust)."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from native_runtime import secrets_file
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+
+@dataclass(frozen=True)
+class Deployment:
+    public_url: str  # https://host:port
+    http_url: str  # http://host:port (redirects to public_url)
+    secrets: dict[str, str] = field(repr=False)  # never printed in test reports
+    ca_file: str = ""  # the self-signed certificate to trust (DEPLOY_CA_FILE), else system CAs
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
+
+    def password(self, user: str) -> str:
+        return self.secrets[f"DEMO_PASSWORD_{user.upper()}"]
+
+
+@pytest.fixture(scope="session")
+def deployment() -> Deployment:
+    missing = [n for n in ("DEPLOY_URL", "DEPLOY_ENV_FILE") if not os.environ.get(n)]
+    if missing:
+        pytest.fail(
+            f"set {', '.join(missing)} (playbooks/tests/run.sh does): the deployed URL and "
+            "the deploy directory's secrets.env",
+            pytrace=False,
+        )
+    url = os.environ["DEPLOY_URL"].rstrip("/")
+    return Deployment(
+        public_url=url,
+        http_url=os.environ.get("DEPLOY_HTTP_URL", "").rstrip("/"),
+        secrets=secrets_file.read(Path(os.environ["DEPLOY_ENV_FILE"])),
+        ca_file=os.environ.get("DEPLOY_CA_FILE", ""),
+    )
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium or set CHROMIUM.")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    # The test deployment serves a self-signed certificate for localhost.
+    return {**browser_context_args, "ignore_https_errors": True}
