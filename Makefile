@@ -5,12 +5,12 @@ PYTHON ?= python3
 VENV ?= .venv
 RUNTIME ?= auto
 BIN := $(VENV)/bin
-EXTRAS := hub,api,native,singleuser,client,dev
+EXTRAS := hub,api,native,singleuser,client,dev,deploy
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv up down ps logs test test-unit test-stack test-compose lint bench clean \
-	runtime idp-validate idp-plan idp-apply
+	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,7 +75,18 @@ test-stack: venv  ## integration and browser tests against the native stack
 	$(MAKE) up RUNTIME=native
 	$(BIN)/pytest tests/integration tests/e2e -q --screenshot=only-on-failure --output=test-results $(PYTEST_ARGS)
 
-test: lint test-unit test-stack  ## everything: lint, unit, integration, e2e (starts the stack)
+test: lint lint-playbooks test-unit test-stack  ## lint, unit, integration, e2e (starts the stack)
+
+lint-playbooks: venv  ## ansible-lint (production profile) and --syntax-check of playbooks/
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint -c playbooks/.ansible-lint --profile production playbooks/
+	ANSIBLE_CONFIG=playbooks/ansible.cfg $(BIN)/ansible-playbook -i playbooks/inventory.example.yml playbooks/site.yml --syntax-check
+
+deploy: venv  ## deploy with Ansible: make deploy INVENTORY=path/to/inventory.yml [ARGS="--check --diff"]
+	@[ -n "$(INVENTORY)" ] || { echo "usage: make deploy INVENTORY=path/to/inventory.yml" >&2; exit 2; }
+	ANSIBLE_CONFIG=playbooks/ansible.cfg $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(ARGS)
+
+test-deploy: venv  ## the playbooks end to end on this machine (HTTPS :8443), cleaned up after
+	VENV=$(VENV) bash playbooks/tests/run.sh
 
 test-compose: venv  ## the browser suite and container checks against the compose stack
 	$(MAKE) up RUNTIME=compose
