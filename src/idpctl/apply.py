@@ -94,48 +94,40 @@ class Applier:
         else:
             self.admin.put(f"{path}/{change.name}", body)
 
-    def _client_scopes(self, change: Change) -> None:
+    def _upsert(self, change: Change, collection: str, want_all: dict[str, Any]) -> str | None:
+        """Create, update or delete one object; its admin path, unless it was deleted."""
         if change.action == "create":
-            want = self.d.client_scopes[change.name]
-            self.admin.post(f"{self.r}/client-scopes", public_fields(want))
-        sid = self.admin.find_id(self.d.realm, "client-scopes", change.name)
-        base = f"{self.r}/client-scopes/{sid}"
+            self.admin.post(f"{self.r}/{collection}", public_fields(want_all[change.name]))
+        oid = self.admin.find_id(self.d.realm, collection, change.name)
+        base = f"{self.r}/{collection}/{oid}"
         if change.action == "delete":
             self.admin.delete(base)
-            return
-        want = self.d.client_scopes[change.name]
+            return None
         if change.action == "update":
-            self.admin.put(base, {**public_fields(want), "id": sid})
-        self.sync_mappers(base, want["_protocolMappers"])
-        self.sync_role_mappings(f"{base}/scope-mappings/realm", want["_roles"])
+            self.admin.put(base, {**public_fields(want_all[change.name]), "id": oid})
+        return base
+
+    def _client_scopes(self, change: Change) -> None:
+        base = self._upsert(change, "client-scopes", self.d.client_scopes)
+        if base:
+            want = self.d.client_scopes[change.name]
+            self.sync_mappers(base, want["_protocolMappers"])
+            self.sync_role_mappings(f"{base}/scope-mappings/realm", want["_roles"])
 
     def _clients(self, change: Change) -> None:
-        if change.action == "create":
+        base = self._upsert(change, "clients", self.d.clients)
+        if base:
             want = self.d.clients[change.name]
-            self.admin.post(f"{self.r}/clients", public_fields(want))
-        cid = self.admin.find_id(self.d.realm, "clients", change.name)
-        base = f"{self.r}/clients/{cid}"
-        if change.action == "delete":
-            self.admin.delete(base)
-            return
-        want = self.d.clients[change.name]
-        if change.action == "update":
-            self.admin.put(base, {**public_fields(want), "id": cid})
-        self.sync_mappers(base, want["_protocolMappers"])
-        self.sync_client_scopes(cid, want.get("_defaultScopes"), want.get("_optionalScopes"))
+            self.sync_mappers(base, want["_protocolMappers"])
+            cid = base.rsplit("/", 1)[1]
+            self.sync_client_scopes(cid, want.get("_defaultScopes"), want.get("_optionalScopes"))
 
     def _groups(self, change: Change) -> None:
-        if change.action == "create":
-            self.admin.post(f"{self.r}/groups", public_fields(self.d.groups[change.name]))
-        gid = self.admin.find_id(self.d.realm, "groups", change.name)
-        base = f"{self.r}/groups/{gid}"
-        if change.action == "delete":
-            self.admin.delete(base)
-            return
-        want = self.d.groups[change.name]
-        if change.action == "update":
-            self.admin.put(base, {**public_fields(want), "id": gid})
-        self.sync_role_mappings(f"{base}/role-mappings/realm", want["_roles"])
+        base = self._upsert(change, "groups", self.d.groups)
+        if base:
+            self.sync_role_mappings(
+                f"{base}/role-mappings/realm", self.d.groups[change.name]["_roles"]
+            )
 
     def _users(self, change: Change) -> None:
         if change.action == "create":
