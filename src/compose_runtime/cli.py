@@ -24,9 +24,13 @@ def docker() -> str:
     )
 
 
+def admin_console_routed() -> bool:
+    return os.environ.get("KEYCLOAK_ADMIN_CONSOLE") in ("1", "true", "yes")
+
+
 def compose_command(s: Settings) -> list[str]:
     files = ["-f", str(s.repo / "compose" / "compose.yml")]
-    if os.environ.get("KEYCLOAK_ADMIN_CONSOLE") in ("1", "true", "yes"):
+    if admin_console_routed():
         files += ["-f", str(s.repo / "compose" / "admin-console.yml")]
     return [docker(), "compose", "--env-file", str(s.secrets_file), *files]
 
@@ -76,17 +80,8 @@ def up(s: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    text = banner(s, secrets).replace(
-        "(native runtime: local processes, users are not isolated)",
-        "(compose runtime: one container per user server)",
-    )
-    if os.environ.get("KEYCLOAK_ADMIN_CONSOLE") not in ("1", "true", "yes"):
-        text = text.replace(
-            f"  Keycloak admin console: {s.keycloak_public_url}/admin/",
-            "  Keycloak admin console: not routed (`make up KEYCLOAK_ADMIN_CONSOLE=1` routes it "
-            f"to {s.keycloak_public_url}/admin/;",
-        )
-    print(text)
+    runtime = "compose runtime: one container per user server"
+    print(banner(s, secrets, runtime, admin_console_routed()))
     print(f"  (up in {time.monotonic() - started:.0f}s)")
     return 0
 

@@ -15,23 +15,14 @@ from idpctl.apply import Applier, ApplyError
 from idpctl.errors import ConfigError, Problem
 from idpctl.model import Desired, load_realm
 from idpctl.registry import load_registry
+from native_runtime import secrets_file
 
 DEFAULTS = {"HUB_PUBLIC_URL": "http://localhost:8000"}
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value
-    return values
-
-
 def variables_from(env_file: Path) -> dict[str, str]:
-    return {**DEFAULTS, **read_env_file(env_file), **os.environ}
+    from_file = secrets_file.read(env_file) if env_file.is_file() else {}
+    return {**DEFAULTS, **from_file, **os.environ}
 
 
 def load(idp_dir: Path, realms: list[str], variables: dict[str, str]) -> list[Desired]:

@@ -63,7 +63,8 @@ def wait_ready(s: Settings, timeout: float, names: list[str] | None = None) -> l
 def idp_variables(s: Settings, secrets: dict[str, str]) -> dict[str, str]:
     """What `idpctl` needs to reach this runtime's Keycloak and fill ${VAR}s in idp/."""
     return {
-        **idpctl_cli.variables_from(s.secrets_file),
+        **idpctl_cli.DEFAULTS,
+        **os.environ,
         **secrets,
         "HUB_PUBLIC_URL": s.public_url,
         "KEYCLOAK_ADMIN_URL": s.keycloak_internal_url,
@@ -75,7 +76,8 @@ def apply_idp(s: Settings, secrets: dict[str, str]) -> int:
     return idpctl_cli.run("apply", s.repo / "idp", realms, idp_variables(s, secrets))
 
 
-def banner(s: Settings, secrets: dict[str, str]) -> str:
+def banner(s: Settings, secrets: dict[str, str], runtime: str, admin_console_routed: bool) -> str:
+    """What `make up` prints: the URL, the demo users and where to go next."""
     users = [
         ("reader", "reads the usual fruits"),
         ("curator", "reads and writes, usual and exotic"),
@@ -86,11 +88,15 @@ def banner(s: Settings, secrets: dict[str, str]) -> str:
         f"    {name:<9} {secrets['DEMO_PASSWORD_' + name.upper()]:<18} {what}"
         for name, what in users
     )
+    console = (
+        f"{s.keycloak_public_url}/admin/ (user and password in {s.secrets_file})"
+        if admin_console_routed
+        else "not routed (`make up KEYCLOAK_ADMIN_CONSOLE=1` routes it)"
+    )
     return (
-        f"\nThe demo is up (native runtime: local processes, users are not isolated).\n\n"
+        f"\nThe demo is up ({runtime}).\n\n"
         f"  Open {s.public_url}/ and log in as one of the demo users:\n{rows}\n\n"
-        f"  Keycloak admin console: {s.keycloak_public_url}/admin/ (user and password in "
-        f"{s.secrets_file})\n"
+        f"  Keycloak admin console: {console}\n"
         f"  Fruit API docs: {s.public_url}/fruit-api/docs\n"
         f"  Logs: make logs    Status: make ps    Stop: make down\n"
     )
@@ -134,7 +140,7 @@ def up(s: Settings, timeout: float) -> int:
             file=sys.stderr,
         )
         return 1
-    print(banner(s, secrets))
+    print(banner(s, secrets, "native runtime: local processes, users are not isolated", True))
     print(f"  (up in {time.monotonic() - started:.0f}s)")
     return 0
 

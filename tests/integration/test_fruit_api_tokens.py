@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.keycloak_admin import KeycloakAdmin
+from tests.integration.idp_helpers import admin as keycloak_admin
 from tests.integration.test_token_exchange import exchange
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
@@ -97,18 +97,18 @@ def test_alg_none_is_401(stack: Stack, tokens: dict[str, str]) -> None:
 
 
 def test_token_from_another_issuer_is_401(stack: Stack) -> None:
-    master = KeycloakAdmin(stack).master_token  # signed by Keycloak, but by realm master
+    master = keycloak_admin(stack).token  # signed by Keycloak, but by realm master
     _rejected(api(stack, "GET", "/fruits/usual", master))
 
 
 @pytest.fixture
 def short_lived_client(stack: Stack) -> Iterator[tuple[str, str]]:
     """A throwaway client whose tokens (fruits:read, aud fruit-api) live 1 second."""
-    admin = KeycloakAdmin(stack)
+    admin = keycloak_admin(stack)
     client_id = f"itest-{uuid.uuid4().hex[:6]}"
     secret = uuid.uuid4().hex
     admin.post(
-        "/clients",
+        f"/{stack.realm}/clients",
         {
             "clientId": client_id,
             "secret": secret,
@@ -119,14 +119,14 @@ def short_lived_client(stack: Stack) -> Iterator[tuple[str, str]]:
             "defaultClientScopes": ["basic", "fruits:read"],
         },
     )
-    internal_id = admin.get("/clients", clientId=client_id)[0]["id"]
-    service_user = admin.get(f"/clients/{internal_id}/service-account-user")
-    role = admin.get("/roles/fruit-reader")
-    admin.post(f"/users/{service_user['id']}/role-mappings/realm", [role])
+    internal_id = admin.get(f"/{stack.realm}/clients", clientId=client_id)[0]["id"]
+    service_user = admin.get(f"/{stack.realm}/clients/{internal_id}/service-account-user")
+    role = admin.get(f"/{stack.realm}/roles/fruit-reader")
+    admin.post(f"/{stack.realm}/users/{service_user['id']}/role-mappings/realm", [role])
     try:
         yield client_id, secret
     finally:
-        admin.delete(f"/clients/{internal_id}")
+        admin.delete(f"/{stack.realm}/clients/{internal_id}")
 
 
 def test_expired_token_is_401(stack: Stack, short_lived_client: tuple[str, str]) -> None:

@@ -8,7 +8,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.integration.keycloak_admin import KeycloakAdmin
+from tests.integration.idp_helpers import admin as keycloak_admin
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
 
@@ -90,6 +90,6 @@ def test_unknown_audience_is_refused(stack: Stack, logins: dict[str, str]) -> No
 def test_token_exchange_is_recorded_as_an_event(stack: Stack, logins: dict[str, str]) -> None:
     started = int(time.time() * 1000) - 1000
     assert exchange(stack, logins["reader"], "fruits:read").status_code == 200
-    events = KeycloakAdmin(stack).get("/events", type="TOKEN_EXCHANGE", dateFrom=None, max=50)
+    events = keycloak_admin(stack).get(f"/{stack.realm}/events", type="TOKEN_EXCHANGE", max=50)
     recent = [e for e in events if e["time"] >= started and e.get("clientId") == "jupyterhub"]
     assert recent, "no TOKEN_EXCHANGE event recorded"

@@ -60,6 +60,25 @@ class CookieCarrier:
         return self.request("POST", action, data={"username": username, "password": password})
 
 
+def login_page(
+    browser: CookieCarrier, stack: Stack, challenge: str, scope: str = "openid"
+) -> httpx.Response:
+    """Keycloak's login form for the hub's client (authorization code flow, PKCE S256)."""
+    return browser.request(
+        "GET",
+        f"{stack.issuer}/protocol/openid-connect/auth",
+        params={
+            "client_id": "jupyterhub",
+            "response_type": "code",
+            "scope": scope,
+            "redirect_uri": f"{stack.public_url}/hub/oauth_callback",
+            "state": secrets.token_urlsafe(8),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+
+
 def keycloak_tokens(stack: Stack, username: str, scope: str = "openid") -> dict[str, Any]:
     """The token response the hub would get at login: authorization code + PKCE S256."""
     verifier = secrets.token_urlsafe(48)
@@ -68,19 +87,7 @@ def keycloak_tokens(stack: Stack, username: str, scope: str = "openid") -> dict[
     )
     redirect_uri = f"{stack.public_url}/hub/oauth_callback"
     browser = CookieCarrier()
-    page = browser.request(
-        "GET",
-        f"{stack.issuer}/protocol/openid-connect/auth",
-        params={
-            "client_id": "jupyterhub",
-            "response_type": "code",
-            "scope": scope,
-            "redirect_uri": redirect_uri,
-            "state": secrets.token_urlsafe(8),
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        },
-    )
+    page = login_page(browser, stack, challenge, scope)
     response = browser.submit_login(page, username, stack.password(username))
     location = response.headers.get("location", "")
     code = parse_qs(urlparse(location).query).get("code")
