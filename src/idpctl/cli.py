@@ -12,9 +12,9 @@ from idpctl import live as live_state
 from idpctl import plan as planning
 from idpctl.admin import AdminError, KeycloakAdmin
 from idpctl.apply import Applier, ApplyError
-from idpctl.errors import ConfigError, Problem
+from apiregistry import ConfigError, Problem
 from idpctl.model import Desired, load_realm
-from idpctl.registry import load_registry
+from apiregistry import load_registry
 from native_runtime import secrets_file
 
 DEFAULTS = {"HUB_PUBLIC_URL": "http://localhost:8000"}

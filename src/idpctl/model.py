@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from idpctl.errors import ConfigError, Problem
-from idpctl.registry import ApiSpec, read_yaml
+from apiregistry import ConfigError, Problem
+from apiregistry import ApiSpec, read_yaml
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGED_MARK = "idpctl"

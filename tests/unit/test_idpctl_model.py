@@ -9,7 +9,7 @@ import pytest
 
 from idpctl import cli
 from idpctl.model import Desired
-from idpctl.registry import broker_policy, load_registry
+from apiregistry.registry import broker_policy, load_registry
 
 IDP = Path(__file__).resolve().parents[2] / "idp"
 FRUIT_SCOPES = {"fruits:read", "fruits:write", "fruits:exotic"}

@@ -22,8 +22,8 @@ from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import TokenBroker
-from idpctl.errors import ConfigError
-from idpctl.registry import broker_policy, load_registry
+from apiregistry import ConfigError
+from apiregistry.registry import broker_policy, load_registry
 
 
 class KeycloakAuthenticator(GenericOAuthenticator):

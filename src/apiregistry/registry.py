@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from idpctl.errors import ConfigError, Problem
+from apiregistry.problems import ConfigError, Problem
 
 API_KEYS = {"realm", "requester", "description", "scopes"}
 SCOPE_KEYS = {"description", "role", "groups"}
@@ -116,6 +116,11 @@ def load_registry(path: Path) -> dict[str, ApiSpec]:
     if problems:
         raise ConfigError(problems)
     return apis
+
+
+def apis_of_realm(apis: dict[str, ApiSpec], realm: str) -> dict[str, ApiSpec]:
+    """The APIs whose tokens are minted in ``realm`` (a hub serves one realm)."""
+    return {name: api for name, api in apis.items() if api.realm == realm}
 
 
 def broker_policy(apis: dict[str, ApiSpec], realm: str) -> dict[str, Any]:

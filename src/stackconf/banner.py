@@ -1,0 +1,52 @@
+"""What `make up` prints when the stack is ready, the same for every runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def demo_users(idp_dir: Path, realm: str) -> list[tuple[str, str, list[str]]]:
+    """``(username, secret name of the password, groups)`` of each user in the realm's
+    users.yml whose password is a ``${NAME}`` placeholder (the demo users)."""
+    users_file = idp_dir / "realms" / realm / "users.yml"
+    users = yaml.safe_load(users_file.read_text()) if users_file.exists() else None
+    found = []
+    for user in users or []:
+        for credential in user.get("credentials") or []:
+            value = str(credential.get("value", ""))
+            if credential.get("type") == "password" and value.startswith("${"):
+                found.append((user["username"], value[2:-1], list(user.get("groups") or [])))
+    return found
+
+
+def banner(
+    *,
+    runtime: str,
+    public_url: str,
+    idp_dir: Path,
+    realm: str,
+    secrets: dict[str, str],
+    secrets_file: Path,
+    admin_console_routed: bool,
+) -> str:
+    """The URL, the demo users with their passwords and groups, and where to go next."""
+    rows = "\n".join(
+        f"    {name:<11} {secrets.get(secret, '(not in ' + str(secrets_file) + ')'):<18} "
+        f"{', '.join(groups) or 'no groups: not approved for the hub'}"
+        for name, secret, groups in demo_users(idp_dir, realm)
+    )
+    console = (
+        f"{public_url}/auth/admin/ (user and password in {secrets_file})"
+        if admin_console_routed
+        else "not routed (`make up KEYCLOAK_ADMIN_CONSOLE=true` routes it)"
+    )
+    return (
+        f"\nThe demo is up ({runtime}).\n\n"
+        f"  Open {public_url}/ and log in as one of the demo users (realm {realm}):\n"
+        f"    {'user':<11} {'password':<18} groups\n{rows}\n\n"
+        f"  Keycloak admin console: {console}\n"
+        f"  Fruit API docs: {public_url}/fruit-api/docs\n"
+        f"  Logs: make logs    Status: make ps    Stop: make down\n"
+    )
