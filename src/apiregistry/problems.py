@@ -1,4 +1,4 @@
-"""Problems found in idp/ files (realms and the API registry): each names the file and the object."""
+"""Problems found in idp/ files (realms, the API registry): each names the file and object."""
 
 from __future__ import annotations
 

@@ -8,13 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from apiregistry import ConfigError, Problem, load_registry
 from idpctl import live as live_state
 from idpctl import plan as planning
 from idpctl.admin import AdminError, KeycloakAdmin
 from idpctl.apply import Applier, ApplyError
-from apiregistry import ConfigError, Problem
 from idpctl.model import Desired, load_realm
-from apiregistry import load_registry
 from native_runtime import secrets_file
 
 DEFAULTS = {"HUB_PUBLIC_URL": "http://localhost:8000"}

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apiregistry import ConfigError, Problem
-from apiregistry import ApiSpec, read_yaml
+from apiregistry import ApiSpec, ConfigError, Problem, read_yaml
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGED_MARK = "idpctl"

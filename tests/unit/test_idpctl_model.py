@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from apiregistry.registry import broker_policy, load_registry
 from idpctl import cli
 from idpctl.model import Desired
-from apiregistry.registry import broker_policy, load_registry
 
 IDP = Path(__file__).resolve().parents[2] / "idp"
 FRUIT_SCOPES = {"fruits:read", "fruits:write", "fruits:exotic"}

@@ -18,12 +18,12 @@ from tornado.httpclient import HTTPClientError
 from tornado.web import HTTPError
 from traitlets import Float, Unicode, default
 
+from apiregistry import ConfigError
+from apiregistry.registry import broker_policy, load_registry
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import TokenBroker
-from apiregistry import ConfigError
-from apiregistry.registry import broker_policy, load_registry
 
 
 class KeycloakAuthenticator(GenericOAuthenticator):
