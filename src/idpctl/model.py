@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apiregistry import ApiSpec, ConfigError, Problem, read_yaml
+from apiregistry import ApiSpec, ConfigError, Problem, ScopeSpec, read_yaml
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGED_MARK = "idpctl"
@@ -74,7 +74,8 @@ def substitute(value: Any, variables: dict[str, str], missing: set[str]) -> Any:
     return value
 
 
-def _load(path: Path, variables: dict[str, str], problems: list[Problem], kind: type) -> Any:
+def read_file(path: Path, problems: list[Problem], kind: type) -> Any:
+    """The parsed file, or an empty ``kind`` when it is absent, empty or invalid."""
     if not path.exists():
         return kind()
     try:
@@ -87,18 +88,29 @@ def _load(path: Path, variables: dict[str, str], problems: list[Problem], kind: 
     if not isinstance(data, kind):
         problems.append(Problem(str(path), "file", f"expected a {kind.__name__} of objects"))
         return kind()
+    return data
+
+
+def resolve_variables(
+    data: Any, variables: dict[str, str], file: str, problems: list[Problem]
+) -> Any:
+    """``data`` with every ${VAR} replaced; each unset variable is a problem of ``file``."""
     missing: set[str] = set()
     data = substitute(data, variables, missing)
     for name in sorted(missing):
         problems.append(
             Problem(
-                str(path),
+                file,
                 "file",
                 f"${{{name}}} is not set: add it to the "
                 "secrets file (.state/secrets.env) or the environment",
             )
         )
     return data
+
+
+def _load(path: Path, variables: dict[str, str], problems: list[Problem], kind: type) -> Any:
+    return resolve_variables(read_file(path, problems, kind), variables, str(path), problems)
 
 
 def audience_mapper(api: str) -> dict[str, Any]:
@@ -132,27 +144,50 @@ def _names(
     return list(value)
 
 
-def load_realm(
-    realm_dir: Path,
-    apis: dict[str, ApiSpec],
-    variables: dict[str, str],
-    registry_file: str = "idp/apis.yml",
-) -> Desired:
-    """Read one realm folder and derive the API objects; raises ConfigError."""
-    problems: list[Problem] = []
+def add_object(
+    kind: dict[str, dict[str, Any]],
+    key: str,
+    obj: Any,
+    file: str,
+    what: str,
+    problems: list[Problem],
+) -> None:
+    """Add ``obj`` to ``kind`` under ``obj[key]``, remembering its file; a missing or
+    duplicate name is a problem."""
+    if not isinstance(obj, dict):
+        problems.append(Problem(file, what, f"expected a mapping, got {obj!r}"))
+        return
+    name = obj.get(key)
+    if not name:
+        problems.append(Problem(file, what, f"{key} is required"))
+    elif name in kind:
+        problems.append(Problem(file, f"{what} {name}", f"duplicate {what} {name!r}"))
+    else:
+        obj["_file"] = file
+        kind[name] = obj
+
+
+# -- the realm's own files ------------------------------------------------------------------
+
+
+def read_settings(realm_dir: Path, variables: dict[str, str], problems: list[Problem]) -> dict:
+    """realm.yml; its ``realm`` must be the folder's name."""
     realm = realm_dir.name
     settings = _load(realm_dir / "realm.yml", variables, problems, dict)
-    settings_file = str(realm_dir / "realm.yml")
     if settings.get("realm", realm) != realm:
         problems.append(
             Problem(
-                settings_file,
+                str(realm_dir / "realm.yml"),
                 f"realm {realm}",
                 f"realm is {settings.get('realm')!r} but the folder is {realm!r}",
             )
         )
     settings["realm"] = realm
-    desired = Desired(realm=realm, settings=settings)
+    return settings
+
+
+def report_single_files_for_folders(realm_dir: Path, problems: list[Problem]) -> None:
+    """clients.yml, client-scopes.yml, roles.yml: these kinds take one file per object."""
     for name in ("clients", "client-scopes", "roles"):
         if (realm_dir / f"{name}.yml").exists():
             problems.append(
@@ -163,21 +198,10 @@ def load_realm(
                 )
             )
 
-    def add(
-        kind: dict[str, dict[str, Any]], key: str, obj: dict[str, Any], file: str, what: str
-    ) -> None:
-        if not isinstance(obj, dict):
-            problems.append(Problem(file, what, f"expected a mapping, got {obj!r}"))
-            return
-        name = obj.get(key)
-        if not name:
-            problems.append(Problem(file, what, f"{key} is required"))
-        elif name in kind:
-            problems.append(Problem(file, f"{what} {name}", f"duplicate {what} {name!r}"))
-        else:
-            obj["_file"] = file
-            kind[name] = obj
 
+def read_clients(
+    desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
+) -> None:
     for path in sorted((realm_dir / "clients").glob("*.yml")):
         client, file = _load(path, variables, problems, dict), str(path)
         what = f"client {client.get('clientId')}"
@@ -185,120 +209,210 @@ def load_realm(
         client["_optionalScopes"] = _names(client, "optionalClientScopes", file, what, problems)
         client["_defaultScopes"] = _names(client, "defaultClientScopes", file, what, problems)
         client["_protocolMappers"] = client.pop("protocolMappers", None) or []
-        add(desired.clients, "clientId", client, file, "client")
+        add_object(desired.clients, "clientId", client, file, "client", problems)
+
+
+def read_client_scopes(
+    desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
+) -> None:
     for path in sorted((realm_dir / "client-scopes").glob("*.yml")):
         scope, file = _load(path, variables, problems, dict), str(path)
         scope["_protocolMappers"] = scope.pop("protocolMappers", None) or []
         scope["_roles"] = _names(scope, "roles", file, "client scope", problems) or []
-        add(desired.client_scopes, "name", scope, file, "client scope")
+        add_object(desired.client_scopes, "name", scope, file, "client scope", problems)
+
+
+def read_roles(
+    desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
+) -> None:
     for path in sorted((realm_dir / "roles").glob("*.yml")):
-        add(desired.roles, "name", _load(path, variables, problems, dict), str(path), "role")
-    groups_file = realm_dir / "groups.yml"
-    for group in _load(groups_file, variables, problems, list):
+        role = _load(path, variables, problems, dict)
+        add_object(desired.roles, "name", role, str(path), "role", problems)
+
+
+def read_groups(
+    desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
+) -> None:
+    file = realm_dir / "groups.yml"
+    for group in _load(file, variables, problems, list):
         if isinstance(group, dict):
             what = f"group {group.get('name')}"
-            group["_roles"] = _names(group, "realmRoles", str(groups_file), what, problems) or []
-        add(desired.groups, "name", group, str(groups_file), "group")
-    users_file = realm_dir / "users.yml"
-    for user in _load(users_file, variables, problems, list):
+            group["_roles"] = _names(group, "realmRoles", str(file), what, problems) or []
+        add_object(desired.groups, "name", group, str(file), "group", problems)
+
+
+def read_users(
+    desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
+) -> None:
+    file = realm_dir / "users.yml"
+    for user in _load(file, variables, problems, list):
         if isinstance(user, dict):
             what = f"user {user.get('username')}"
-            groups = _names(user, "groups", str(users_file), what, problems) or []
+            groups = _names(user, "groups", str(file), what, problems) or []
             user["_groups"] = [g.lstrip("/") for g in groups]
-        add(desired.users, "username", user, str(users_file), "user")
+        add_object(desired.users, "username", user, str(file), "user", problems)
 
-    for api in apis.values():
-        if api.realm != realm:
-            continue
-        if api.name in BUILTIN_CLIENTS:
-            problems.append(
-                Problem(
-                    registry_file,
-                    f"api {api.name}",
-                    "this is the name of a Keycloak built-in client: choose another name",
-                )
-            )
-            continue
-        requester = desired.clients.get(api.requester)
-        if requester is None:
-            problems.append(
-                Problem(
-                    registry_file,
-                    f"api {api.name}",
-                    f"requester client {api.requester!r} is not defined in {realm_dir / 'clients'}",
-                )
-            )
-        elif requester["_optionalScopes"] is None:
-            requester["_optionalScopes"] = []
-        add(
-            desired.clients,
-            "clientId",
-            {
-                "clientId": api.name,
-                "name": api.name,
-                "description": api.description or f"Protected API {api.name}",
-                "protocol": "openid-connect",
-                "publicClient": False,
-                "bearerOnly": True,
-                "standardFlowEnabled": False,
-                "implicitFlowEnabled": False,
-                "directAccessGrantsEnabled": False,
-                "serviceAccountsEnabled": False,
-                "fullScopeAllowed": False,
-                "_protocolMappers": [],
-                "_defaultScopes": [],
-                "_optionalScopes": [],
-            },
-            registry_file,
-            "client",
-        )
-        for scope in api.scopes.values():
-            if scope.name in BUILTIN_SCOPES:
-                problems.append(
-                    Problem(
-                        registry_file,
-                        f"api {api.name}, scope {scope.name}",
-                        "this is the name of a Keycloak built-in client scope: choose another name",
-                    )
-                )
-                continue
-            add(
-                desired.client_scopes,
-                "name",
-                {
-                    "name": scope.name,
-                    "description": scope.description or f"{api.name} scope {scope.name}",
-                    "protocol": "openid-connect",
-                    "attributes": {
-                        "include.in.token.scope": "true",
-                        "display.on.consent.screen": "false",
-                    },
-                    "_protocolMappers": [audience_mapper(api.name)],
-                    "_roles": [scope.role],
-                },
+
+def read_realm_files(
+    realm_dir: Path, variables: dict[str, str], problems: list[Problem]
+) -> Desired:
+    """Everything idp/realms/<realm>/ defines itself, with ${VAR} resolved."""
+    desired = Desired(realm=realm_dir.name, settings=read_settings(realm_dir, variables, problems))
+    report_single_files_for_folders(realm_dir, problems)
+    for read in (read_clients, read_client_scopes, read_roles, read_groups, read_users):
+        read(desired, realm_dir, variables, problems)
+    return desired
+
+
+# -- what the API registry derives ----------------------------------------------------------
+
+
+def api_client(api: ApiSpec) -> dict[str, Any]:
+    """The API's own client: an audience only, with no login flows."""
+    return {
+        "clientId": api.name,
+        "name": api.name,
+        "description": api.description or f"Protected API {api.name}",
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "bearerOnly": True,
+        "standardFlowEnabled": False,
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": False,
+        "fullScopeAllowed": False,
+        "_protocolMappers": [],
+        "_defaultScopes": [],
+        "_optionalScopes": [],
+    }
+
+
+def api_scope(api: ApiSpec, scope: ScopeSpec) -> dict[str, Any]:
+    """The client scope that puts aud=<api> in a token, granted to holders of its role."""
+    return {
+        "name": scope.name,
+        "description": scope.description or f"{api.name} scope {scope.name}",
+        "protocol": "openid-connect",
+        "attributes": {
+            "include.in.token.scope": "true",
+            "display.on.consent.screen": "false",
+        },
+        "_protocolMappers": [audience_mapper(api.name)],
+        "_roles": [scope.role],
+    }
+
+
+def find_requester(
+    desired: Desired, api: ApiSpec, realm_dir: Path, registry_file: str, problems: list[Problem]
+) -> dict[str, Any] | None:
+    """The client that asks for the API's scopes, now managing its optional scopes."""
+    requester = desired.clients.get(api.requester)
+    if requester is None:
+        problems.append(
+            Problem(
                 registry_file,
-                "client scope",
+                f"api {api.name}",
+                f"requester client {api.requester!r} is not defined in {realm_dir / 'clients'}",
             )
-            if scope.role not in desired.roles:
-                desired.roles[scope.role] = {
-                    "name": scope.role,
-                    "description": f"May obtain scope {scope.name} of {api.name}",
-                    "_file": registry_file,
-                }
-            for group in scope.groups:
-                if group not in desired.groups:
-                    problems.append(
-                        Problem(
-                            registry_file,
-                            f"api {api.name}, scope {scope.name}",
-                            f"group {group!r} is not defined in {groups_file}",
-                        )
-                    )
-                elif scope.role not in desired.groups[group]["_roles"]:
-                    desired.groups[group]["_roles"].append(scope.role)
-            if requester is not None and scope.name not in requester["_optionalScopes"]:
-                requester["_optionalScopes"].append(scope.name)
+        )
+    elif requester["_optionalScopes"] is None:
+        requester["_optionalScopes"] = []
+    return requester
 
+
+def grant_scope_role_to_groups(
+    desired: Desired,
+    api: ApiSpec,
+    scope: ScopeSpec,
+    groups_file: Path,
+    registry_file: str,
+    problems: list[Problem],
+) -> None:
+    for group in scope.groups:
+        if group not in desired.groups:
+            problems.append(
+                Problem(
+                    registry_file,
+                    f"api {api.name}, scope {scope.name}",
+                    f"group {group!r} is not defined in {groups_file}",
+                )
+            )
+        elif scope.role not in desired.groups[group]["_roles"]:
+            desired.groups[group]["_roles"].append(scope.role)
+
+
+def add_api_scope(
+    desired: Desired,
+    api: ApiSpec,
+    scope: ScopeSpec,
+    requester: dict[str, Any] | None,
+    realm_dir: Path,
+    registry_file: str,
+    problems: list[Problem],
+) -> None:
+    """One scope of an API: its client scope, its gate role, the role for its groups, and
+    the scope as an optional scope of the requester."""
+    if scope.name in BUILTIN_SCOPES:
+        problems.append(
+            Problem(
+                registry_file,
+                f"api {api.name}, scope {scope.name}",
+                "this is the name of a Keycloak built-in client scope: choose another name",
+            )
+        )
+        return
+    add_object(
+        desired.client_scopes,
+        "name",
+        api_scope(api, scope),
+        registry_file,
+        "client scope",
+        problems,
+    )
+    if scope.role not in desired.roles:
+        desired.roles[scope.role] = {
+            "name": scope.role,
+            "description": f"May obtain scope {scope.name} of {api.name}",
+            "_file": registry_file,
+        }
+    grant_scope_role_to_groups(
+        desired, api, scope, realm_dir / "groups.yml", registry_file, problems
+    )
+    if requester is not None and scope.name not in requester["_optionalScopes"]:
+        requester["_optionalScopes"].append(scope.name)
+
+
+def add_api(
+    desired: Desired, api: ApiSpec, realm_dir: Path, registry_file: str, problems: list[Problem]
+) -> None:
+    """Every object one API of the registry derives in its realm."""
+    if api.name in BUILTIN_CLIENTS:
+        problems.append(
+            Problem(
+                registry_file,
+                f"api {api.name}",
+                "this is the name of a Keycloak built-in client: choose another name",
+            )
+        )
+        return
+    requester = find_requester(desired, api, realm_dir, registry_file, problems)
+    add_object(desired.clients, "clientId", api_client(api), registry_file, "client", problems)
+    for scope in api.scopes.values():
+        add_api_scope(desired, api, scope, requester, realm_dir, registry_file, problems)
+
+
+def load_realm(
+    realm_dir: Path,
+    apis: dict[str, ApiSpec],
+    variables: dict[str, str],
+    registry_file: str = "idp/apis.yml",
+) -> Desired:
+    """Read one realm folder and derive the API objects; raises ConfigError."""
+    problems: list[Problem] = []
+    desired = read_realm_files(realm_dir, variables, problems)
+    for api in apis.values():
+        if api.realm == desired.realm:
+            add_api(desired, api, realm_dir, registry_file, problems)
     problems += cross_check(desired)
     if problems:
         raise ConfigError(problems)
