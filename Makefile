@@ -65,15 +65,21 @@ idp-apply: venv  ## apply idp/ to the running Keycloak (idempotent)
 	@if [ "$(CURRENT)" = compose ]; then $(BIN)/compose-runtime idp-apply; \
 	else $(BIN)/idpctl apply --idp-dir $(IDP_DIR); fi
 
-lint: venv  ## ruff
+lint: venv  ## ruff, and the import contracts between our packages (import-linter)
 	$(BIN)/ruff check src tests hub
+	$(BIN)/lint-imports --config importlinter.ini
+
+# One pytest run per stack; markers choose the suites (tests/conftest.py says why they run
+# apart). The unit suite needs no stack and runs first, so that a broken unit fails in seconds
+# instead of after the stack has started.
+PYTEST := $(BIN)/pytest tests -q --screenshot=only-on-failure --output=test-results
 
 test-unit: venv  ## unit tests only (no stack needed)
-	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+	$(BIN)/pytest tests -q -m unit $(PYTEST_ARGS)
 
 test-stack: venv  ## integration and browser tests against the native stack
 	$(MAKE) up RUNTIME=native
-	$(BIN)/pytest tests/integration tests/e2e -q --screenshot=only-on-failure --output=test-results $(PYTEST_ARGS)
+	$(PYTEST) -m "integration or e2e" $(PYTEST_ARGS)
 
 test: lint lint-playbooks test-unit test-stack  ## lint, unit, integration, e2e (starts the stack)
 
@@ -90,7 +96,7 @@ test-deploy: venv  ## the playbooks end to end on this machine (HTTPS :8443), cl
 
 test-compose: venv  ## the browser suite and container checks against the compose stack
 	$(MAKE) up RUNTIME=compose
-	$(BIN)/pytest tests/e2e tests/compose -q --screenshot=only-on-failure --output=test-results $(PYTEST_ARGS)
+	$(PYTEST) -m "e2e or compose" $(PYTEST_ARGS)
 
 bench: up  ## token latency benchmark (a script, prints a table)
 	$(BIN)/python -m tests.bench.bench_tokens $(BENCH_ARGS)

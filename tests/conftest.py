@@ -1,10 +1,51 @@
-"""Fixtures shared by the integration and e2e suites (unit tests use none of these)."""
+"""One test tree, several suites; each suite needs a different thing to run against.
+
+- unit (tests/unit): nothing; our code, with fakes for Keycloak and the hub.
+- integration (tests/integration): the native stack (`make up RUNTIME=native`); the idp
+  tests and the research hub reach Keycloak's admin API and start processes on this machine.
+- e2e (tests/e2e): a running stack of either runtime, and Debian's Chromium.
+- compose (tests/compose): the compose stack; containers, networks, volumes.
+- deploy (tests/deploy): a deployment made by the Ansible playbooks (playbooks/tests/run.sh).
+
+Only one stack can run at a time (they share ports), so the suites run apart: one pytest
+invocation per stack, the marker selecting its suites (`make test-unit`, `make test-stack`,
+`make test-compose`, `make test-deploy`). Every test gets its folder's marker here; a bare
+`pytest` runs the unit suite only (testpaths in pyproject.toml). Stack suites never skip:
+without their stack they fail and say how to start it.
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
 from tests.support.stack import Stack, running_stack
+
+TESTS = Path(__file__).resolve().parent
+SUITES = ("unit", "integration", "e2e", "compose", "deploy")
+
+#: Debian's Chromium (never `playwright install`), with the flags our closed network needs.
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        suite = item.path.relative_to(TESTS).parts[0]
+        if suite not in SUITES:
+            raise pytest.UsageError(f"{item.path}: a test belongs in one of {SUITES}")
+        item.add_marker(suite)
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +55,13 @@ def stack() -> Stack:
         return running_stack()
     except RuntimeError as e:
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(
+            f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set "
+            "CHROMIUM to its path."
+        )
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}

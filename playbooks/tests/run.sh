@@ -107,7 +107,7 @@ echo "first run: ${first}s; $(recap "$log_dir/first-run.log")"
 step "smoke test"
 DEPLOY_URL="https://localhost:$https_port" DEPLOY_HTTP_URL="http://localhost:$http_port" \
 DEPLOY_ENV_FILE="$deploy_dir/secrets.env" DEPLOY_CA_FILE="$work/localhost.crt" \
-  pytest tests/deploy -q -p no:cacheprovider --screenshot=only-on-failure --output="$log_dir/smoke"
+  pytest tests -m deploy -q -p no:cacheprovider --screenshot=only-on-failure --output="$log_dir/smoke"
 
 step "user containers reach the fruit API through Traefik's internal entrypoint"
 docker run --rm --network "$project-users" --entrypoint python \

@@ -8,11 +8,33 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from native_runtime import secrets_file
-from native_runtime.cli import banner
-from native_runtime.settings import Settings
+from stackconf import secrets as secrets_file
+from stackconf import settings as conf
+from stackconf.banner import banner
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What `compose-runtime` needs of the shared settings."""
+
+    repo: Path
+    secrets_file: Path
+    public_url: str
+    realm: str
+    admin_console_routed: bool
+
+    @classmethod
+    def from_env(cls, repo: Path = conf.REPO) -> Settings:
+        return cls(
+            repo=repo,
+            secrets_file=conf.get_path("SECRETS_FILE", base=repo),
+            public_url=conf.get("HUB_PUBLIC_URL").rstrip("/"),
+            realm=conf.get("KEYCLOAK_REALM"),
+            admin_console_routed=conf.get_bool("KEYCLOAK_ADMIN_CONSOLE"),
+        )
 
 
 def docker() -> str:
@@ -24,19 +46,21 @@ def docker() -> str:
     )
 
 
-def admin_console_routed() -> bool:
-    return os.environ.get("KEYCLOAK_ADMIN_CONSOLE") in ("1", "true", "yes")
-
-
 def compose_command(s: Settings) -> list[str]:
     files = ["-f", str(s.repo / "compose" / "compose.yml")]
-    if admin_console_routed():
+    if s.admin_console_routed:
         files += ["-f", str(s.repo / "compose" / "admin-console.yml")]
     return [docker(), "compose", "--env-file", str(s.secrets_file), *files]
 
 
 def compose(s: Settings, *args: str, check: bool = True) -> int:
-    env = {**os.environ, "COMPOSE_BAKE": "false", "DOCKER_BUILDKIT": "1"}
+    # SECRETS_FILE: the idp job mounts it (idpctl reads its ${VAR}s there).
+    env = {
+        **os.environ,
+        "COMPOSE_BAKE": "false",
+        "DOCKER_BUILDKIT": "1",
+        "SECRETS_FILE": str(s.secrets_file),
+    }
     if env.get("EXTRA_CA_BUNDLE"):  # an absolute host path: the hub mounts it into user servers
         env["EXTRA_CA_BUNDLE"] = str(Path(env["EXTRA_CA_BUNDLE"]).resolve())
     result = subprocess.run([*compose_command(s), *args], env=env, check=False)
@@ -80,8 +104,17 @@ def up(s: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    runtime = "compose runtime: one container per user server"
-    print(banner(s, secrets, runtime, admin_console_routed()))
+    print(
+        banner(
+            runtime="compose runtime: one container per user server",
+            public_url=s.public_url,
+            idp_dir=conf.get_path("IDP_DIR", base=s.repo),
+            realm=s.realm,
+            secrets=secrets,
+            secrets_file=s.secrets_file,
+            admin_console_routed=s.admin_console_routed,
+        )
+    )
     print(f"  (up in {time.monotonic() - started:.0f}s)")
     return 0
 
@@ -113,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
             verb,
             "--idp-dir",
             "/srv/idp",
-            "--env-file",
-            "/dev/null",
             check=False,
         )
     if args.command == "ps":

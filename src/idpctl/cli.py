@@ -14,14 +14,15 @@ from idpctl import plan as planning
 from idpctl.admin import AdminError, KeycloakAdmin
 from idpctl.apply import Applier, ApplyError
 from idpctl.model import Desired, load_realm
-from native_runtime import secrets_file
-
-DEFAULTS = {"HUB_PUBLIC_URL": "http://localhost:8000"}
+from stackconf import secrets as secrets_file
+from stackconf import settings as conf
 
 
 def variables_from(env_file: Path) -> dict[str, str]:
+    """The ${VAR} values for idp/ files: the secrets file, then the environment; the URL
+    users open defaults as everywhere else."""
     from_file = secrets_file.read(env_file) if env_file.is_file() else {}
-    return {**DEFAULTS, **from_file, **os.environ}
+    return {"HUB_PUBLIC_URL": conf.get("HUB_PUBLIC_URL"), **from_file, **os.environ}
 
 
 def load(idp_dir: Path, realms: list[str], variables: dict[str, str]) -> list[Desired]:
@@ -68,7 +69,7 @@ def load(idp_dir: Path, realms: list[str], variables: dict[str, str]) -> list[De
 
 def connect(variables: dict[str, str]) -> KeycloakAdmin:
     return KeycloakAdmin(
-        variables.get("KEYCLOAK_ADMIN_URL", "http://127.0.0.1:8080/auth"),
+        conf.get("KEYCLOAK_ADMIN_URL", variables),
         variables.get("KC_BOOTSTRAP_ADMIN_USERNAME", "admin"),
         variables.get("KC_BOOTSTRAP_ADMIN_PASSWORD", ""),
     )
@@ -110,12 +111,15 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="idpctl", description=__doc__)
     parser.add_argument("command", choices=["validate", "plan", "apply"])
-    parser.add_argument("--idp-dir", type=Path, default=Path("idp"))
+    parser.add_argument(
+        "--idp-dir", type=Path, default=conf.get_path("IDP_DIR", base=Path.cwd()),
+        help="the folder with apis.yml and realms/ (default: $IDP_DIR or ./idp)",
+    )
     parser.add_argument(
         "--env-file",
         type=Path,
-        default=Path(".state/secrets.env"),
-        help="secrets and ${VAR} values (default .state/secrets.env)",
+        default=conf.get_path("SECRETS_FILE", base=Path.cwd()),
+        help="secrets and ${VAR} values (default: $SECRETS_FILE or ./.state/secrets.env)",
     )
     parser.add_argument(
         "--realm",
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         help="realm folder to use (repeatable; default: $IDP_REALMS or demo)",
     )
     args = parser.parse_args(argv)
-    realms = args.realms or [r for r in os.environ.get("IDP_REALMS", "demo").split(",") if r]
+    realms = args.realms or conf.get_list("IDP_REALMS")
     return run(args.command, args.idp_dir, realms, variables_from(args.env_file))
 
 

@@ -12,8 +12,11 @@ from pathlib import Path
 import httpx
 
 from idpctl import cli as idpctl_cli
-from native_runtime import keycloak, render, secrets_file
+from native_runtime import keycloak, render
 from native_runtime.settings import Settings
+from stackconf import secrets as secrets_file
+from stackconf import settings as conf
+from stackconf.banner import banner
 
 SUPERVISORD = str(Path(sys.executable).parent / "supervisord")
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
@@ -60,46 +63,15 @@ def wait_ready(s: Settings, timeout: float, names: list[str] | None = None) -> l
     return sorted(pending)
 
 
-def idp_variables(s: Settings, secrets: dict[str, str]) -> dict[str, str]:
-    """What `idpctl` needs to reach this runtime's Keycloak and fill ${VAR}s in idp/."""
-    return {
-        **idpctl_cli.DEFAULTS,
+def apply_idp(s: Settings, secrets: dict[str, str]) -> int:
+    variables = {
         **os.environ,
         **secrets,
         "HUB_PUBLIC_URL": s.public_url,
         "KEYCLOAK_ADMIN_URL": s.keycloak_internal_url,
     }
-
-
-def apply_idp(s: Settings, secrets: dict[str, str]) -> int:
-    realms = [r for r in os.environ.get("IDP_REALMS", "demo").split(",") if r]
-    return idpctl_cli.run("apply", s.repo / "idp", realms, idp_variables(s, secrets))
-
-
-def banner(s: Settings, secrets: dict[str, str], runtime: str, admin_console_routed: bool) -> str:
-    """What `make up` prints: the URL, the demo users and where to go next."""
-    users = [
-        ("reader", "reads the usual fruits"),
-        ("curator", "reads and writes, usual and exotic"),
-        ("visitor", "valid Keycloak login, not approved for the hub"),
-        ("hubadmin", "hub admin, reads the usual fruits"),
-    ]
-    rows = "\n".join(
-        f"    {name:<9} {secrets['DEMO_PASSWORD_' + name.upper()]:<18} {what}"
-        for name, what in users
-    )
-    console = (
-        f"{s.keycloak_public_url}/admin/ (user and password in {s.secrets_file})"
-        if admin_console_routed
-        else "not routed (`make up KEYCLOAK_ADMIN_CONSOLE=1` routes it)"
-    )
-    return (
-        f"\nThe demo is up ({runtime}).\n\n"
-        f"  Open {s.public_url}/ and log in as one of the demo users:\n{rows}\n\n"
-        f"  Keycloak admin console: {console}\n"
-        f"  Fruit API docs: {s.public_url}/fruit-api/docs\n"
-        f"  Logs: make logs    Status: make ps    Stop: make down\n"
-    )
+    idp_dir = conf.get_path("IDP_DIR", base=s.repo)
+    return idpctl_cli.run("apply", idp_dir, conf.get_list("IDP_REALMS"), variables)
 
 
 def up(s: Settings, timeout: float) -> int:
@@ -140,7 +112,17 @@ def up(s: Settings, timeout: float) -> int:
             file=sys.stderr,
         )
         return 1
-    print(banner(s, secrets, "native runtime: local processes, users are not isolated", True))
+    print(
+        banner(
+            runtime="native runtime: local processes, users are not isolated",
+            public_url=s.public_url,
+            idp_dir=conf.get_path("IDP_DIR", base=s.repo),
+            realm=s.realm,
+            secrets=secrets,
+            secrets_file=s.secrets_file,
+            admin_console_routed=s.admin_console_routed,
+        )
+    )
     print(f"  (up in {time.monotonic() - started:.0f}s)")
     return 0
 

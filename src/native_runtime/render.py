@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import yaml
 
+from native_runtime.keycloak import java_home
 from native_runtime.settings import Settings
+from stackconf import settings as conf
 
 BIN = Path(sys.executable).parent
 
 
+#: Routes both runtimes share (compose mounts the same files): Keycloak's public endpoints
+#: and the fruit API; the admin console only when KEYCLOAK_ADMIN_CONSOLE is true.
+ROUTES_DIR = ("compose", "traefik")
+
+
+def route_files(s: Settings) -> list[Path]:
+    names = ["routes.yml"] + (["admin-console.yml"] if s.admin_console_routed else [])
+    return [s.repo.joinpath(*ROUTES_DIR, name) for name in names]
+
+
 def traefik_static(s: Settings) -> dict:
-    bind = os.environ.get("PUBLIC_BIND", "127.0.0.1")
     return {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
-            # The one front door: hub, Keycloak and the fruit API.
+            # The one front door: hub, Keycloak's public endpoints and the fruit API.
             "http": {
-                "address": f"{bind}:{s.public_port}",
+                "address": f"{s.public_bind}:{s.public_port}",
                 "http": {"middlewares": ["security-headers@file"]},
             },
             # Traefik's API for the hub's proxy (jupyterhub-traefik-proxy), loopback only.
@@ -36,50 +48,10 @@ def traefik_static(s: Settings) -> dict:
     }
 
 
-def traefik_routes(s: Settings) -> dict:
-    """Routes the runtime owns; the hub writes its own routes beside this file."""
-    return {
-        "http": {
-            "routers": {
-                "keycloak": {
-                    "rule": "PathPrefix(`/auth`)",
-                    "entryPoints": ["http"],
-                    "service": "keycloak",
-                },
-                "fruit-api": {
-                    "rule": "PathPrefix(`/fruit-api`)",
-                    "entryPoints": ["http"],
-                    "service": "fruit-api",
-                    "middlewares": ["fruit-api-prefix"],
-                },
-            },
-            "middlewares": {
-                "fruit-api-prefix": {"stripPrefix": {"prefixes": ["/fruit-api"]}},
-                "security-headers": {
-                    "headers": {
-                        "contentTypeNosniff": True,
-                        "referrerPolicy": "same-origin",
-                    }
-                },
-            },
-            "services": {
-                "keycloak": {
-                    "loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{s.keycloak_port}"}]}
-                },
-                "fruit-api": {
-                    "loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{s.fruit_api_port}"}]}
-                },
-            },
-        }
-    }
-
-
 def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str, dict[str, str]]:
     """Each program gets only the settings and secrets it needs."""
     path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
     common = {"PATH": path, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root")}
-    from native_runtime.keycloak import java_home
-
     keycloak = {
         **common,
         "JAVA_HOME": java_home(),
@@ -106,17 +78,20 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
     }
     hub = {
         **common,
+        # Hub settings the admin set (stackconf's names), then what this runtime decides.
+        **{
+            name: os.environ[name]
+            for name, variable in conf.VARIABLES.items()
+            if variable.reader in ("stack", "hub") and os.environ.get(name)
+        },
         "HUB_PUBLIC_URL": s.public_url,
         "HUB_BIND_URL": f"http://127.0.0.1:{s.hub_api_port}",
         "HUB_STATE_DIR": str(s.state_dir / "hub"),
         "HUB_SPAWNER": "local",
-        "KEYCLOAK_PUBLIC_URL": s.keycloak_public_url,
         "KEYCLOAK_INTERNAL_URL": s.keycloak_internal_url,
-        "KEYCLOAK_REALM": s.realm,
-        "FRUIT_API_PUBLIC_URL": f"{s.public_url}/fruit-api",
         "TRAEFIK_API_URL": f"http://127.0.0.1:{s.traefik_api_port}",
         "TRAEFIK_DYNAMIC_CONFIG_FILE": str(s.state_dir / "traefik" / "dynamic" / "jupyterhub.toml"),
-        "IDP_API_REGISTRY": str(s.repo / "idp" / "apis.yml"),
+        "IDP_API_REGISTRY": str(conf.get_path("IDP_API_REGISTRY", base=s.repo)),
         "PYTHONPATH": str(s.repo / "src"),
         **{
             k: secrets[k]
@@ -128,7 +103,13 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
             )
         },
     }
-    return {"keycloak": keycloak, "traefik": common, "fruit-api": fruit_api, "jupyterhub": hub}
+    # The upstreams of the shared route files (compose's defaults are the service names).
+    traefik = {
+        **common,
+        "KEYCLOAK_UPSTREAM_URL": f"http://127.0.0.1:{s.keycloak_port}",
+        "FRUIT_API_UPSTREAM_URL": f"http://127.0.0.1:{s.fruit_api_port}",
+    }
+    return {"keycloak": keycloak, "traefik": traefik, "fruit-api": fruit_api, "jupyterhub": hub}
 
 
 def _env_line(env: dict[str, str]) -> str:
@@ -216,9 +197,12 @@ def write_all(s: Settings, secrets: dict[str, str], kc_home: Path) -> Path:
     (s.state_dir / "traefik" / "traefik.yml").write_text(
         yaml.safe_dump(traefik_static(s), sort_keys=False)
     )
-    (s.state_dir / "traefik" / "dynamic" / "routes.yml").write_text(
-        yaml.safe_dump(traefik_routes(s), sort_keys=False)
-    )
+    dynamic = s.state_dir / "traefik" / "dynamic"
+    wanted = route_files(s)
+    for stale in {"routes.yml", "admin-console.yml"} - {f.name for f in wanted}:
+        (dynamic / stale).unlink(missing_ok=True)
+    for source in wanted:
+        shutil.copyfile(source, dynamic / source.name)
     conf = s.state_dir / "supervisord.conf"
     write_private(conf, supervisord_conf(s, secrets, kc_home))
     return conf

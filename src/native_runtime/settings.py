@@ -1,11 +1,13 @@
-"""Where the native runtime keeps things and which ports it uses (env vars, with defaults)."""
+"""The native runtime's view of the settings: paths and loopback ports, from stackconf."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from fruit_api.settings import Settings as FruitApiSettings
+from stackconf import settings as conf
 
 
 def pinned_keycloak_version(repo: Path) -> str:
@@ -23,54 +25,46 @@ class Settings:
     repo: Path
     state_dir: Path
     cache_dir: Path
+    secrets_file: Path
     keycloak_version: str
     maven_repository_url: str
+    public_bind: str
     public_port: int
+    public_url: str
+    keycloak_public_url: str
     keycloak_port: int
     keycloak_management_port: int
     hub_api_port: int
     fruit_api_port: int
     traefik_api_port: int
     realm: str
+    admin_console_routed: bool
 
     @classmethod
-    def from_env(cls, repo: Path | None = None) -> Settings:
-        env = os.environ.get
-        repo = (repo or Path.cwd()).resolve()
+    def from_env(cls, repo: Path = conf.REPO) -> Settings:
         return cls(
             repo=repo,
-            state_dir=Path(env("NATIVE_STATE_DIR", str(repo / ".state" / "native"))).resolve(),
-            cache_dir=Path(
-                env("NATIVE_CACHE_DIR", str(Path.home() / ".cache" / "jupyterhub-keycloak-tokens"))
-            ),
-            keycloak_version=env("KEYCLOAK_VERSION") or pinned_keycloak_version(repo),
-            maven_repository_url=env(
-                "MAVEN_REPOSITORY_URL", "https://repo.maven.apache.org/maven2"
-            ).rstrip("/"),
-            public_port=int(env("PUBLIC_PORT", "8000")),
-            keycloak_port=int(env("KEYCLOAK_HTTP_PORT", "8080")),
-            keycloak_management_port=int(env("KEYCLOAK_MANAGEMENT_PORT", "9000")),
-            hub_api_port=int(env("HUB_API_PORT", "8081")),
-            fruit_api_port=int(env("FRUIT_API_PORT", "8090")),
-            traefik_api_port=int(env("TRAEFIK_API_PORT", "8099")),
-            realm=env("KEYCLOAK_REALM", "demo"),
+            state_dir=conf.get_path("NATIVE_STATE_DIR", base=repo),
+            cache_dir=conf.get_path("NATIVE_CACHE_DIR", base=repo),
+            secrets_file=conf.get_path("SECRETS_FILE", base=repo),
+            keycloak_version=conf.get("KEYCLOAK_VERSION") or pinned_keycloak_version(repo),
+            maven_repository_url=conf.get("MAVEN_REPOSITORY_URL").rstrip("/"),
+            public_bind=conf.get("PUBLIC_BIND"),
+            public_port=conf.get_int("PUBLIC_PORT"),
+            public_url=conf.get("HUB_PUBLIC_URL").rstrip("/"),
+            keycloak_public_url=conf.get("KEYCLOAK_PUBLIC_URL").rstrip("/"),
+            keycloak_port=conf.get_int("KEYCLOAK_HTTP_PORT"),
+            keycloak_management_port=conf.get_int("KEYCLOAK_MANAGEMENT_PORT"),
+            hub_api_port=conf.get_int("HUB_API_PORT"),
+            fruit_api_port=FruitApiSettings.from_env().port,
+            traefik_api_port=conf.get_int("TRAEFIK_API_PORT"),
+            realm=conf.get("KEYCLOAK_REALM"),
+            admin_console_routed=conf.get_bool("KEYCLOAK_ADMIN_CONSOLE"),
         )
-
-    @property
-    def public_url(self) -> str:
-        return os.environ.get("HUB_PUBLIC_URL", f"http://localhost:{self.public_port}")
-
-    @property
-    def keycloak_public_url(self) -> str:
-        return f"{self.public_url}/auth"
 
     @property
     def keycloak_internal_url(self) -> str:
         return f"http://127.0.0.1:{self.keycloak_port}/auth"
-
-    @property
-    def secrets_file(self) -> Path:
-        return self.state_dir.parent / "secrets.env"
 
     @property
     def logs_dir(self) -> Path:

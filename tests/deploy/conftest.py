@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from native_runtime import secrets_file
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from stackconf import secrets as secrets_file
 
 
 @dataclass(frozen=True)
@@ -46,13 +45,6 @@ def deployment() -> Deployment:
         secrets=secrets_file.read(Path(os.environ["DEPLOY_ENV_FILE"])),
         ca_file=os.environ.get("DEPLOY_CA_FILE", ""),
     )
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    if not os.path.exists(CHROMIUM):
-        raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium or set CHROMIUM.")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="session")

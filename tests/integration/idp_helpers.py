@@ -18,7 +18,7 @@ def variables(stack: Stack) -> dict[str, str]:
     return {
         **stack.secrets,
         "HUB_PUBLIC_URL": stack.public_url,
-        "KEYCLOAK_ADMIN_URL": stack.keycloak_url,
+        "KEYCLOAK_ADMIN_URL": stack.keycloak_admin_url,
     }
 
 
@@ -32,7 +32,7 @@ def idpctl(
 
 def admin(stack: Stack) -> KeycloakAdmin:
     return KeycloakAdmin(
-        stack.keycloak_url,
+        stack.keycloak_admin_url,
         stack.secrets["KC_BOOTSTRAP_ADMIN_USERNAME"],
         stack.secrets["KC_BOOTSTRAP_ADMIN_PASSWORD"],
     )

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from native_runtime import secrets_file
-from native_runtime.settings import Settings
+from stackconf import secrets as secrets_file
+from stackconf import settings as conf
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = conf.REPO
 
 
 @dataclass(frozen=True)
 class Stack:
     public_url: str
-    keycloak_url: str
+    keycloak_url: str  # public: the issuer's base
+    keycloak_admin_url: str  # the admin API (native: loopback; not routed publicly)
     realm: str
     secrets: dict[str, str] = field(repr=False)  # never printed in test reports
     users_dir: Path | None
@@ -52,11 +52,10 @@ class Stack:
 
 def running_stack() -> Stack:
     """The stack `make up` started; fails with the fix when it is not running."""
-    settings = Settings.from_env(REPO)
-    secrets_path = Path(os.environ.get("SECRETS_FILE", settings.secrets_file))
+    secrets_path = conf.get_path("SECRETS_FILE")
     if not secrets_path.exists():
         raise RuntimeError(f"{secrets_path} is missing: start the stack with `make up` first.")
-    public_url = settings.public_url
+    public_url = conf.get("HUB_PUBLIC_URL").rstrip("/")
     try:
         httpx.get(f"{public_url}/hub/health", timeout=5).raise_for_status()
     except httpx.HTTPError as e:
@@ -67,8 +66,9 @@ def running_stack() -> Stack:
     return Stack(
         runtime=marker.read_text().strip() if marker.exists() else "native",
         public_url=public_url,
-        keycloak_url=settings.keycloak_public_url,
-        realm=settings.realm,
+        keycloak_url=conf.get("KEYCLOAK_PUBLIC_URL").rstrip("/"),
+        keycloak_admin_url=conf.get("KEYCLOAK_ADMIN_URL").rstrip("/"),
+        realm=conf.get("KEYCLOAK_REALM"),
         secrets=secrets_file.read(secrets_path),
-        users_dir=settings.state_dir / "hub" / "users",
+        users_dir=conf.get_path("NATIVE_STATE_DIR") / "hub" / "users",
     )
