@@ -151,3 +151,28 @@ def _convert(name: str, env: Mapping[str, str] | None, kind: type, what: str):
         return kind(value)
     except ValueError:
         raise SettingError(f"{name} must be {what}, got {value!r}") from None
+
+
+READERS = {
+    "stack": "Every runtime and tool",
+    "hub": "The hub (hub/jupyterhub_config.py, KeycloakAuthenticator)",
+    "native": "The native runtime",
+    "compose": "The compose runtime",
+}
+
+
+def markdown() -> str:
+    """The tables docs/configuration.md carries (a unit test keeps them equal)."""
+    out = []
+    for reader, title in READERS.items():
+        out += [f"### {title}", "", "| variable | default | meaning |", "|---|---|---|"]
+        for v in VARIABLES.values():
+            if v.reader == reader:
+                default = f"`{v.default}`" if v.default else "(none)"
+                out.append(f"| `{v.name}` | {default} | {v.help} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
