@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from apiregistry import ApiSpec, ConfigError, Problem, ScopeSpec, read_yaml
+from idpctl.templates import expand
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGED_MARK = "idpctl"
@@ -199,11 +200,23 @@ def report_single_files_for_folders(realm_dir: Path, problems: list[Problem]) ->
             )
 
 
+def templates_folder(realm_dir: Path) -> Path:
+    """idp/templates/ for idp/realms/<realm>/ (see idpctl.templates)."""
+    return realm_dir.parent.parent / "templates"
+
+
 def read_clients(
     desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
 ) -> None:
+    templates = templates_folder(realm_dir) / "clients"
     for path in sorted((realm_dir / "clients").glob("*.yml")):
-        client, file = _load(path, variables, problems, dict), str(path)
+        file = str(path)
+        client = expand(
+            read_file(path, problems, dict), templates, file, "client", "clientId", problems
+        )
+        if client is None:
+            continue
+        client = resolve_variables(client, variables, file, problems)
         what = f"client {client.get('clientId')}"
         # Absent lists are left as Keycloak has them; listed ones are managed exactly.
         client["_optionalScopes"] = _names(client, "optionalClientScopes", file, what, problems)

@@ -6,10 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from apiregistry.registry import broker_policy, load_registry
 from idpctl import cli
 from idpctl.model import Desired
+from idpctl.templates import deep_merge, fill
 
 IDP = Path(__file__).resolve().parents[2] / "idp"
 FRUIT_SCOPES = {"fruits:read", "fruits:write", "fruits:exotic"}
@@ -153,3 +155,179 @@ def test_broker_policy_is_empty_for_a_realm_without_apis() -> None:
     apis = load_registry(IDP / "apis.yml")
     assert broker_policy(apis, "other") == {}
     assert broker_policy({}, "demo") == {}
+
+
+# --- client templates (idp/templates/clients/) ------------------------------------------
+
+#: idp/realms/demo/clients/jupyterhub.yml as it was before it named the jupyterhub-hub
+#: template: the demo hub's client must stay exactly this.
+DEMO_HUB_CLIENT_BEFORE_TEMPLATES = """\
+clientId: jupyterhub
+name: JupyterHub
+description: Logs users in to the hub and exchanges their token for per-API tokens
+enabled: true
+protocol: openid-connect
+publicClient: false
+clientAuthenticatorType: client-secret
+secret: ${JUPYTERHUB_CLIENT_SECRET}
+standardFlowEnabled: true
+implicitFlowEnabled: false
+directAccessGrantsEnabled: false
+serviceAccountsEnabled: false
+frontchannelLogout: true
+fullScopeAllowed: true
+rootUrl: ${HUB_PUBLIC_URL}
+redirectUris:
+- ${HUB_PUBLIC_URL}/hub/oauth_callback
+webOrigins:
+- +
+attributes:
+  pkce.code.challenge.method: S256
+  post.logout.redirect.uris: ${HUB_PUBLIC_URL}/*
+  standard.token.exchange.enabled: 'true'
+  standard.token.exchange.enableRefreshRequestedTokenType: 'NO'
+  access.token.lifespan: '300'
+  use.refresh.tokens: 'true'
+  client.use.lightweight.access.token.enabled: 'false'
+protocolMappers:
+- name: groups
+  protocol: openid-connect
+  protocolMapper: oidc-group-membership-mapper
+  consentRequired: false
+  config:
+    claim.name: groups
+    full.path: 'false'
+    id.token.claim: 'true'
+    access.token.claim: 'true'
+    userinfo.token.claim: 'true'
+    introspection.token.claim: 'true'
+defaultClientScopes:
+- basic
+- profile
+- email
+- roles
+- web-origins
+- acr
+"""
+RESEARCH_VARIABLES = {
+    **VARIABLES,
+    "RESEARCH_HUB_CLIENT_SECRET": "research-secret-y",
+    "DEMO_PASSWORD_RESEARCHER": "pw-researcher-1A",
+}
+
+
+def load_one(idp: Path, realm: str, variables: dict[str, str] = RESEARCH_VARIABLES) -> Desired:
+    (desired,) = cli.load(idp, [realm], variables)
+    return desired
+
+
+def hub_client_file(idp: Path, realm: str = "demo") -> Path:
+    return idp / "realms" / realm / "clients" / "jupyterhub.yml"
+
+
+def test_the_demo_hub_client_from_the_template_is_the_one_before_templates(
+    tmp_path: Path,
+) -> None:
+    """The whole demo realm, hub client included, is exactly what it was before the
+    template: same objects, same fields, same values, even the same key order."""
+    idp = tmp_path / "idp"
+    shutil.copytree(IDP, idp)
+    new = load_one(idp, "demo", VARIABLES)
+    hub_client_file(idp).write_text(DEMO_HUB_CLIENT_BEFORE_TEMPLATES)
+    old = load_one(idp, "demo", VARIABLES)
+    assert new.clients["jupyterhub"] == old.clients["jupyterhub"]
+    assert list(new.clients["jupyterhub"]) == list(old.clients["jupyterhub"])
+    assert vars(new) == vars(old)
+
+
+def test_the_research_hub_client_is_the_demo_one_at_research(tmp_path: Path) -> None:
+    idp = tmp_path / "idp"
+    shutil.copytree(IDP, idp)
+    demo_hub = load_one(idp, "demo").clients["jupyterhub"]
+    hub = load_one(idp, "research").clients["jupyterhub"]
+    assert hub["name"] == "JupyterHub (research)"
+    assert hub["secret"] == "research-secret-y"
+    assert hub["rootUrl"] == "http://localhost:8000/research"
+    assert hub["redirectUris"] == ["http://localhost:8000/research/hub/oauth_callback"]
+    assert hub["attributes"]["post.logout.redirect.uris"] == "http://localhost:8000/research/*"
+    # The settings the research copy had lost (the drift this template fixes):
+    assert hub["frontchannelLogout"] is True
+    assert hub["fullScopeAllowed"] is True
+    assert hub["description"] == demo_hub["description"]
+    assert hub["attributes"]["use.refresh.tokens"] == "true"
+    assert hub["attributes"]["client.use.lightweight.access.token.enabled"] == "false"
+    (mapper,) = hub["_protocolMappers"]
+    assert mapper["consentRequired"] is False
+    assert mapper["config"]["introspection.token.claim"] == "true"
+    assert hub["_optionalScopes"] == ["samples:read"]
+    differ = {"name", "secret", "rootUrl", "redirectUris", "attributes", "_optionalScopes"}
+    differ.add("_file")
+    assert {k: v for k, v in hub.items() if k not in differ} == {
+        k: v for k, v in demo_hub.items() if k not in differ
+    }
+    assert {**hub["attributes"], "post.logout.redirect.uris": "x"} == {
+        **demo_hub["attributes"],
+        "post.logout.redirect.uris": "x",
+    }
+
+
+def test_a_client_files_own_keys_override_the_template(tmp_path: Path) -> None:
+    """Mappings merge key by key; lists and other values replace the template's."""
+    idp = tmp_path / "idp"
+    shutil.copytree(IDP, idp)
+    data = yaml.safe_load(hub_client_file(idp).read_text())
+    data.update(
+        description="Overridden",
+        attributes={"access.token.lifespan": "60", "extra.attribute": "x"},
+        redirectUris=["https://other.example/cb"],
+        defaultClientScopes=["basic"],
+        baseUrl="/hub/home",
+    )
+    hub_client_file(idp).write_text(yaml.safe_dump(data))
+    hub = load_one(idp, "demo").clients["jupyterhub"]
+    assert hub["description"] == "Overridden"
+    assert hub["baseUrl"] == "/hub/home"
+    assert hub["redirectUris"] == ["https://other.example/cb"]
+    assert hub["_defaultScopes"] == ["basic"]
+    assert hub["attributes"]["access.token.lifespan"] == "60"
+    assert hub["attributes"]["extra.attribute"] == "x"
+    assert hub["attributes"]["pkce.code.challenge.method"] == "S256"  # kept from the template
+    assert hub["attributes"]["use.refresh.tokens"] == "true"
+    assert hub["frontchannelLogout"] is True
+    assert "template" not in hub and "vars" not in hub
+
+
+def test_template_variables_take_their_defaults(tmp_path: Path) -> None:
+    idp = tmp_path / "idp"
+    shutil.copytree(IDP, idp)
+    hub_client_file(idp).write_text(
+        "template: jupyterhub-hub\nvars: {secret: '${JUPYTERHUB_CLIENT_SECRET}'}\n"
+    )
+    hub = load_one(idp, "demo").clients["jupyterhub"]
+    assert hub["name"] == "JupyterHub"
+    assert hub["rootUrl"] == "http://localhost:8000"
+    assert hub["secret"] == "hub-secret-x"
+
+
+def test_any_client_file_may_name_a_template(tmp_path: Path) -> None:
+    """A second client from the same template, with its own clientId: templates are generic."""
+    idp = tmp_path / "idp"
+    shutil.copytree(IDP, idp)
+    (idp / "realms/demo/clients/lab-hub.yml").write_text(
+        "template: jupyterhub-hub\nclientId: lab-hub\nvars: {name: Lab, path: /lab, secret: s}\n"
+    )
+    lab = load_one(idp, "demo").clients["lab-hub"]
+    assert lab["name"] == "Lab"
+    assert lab["rootUrl"] == "http://localhost:8000/lab"
+    assert lab["_file"].endswith("lab-hub.yml")
+    assert lab["_optionalScopes"] is None  # not a requester: its optional scopes are left alone
+
+
+def test_deep_merge_and_fill() -> None:
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": "{{v}}", "c": "pre-{{ v }}-post", "d": "{{n}}"}
+    filled = fill(base, {"v": "V", "n": 5})
+    assert filled == {"a": {"x": 1, "y": [1, 2]}, "b": "V", "c": "pre-V-post", "d": 5}
+    assert fill("{{unknown}}", {}) == "{{unknown}}"
+    merged = deep_merge(filled, {"a": {"y": [3]}, "e": None})
+    assert merged == {**filled, "a": {"x": 1, "y": [3]}, "e": None}
+    assert base["a"]["y"] == [1, 2]  # neither input is changed

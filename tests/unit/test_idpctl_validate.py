@@ -66,6 +66,10 @@ def the_problem(idp: Path, file: str, obj: str, *words: str, **kw: Any) -> str:
     return found[0]
 
 
+#: The demo hub's client file names a template: tests override its keys in that file.
+HUB_CALLBACK = "${HUB_PUBLIC_URL}/hub/oauth_callback"
+
+
 def jupyterhub(idp: Path) -> Path:
     return idp / "realms/demo/clients/jupyterhub.yml"
 
@@ -213,7 +217,7 @@ def test_api_or_scope_named_like_a_keycloak_builtin_is_refused(idp: Path, change
 
 
 def test_client_references_an_undefined_client_scope(idp: Path) -> None:
-    edit(jupyterhub(idp), lambda d: d["defaultClientScopes"].append("fruits:eat"))
+    edit(jupyterhub(idp), lambda d: d.update(defaultClientScopes=["basic", "fruits:eat"]))
     the_problem(
         idp,
         "realms/demo/clients/jupyterhub.yml",
@@ -223,7 +227,7 @@ def test_client_references_an_undefined_client_scope(idp: Path) -> None:
 
 
 def test_redirect_uri_not_absolute(idp: Path) -> None:
-    edit(jupyterhub(idp), lambda d: d["redirectUris"].append("/hub/oauth_callback"))
+    edit(jupyterhub(idp), lambda d: d.update(redirectUris=[HUB_CALLBACK, "/hub/oauth_callback"]))
     the_problem(
         idp,
         "realms/demo/clients/jupyterhub.yml",
@@ -286,7 +290,7 @@ def test_a_malformed_user_entry_is_a_problem_not_a_crash(idp: Path) -> None:
 
 def test_several_problems_are_reported_together(idp: Path) -> None:
     edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"].update(colour="red"))
-    edit(jupyterhub(idp), lambda d: d["redirectUris"].append("hub/cb"))
+    edit(jupyterhub(idp), lambda d: d.update(redirectUris=[HUB_CALLBACK, "hub/cb"]))
     edit(idp / "realms/demo/users.yml", lambda d: d[0]["groups"].append("bakers"))
     edit(idp / "realms/demo/groups.yml", lambda d: d[1].update(realmRoles=["baker"]))
     variables = {k: v for k, v in VARIABLES.items() if k != "DEMO_PASSWORD_HUBADMIN"}
@@ -304,3 +308,119 @@ def test_several_problems_are_reported_together(idp: Path) -> None:
     for start in expected:
         assert any(p.startswith(start) for p in found), (start, found)
     assert len(found) == len(expected)
+
+
+# --- client templates (idp/templates/clients/) ------------------------------------------
+
+
+def hub_template(idp: Path) -> Path:
+    return idp / "templates/clients/jupyterhub-hub.yml"
+
+
+def test_unknown_template_names_the_file_the_client_and_the_known_templates(idp: Path) -> None:
+    edit(jupyterhub(idp), lambda d: d.update(template="jupyterhub-hbu", clientId="jupyterhub"))
+    line = the_problem(
+        idp,
+        "realms/demo/clients/jupyterhub.yml",
+        "client jupyterhub",
+        "unknown template 'jupyterhub-hbu'",
+        "jupyterhub-hub",
+    )
+    assert str(idp / "templates/clients") in line
+
+
+@pytest.mark.parametrize("name", ["../realms/demo/realm", "", 3, None])
+def test_template_must_be_a_plain_name(idp: Path, name: Any) -> None:
+    edit(jupyterhub(idp), lambda d: d.update(template=name))
+    the_problem(
+        idp, "realms/demo/clients/jupyterhub.yml", "client None", "template must name a file"
+    )
+
+
+def test_missing_template_variable(idp: Path) -> None:
+    edit(jupyterhub(idp), lambda d: d["vars"].pop("secret"))
+    the_problem(
+        idp,
+        "realms/demo/clients/jupyterhub.yml",
+        "client jupyterhub",
+        "missing template variable 'secret'",
+        "jupyterhub-hub",
+    )
+
+
+def test_unknown_template_variable(idp: Path) -> None:
+    edit(jupyterhub(idp), lambda d: d["vars"].update(prefix="/x"))
+    the_problem(
+        idp,
+        "realms/demo/clients/jupyterhub.yml",
+        "client jupyterhub",
+        "unknown key 'prefix' in vars",
+        "['name', 'path', 'secret']",
+    )
+
+
+def test_template_variable_must_be_a_scalar(idp: Path) -> None:
+    edit(jupyterhub(idp), lambda d: d["vars"].update(path=["/a", "/b"]))
+    the_problem(
+        idp,
+        "realms/demo/clients/jupyterhub.yml",
+        "client jupyterhub",
+        "vars: path must be a string",
+    )
+
+
+def test_vars_without_a_template_is_an_unknown_key(idp: Path) -> None:
+    edit(jupyterhub(idp), lambda d: d.pop("template"))
+    code, lines = validate(idp)
+    assert code == 1
+    assert f"{jupyterhub(idp)}: client None: unknown key 'vars'" in "\n".join(problems(lines))
+
+
+def test_template_using_an_undeclared_variable_names_the_template(idp: Path) -> None:
+    edit(hub_template(idp), lambda d: d.update(baseUrl="{{ base }}/hub/"))
+    the_problem(
+        idp,
+        "templates/clients/jupyterhub-hub.yml",
+        "template jupyterhub-hub",
+        "{{base}}",
+        "does not declare 'base'",
+    )
+
+
+def test_template_naming_another_template(idp: Path) -> None:
+    edit(hub_template(idp), lambda d: d.update(template="other"))
+    the_problem(
+        idp, "templates/clients/jupyterhub-hub.yml", "template jupyterhub-hub", "another template"
+    )
+
+
+def test_template_that_is_not_valid_yaml(idp: Path) -> None:
+    hub_template(idp).write_text("clientId: [jupyterhub\n")
+    the_problem(idp, "templates/clients/jupyterhub-hub.yml", "file", "not valid YAML")
+
+
+def test_template_that_is_not_a_mapping(idp: Path) -> None:
+    hub_template(idp).write_text("- clientId: jupyterhub\n")
+    the_problem(
+        idp, "templates/clients/jupyterhub-hub.yml", "template jupyterhub-hub", "expected a mapping"
+    )
+
+
+def test_placeholder_unset_in_a_template_names_the_client_file(idp: Path) -> None:
+    """${VAR} is resolved after the merge: the problem names the file that uses the template."""
+    variables = {k: v for k, v in VARIABLES.items() if k != "JUPYTERHUB_CLIENT_SECRET"}
+    the_problem(
+        idp,
+        "realms/demo/clients/jupyterhub.yml",
+        "file",
+        "${JUPYTERHUB_CLIENT_SECRET} is not set",
+        variables=variables,
+    )
+
+
+def test_the_research_realm_validates(idp: Path) -> None:
+    variables = {**VARIABLES, "RESEARCH_HUB_CLIENT_SECRET": "y", "DEMO_PASSWORD_RESEARCHER": "z"}
+    assert validate(idp, realms=["demo", "research"], variables=variables) == (
+        0,
+        ["idp/ is valid: realms demo, research."],
+    )

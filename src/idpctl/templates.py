@@ -1,0 +1,175 @@
+"""Object templates: idp/templates/<kind>/<name>.yml, shared by the realms' object files.
+
+A template is an object (e.g. a ClientRepresentation) plus ``vars:``, the variables it takes,
+each with its default (no value: the variable is required). ``{{name}}`` in the template's
+strings is replaced by the variable's value. An object file that names ``template: <name>``
+is that template with ``{{...}}`` filled from the file's ``vars:``, deep-merged with the
+file's own keys (mappings merge key by key; any other value, lists included, replaces the
+template's). ${VAR} substitution from the secrets file and environment comes afterwards,
+on the merged object.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+from apiregistry import ConfigError, Problem, read_yaml
+
+TEMPLATE_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Keys of an object file that belong to the template mechanism, not to the object.
+TEMPLATE_KEYS = ("template", "vars")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s keys: mappings merged key by key, other values replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def used_variables(value: Any) -> set[str]:
+    """The ``{{name}}`` variables used in the strings of ``value``."""
+    if isinstance(value, str):
+        return set(TEMPLATE_VARIABLE.findall(value))
+    if isinstance(value, list):
+        return set().union(*map(used_variables, value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*map(used_variables, value.values())) if value else set()
+    return set()
+
+
+def fill(value: Any, values: dict[str, Any]) -> Any:
+    """``value`` with every ``{{name}}`` replaced; a string that is exactly one variable
+    takes the variable's value as it is (a number or boolean stays one). Variables without
+    a value are left as they are (their absence is reported by ``Template.values``)."""
+    if isinstance(value, str):
+        whole = TEMPLATE_VARIABLE.fullmatch(value)
+        if whole and whole.group(1) in values:
+            return values[whole.group(1)]
+        return TEMPLATE_VARIABLE.sub(lambda m: str(values.get(m.group(1), m.group(0))), value)
+    if isinstance(value, list):
+        return [fill(v, values) for v in value]
+    if isinstance(value, dict):
+        return {k: fill(v, values) for k, v in value.items()}
+    return value
+
+
+class Template:
+    """One template file: its declared variables (name -> default; None: required) and body."""
+
+    def __init__(self, name: str, file: str, variables: dict[str, Any], body: dict[str, Any]):
+        self.name, self.file, self.variables, self.body = name, file, variables, body
+
+    def values(
+        self, given: dict[str, Any], file: str, what: str, problems: list[Problem]
+    ) -> dict[str, Any]:
+        """The value of every variable: ``given`` over the defaults; unknown, missing and
+        non-scalar values are problems of ``file``."""
+        for key in sorted(set(given) - set(self.variables)):
+            problems.append(
+                Problem(
+                    file,
+                    what,
+                    f"unknown key {key!r} in vars: template {self.name} takes "
+                    f"{sorted(self.variables)}",
+                )
+            )
+        values = {**{k: v for k, v in self.variables.items() if v is not None}, **given}
+        for key in sorted(set(self.variables) - set(values)):
+            problems.append(
+                Problem(
+                    file,
+                    what,
+                    f"missing template variable {key!r}: template {self.name} needs it in vars",
+                )
+            )
+        for key, value in sorted(given.items()):
+            if isinstance(value, dict | list) or value is None:
+                problems.append(
+                    Problem(file, what, f"vars: {key} must be a string, a number or a boolean")
+                )
+        return values
+
+
+def read_template(
+    folder: Path, name: Any, file: str, what: str, problems: list[Problem]
+) -> Template | None:
+    """The template ``name`` in ``folder``; None (with a problem) when it cannot be used."""
+    known = sorted(p.stem for p in folder.glob("*.yml"))
+    if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
+        problems.append(
+            Problem(file, what, f"template must name a file of {folder} (known: {known})")
+        )
+        return None
+    path = folder / f"{name}.yml"
+    if not path.is_file():
+        problems.append(
+            Problem(file, what, f"unknown template {name!r}: no {path} (known: {known})")
+        )
+        return None
+    try:
+        data = read_yaml(path)
+    except ConfigError as e:
+        problems.extend(e.problems)
+        return None
+    where, found = f"template {name}", len(problems)
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), where, "expected a mapping (an object and vars:)"))
+        return None
+    body = dict(data)
+    variables = body.pop("vars", None) or {}
+    if "template" in body:
+        problems.append(Problem(str(path), where, "a template cannot name another template"))
+    if not isinstance(variables, dict):
+        problems.append(
+            Problem(str(path), where, "vars must map each variable to its default (or nothing)")
+        )
+        variables = {}
+    for key in sorted(used_variables(body) - set(variables)):
+        problems.append(
+            Problem(str(path), where, f"uses {{{{{key}}}}} but vars does not declare {key!r}")
+        )
+    if len(problems) != found:
+        return None
+    return Template(name, str(path), variables, body)
+
+
+def expand(
+    obj: dict[str, Any],
+    folder: Path,
+    file: str,
+    label: str,
+    key: str,
+    problems: list[Problem],
+) -> dict[str, Any] | None:
+    """The object an object file describes: ``obj`` itself, or, when it names a template
+    of ``folder``, the filled template deep-merged with ``obj``'s own keys.
+
+    ``label`` and ``key`` name the object in problems (e.g. "client" and "clientId"). None
+    when the template cannot be used (the problem is reported)."""
+    if "template" not in obj:
+        if "vars" in obj:
+            what = f"{label} {obj.get(key)}"
+            problems.append(Problem(file, what, "unknown key 'vars' (used only with template:)"))
+            return {k: v for k, v in obj.items() if k != "vars"}
+        return obj
+    own = {k: v for k, v in obj.items() if k not in TEMPLATE_KEYS}
+    given = obj.get("vars") or {}
+    what = f"{label} {own.get(key)}"
+    template = read_template(folder, obj["template"], file, what, problems)
+    if template is None:
+        return None
+    what = f"{label} {own.get(key, template.body.get(key))}"
+    if not isinstance(given, dict):
+        problems.append(Problem(file, what, "vars must map template variables to values"))
+        given = {}
+    values = template.values(given, file, what, problems)
+    return deep_merge(fill(template.body, values), own)
