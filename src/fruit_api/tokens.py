@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import jwt
 
 from fruit_api.settings import Settings
+from hubtokens.jwt_claims import unverified_claims
 
 
 class TokenError(Exception):
@@ -30,14 +31,6 @@ class SigningKeySource(Protocol):
 def make_jwks_client(settings: Settings) -> jwt.PyJWKClient:
     """The production key source: Keycloak's JWKS, key set cached for 5 minutes."""
     return jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=10)
-
-
-def _unverified_claims(token: str) -> dict[str, Any]:
-    """Claims read without checking anything, only to explain an error."""
-    try:
-        return jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
-        return {}
 
 
 class TokenValidator:
@@ -87,10 +80,10 @@ class TokenValidator:
         except jwt.ImmatureSignatureError:
             raise TokenError("token is not valid yet (nbf or iat in the future)") from None
         except jwt.InvalidAudienceError:
-            aud = _unverified_claims(token).get("aud")
+            aud = unverified_claims(token).get("aud")  # only to explain the error
             raise TokenError(f"token audience is {aud}, this API is {s.audience}") from None
         except jwt.InvalidIssuerError:
-            iss = _unverified_claims(token).get("iss")
+            iss = unverified_claims(token).get("iss")  # only to explain the error
             raise TokenError(f"issuer {iss} is not {s.issuer}") from None
         except jwt.InvalidSignatureError:
             raise TokenError("signature invalid") from None

@@ -8,8 +8,13 @@ Usage, inside a notebook server started by JupyterHub::
     httpx.get("https://fruit.example.org/fruits", auth=auth)
     requests.get("https://fruit.example.org/fruits", auth=auth)
 
-``hubtokens.available()`` lists the APIs and scopes you may request. Imports without
-JupyterHub: it needs only httpx and pyjwt (``requests`` is optional).
+``hubtokens.available()`` lists the APIs and scopes you may request, and whether you hold
+the role each scope needs::
+
+    {"audiences": {"fruit-api": {"description": "...", "scopes": {
+        "fruits:read": {"description": "...", "role": "fruit-reader", "granted": True}}}}}
+
+Imports without JupyterHub: it needs only httpx and pyjwt (``requests`` is optional).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from .auth import HubTokenAuth
-from .client import ScopeArg, TokenClient, default_client, reset_default_client
+from .client import TokenClient, default_client, reset_default_client
 from .errors import (
     ERROR_STATUS,
     AudienceNotAllowed,
@@ -30,6 +35,7 @@ from .errors import (
     NotInJupyterHub,
     ScopeNotAllowed,
 )
+from .scopes import ScopeArg
 from .token import AccessToken
 
 __all__ = [
@@ -58,7 +64,8 @@ def get(audience: str, scope: ScopeArg = None) -> AccessToken:
 
 
 def available() -> dict[str, Any]:
-    """What you may request: ``{"audiences": {name: {"scopes": [...], "description"}}}``."""
+    """What you may request: ``{"audiences": {name: {"description", "scopes": {scope:
+    {"description", "role", "granted"}}}}}`` (``granted``: you hold the scope's role now)."""
     return default_client().available()
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from .client import ScopeArg, TokenClient, default_client, normalize_scope
+from .client import TokenClient, default_client, scope_names
+from .scopes import ScopeArg
 from .token import AccessToken
 
 
@@ -32,7 +33,7 @@ class HubTokenAuth(httpx.Auth):
         self, audience: str, scope: ScopeArg = None, client: TokenClient | None = None
     ) -> None:
         self.audience = audience
-        self.scope = normalize_scope(scope)
+        self.scope = " ".join(scope_names(scope))
         self._client = client
 
     def __repr__(self) -> str:

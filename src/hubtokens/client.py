@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,24 +17,23 @@ from .errors import (
     NotInJupyterHub,
     error_from_response,
 )
+from .expiry import usable
+from .scopes import ScopeArg, normalize_scope
 from .token import AccessToken
 
-ScopeArg = str | Iterable[str] | None
-CacheKey = tuple[str, str]
+CacheKey = tuple[str, tuple[str, ...]]
 
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_REFRESH_MARGIN = 30.0
+#: Serve a cached token only while it has more than this many seconds left.
+DEFAULT_CACHE_MARGIN = 30.0
 
 
-def normalize_scope(scope: ScopeArg) -> str:
-    """``"b a"``, ``["a", "b"]`` and ``["a b"]`` all give ``"a b"``; ``None`` gives ``""``."""
-    if scope is None:
-        return ""
-    if isinstance(scope, str):
-        parts = scope.split()
-    else:
-        parts = [p for item in scope for p in str(item).split()]
-    return " ".join(sorted(set(parts)))
+def scope_names(scope: ScopeArg) -> tuple[str, ...]:
+    """:func:`hubtokens.scopes.normalize_scope`, raising ``InvalidRequest`` for a bad scope."""
+    try:
+        return normalize_scope(scope)
+    except ValueError as e:
+        raise InvalidRequest(str(e)) from None
 
 
 class TokenClient:
@@ -43,7 +42,7 @@ class TokenClient:
     ``hub_api_url`` and ``api_token`` default to the ``JUPYTERHUB_API_URL`` and
     ``JUPYTERHUB_API_TOKEN`` environment variables that JupyterHub sets in every
     single-user server. Tokens are cached in memory per ``(audience, scope)`` and reused
-    while more than ``refresh_margin`` seconds remain. Safe to share between threads.
+    while more than ``cache_margin`` seconds remain. Safe to share between threads.
     """
 
     def __init__(
@@ -52,7 +51,7 @@ class TokenClient:
         api_token: str | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        cache_margin: float = DEFAULT_CACHE_MARGIN,
         http_client: httpx.Client | None = None,
     ) -> None:
         hub_api_url = hub_api_url or os.environ.get("JUPYTERHUB_API_URL")
@@ -60,7 +59,7 @@ class TokenClient:
         if not hub_api_url or not api_token:
             raise NotInJupyterHub()
         self.url = hub_api_url.rstrip("/") + "/token-exchange"
-        self.refresh_margin = refresh_margin
+        self.cache_margin = cache_margin
         self._api_token = api_token
         self._http = http_client or httpx.Client(timeout=timeout)
         self._cache: dict[CacheKey, AccessToken] = {}
@@ -75,12 +74,12 @@ class TokenClient:
     def get(self, audience: str, scope: ScopeArg = None) -> AccessToken:
         """A token for ``audience`` with ``scope`` (space-separated string or list).
 
-        Returns the cached token while it has more than ``refresh_margin`` seconds left
+        Returns the cached token while it has more than ``cache_margin`` seconds left
         (no network call); otherwise asks the broker. One fetch per key at a time.
         """
         if not isinstance(audience, str) or not audience.strip():
             raise InvalidRequest("audience must be a non-empty string, e.g. 'fruit-api'.")
-        key = (audience, normalize_scope(scope))
+        key = (audience, scope_names(scope))
         token = self._cached(key)
         if token is not None:
             return token
@@ -98,7 +97,7 @@ class TokenClient:
         With ``token``, drop it only if it is still the cached one (so a token another
         thread already renewed is kept).
         """
-        key = (audience, normalize_scope(scope))
+        key = (audience, scope_names(scope))
         with self._lock:
             if token is None or self._cache.get(key) == token:
                 self._cache.pop(key, None)
@@ -109,8 +108,14 @@ class TokenClient:
             self._cache.clear()
 
     def available(self) -> dict[str, Any]:
-        """The broker's listing of what this user may request:
-        ``{"audiences": {"fruit-api": {"scopes": [...], "description": "..."}}}``."""
+        """The broker's listing of what this user may request (``GET`` on the broker)::
+
+            {"audiences": {"fruit-api": {"description": "...", "scopes": {
+                "fruits:read": {"description": "...", "role": "fruit-reader", "granted": True}}}}}
+
+        ``granted`` says whether the user holds the scope's role now (a hint; Keycloak
+        decides at mint time).
+        """
         return self._request("GET")
 
     def close(self) -> None:
@@ -127,7 +132,9 @@ class TokenClient:
     def _cached(self, key: CacheKey) -> AccessToken | None:
         with self._lock:
             token = self._cache.get(key)
-        if token is not None and token.expires_in > self.refresh_margin:
+        if token is not None and usable(
+            token.expires_at.timestamp(), self.cache_margin, time.time()
+        ):
             return token
         return None
 
@@ -135,7 +142,8 @@ class TokenClient:
         with self._lock:
             return self._key_locks.setdefault(key, threading.Lock())
 
-    def _fetch(self, audience: str, scope: str) -> AccessToken:
+    def _fetch(self, audience: str, scopes: tuple[str, ...]) -> AccessToken:
+        scope = " ".join(scopes)
         payload: dict[str, str] = {"audience": audience}
         if scope:
             payload["scope"] = scope

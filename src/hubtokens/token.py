@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-import jwt
+from .expiry import usable
+from .jwt_claims import unverified_claims
 
 #: Claims shown by the notebook view; all are safe to display.
 DISPLAY_CLAIMS = ("sub", "preferred_username", "aud", "azp", "scope", "iat", "exp")
@@ -52,7 +53,7 @@ class AccessToken:
 
     def expired(self, leeway: float = 0) -> bool:
         """True if the token expires within ``leeway`` seconds (or already has)."""
-        return self.expires_in <= leeway
+        return not usable(self.expires_at.timestamp(), leeway, _now().timestamp())
 
     def bearer(self) -> str:
         """The ``Authorization`` header value: ``"Bearer <token>"``."""
@@ -64,12 +65,9 @@ class AccessToken:
 
         For inspection only (who, which audience, which scopes, when): never base an
         access decision on these claims; the API verifies the token. Empty for a token
-        that is not a JWT.
+        that is not a JWT. See :func:`hubtokens.jwt_claims.unverified_claims`.
         """
-        try:
-            return jwt.decode(self.value, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            return {}
+        return unverified_claims(self.value)
 
     def _summary(self) -> str:
         left = self.expires_in

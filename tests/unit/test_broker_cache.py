@@ -37,7 +37,7 @@ def test_hit_before_margin_then_miss_and_eviction_within_margin():
 
 
 def test_missing_key_is_a_miss():
-    cache = TokenCache(clock=Clock())
+    cache = TokenCache(margin=30, clock=Clock())
     assert cache.get(key()) is None
 
 
@@ -54,7 +54,7 @@ def test_put_of_a_token_already_near_expiry_is_not_stored():
 
 def test_keys_differ_by_server_audience_and_scope():
     clock = Clock()
-    cache = TokenCache(clock=clock)
+    cache = TokenCache(margin=30, clock=clock)
     a = minted(clock.now + 300)
     cache.put(key(), a)
     assert cache.get(key(server="gpu")) is None
@@ -65,7 +65,7 @@ def test_keys_differ_by_server_audience_and_scope():
 
 def test_forget_user_drops_only_that_users_entries():
     clock = Clock()
-    cache = TokenCache(clock=clock)
+    cache = TokenCache(margin=30, clock=clock)
     exp = clock.now + 300
     cache.put(key("alice"), minted(exp))
     cache.put(key("alice", server="gpu"), minted(exp))

@@ -1,26 +1,34 @@
-"""The broker's allowlist: audiences, scopes, normalisation and the listing endpoint's data."""
+"""The broker's allowlist: audiences and scopes (the registry model) and the listing's data."""
 
 import pytest
 
+from apiregistry import ApiSpec, ScopeSpec
 from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.policy import Policy, normalize_scope
+from hubtokens.broker.policy import Policy
 
-SPEC = {
-    "fruit-api": {
-        "description": "The fruit API",
-        "scopes": {
-            "fruits:read": {"description": "read fruits", "role": "fruit-reader"},
-            "fruits:write": {"description": "edit fruits", "role": "curator"},
-            "fruits:public": {"description": "no role needed"},
+
+def api(name, description, scopes):
+    specs = {s: ScopeSpec(s, d, role, ()) for s, (d, role) in scopes.items()}
+    return ApiSpec(name, "demo", "jupyterhub", description, specs)
+
+
+APIS = {
+    "fruit-api": api(
+        "fruit-api",
+        "The fruit API",
+        {
+            "fruits:read": ("read fruits", "fruit-reader"),
+            "fruits:write": ("edit fruits", "curator"),
+            "fruits:public": ("no role needed", ""),
         },
-    },
-    "veg-api": {"scopes": {"veg:read": {"role": "veg-reader"}}},
+    ),
+    "veg-api": api("veg-api", "", {"veg:read": ("", "veg-reader")}),
 }
 
 
 @pytest.fixture
 def policy():
-    return Policy(SPEC)
+    return Policy(APIS)
 
 
 def test_unknown_audience_is_refused_and_allowed_ones_listed(policy):
@@ -60,50 +68,6 @@ def test_known_scopes_pass(policy):
     assert policy.check("fruit-api", ("fruits:read", "fruits:write"), "alice") is None
 
 
-@pytest.mark.parametrize(
-    "scope",
-    [
-        "fruits:write fruits:read",
-        "  fruits:read   fruits:write ",
-        "fruits:read\tfruits:write fruits:read",
-        ["fruits:write", "fruits:read"],
-        ("fruits:read", "fruits:write", "fruits:write"),
-    ],
-)
-def test_scope_string_and_list_normalise_to_the_same_sorted_tuple(scope):
-    assert normalize_scope(scope) == ("fruits:read", "fruits:write")
-
-
-def test_none_scope_is_empty():
-    assert normalize_scope(None) == ()
-
-
-@pytest.mark.parametrize(
-    "scope",
-    [
-        ["fruits:read", 3],
-        ["fruits:read", None],
-        ["fruits:read", ""],
-        ["fruits:read fruits:write"],
-        b"fruits:read",
-    ],
-)
-def test_bad_scope_lists_are_invalid_request(scope):
-    with pytest.raises(BrokerError) as info:
-        normalize_scope(scope)
-    assert info.value.code == "invalid_request"
-    assert "space-separated" in info.value.message
-
-
-@pytest.mark.parametrize("scope", [5, 1.5, True, {"fruits:read": True}])
-def test_scope_of_a_non_list_type_is_invalid_request(scope):
-    # A JSON body {"scope": 5} reaches normalize_scope unchanged from the handler; it must be
-    # a contract error (400 invalid_request), not a TypeError (500).
-    with pytest.raises(BrokerError) as info:
-        normalize_scope(scope)
-    assert info.value.code == "invalid_request"
-
-
 def test_listing_marks_granted_by_role(policy):
     listing = policy.listing(["fruit-reader", "offline_access"])
     fruit = listing["audiences"]["fruit-api"]
@@ -117,7 +81,7 @@ def test_listing_marks_granted_by_role(policy):
     assert scopes["fruits:write"]["granted"] is False
     assert scopes["fruits:write"]["role"] == "curator"
     assert scopes["fruits:public"]["granted"] is None
-    assert scopes["fruits:public"]["role"] is None
+    assert scopes["fruits:public"]["role"] == ""
     assert listing["audiences"]["veg-api"]["scopes"]["veg:read"]["granted"] is False
     assert set(listing["audiences"]) == {"fruit-api", "veg-api"}
 
@@ -127,16 +91,28 @@ def test_listing_without_roles_grants_nothing(policy):
     assert [scopes[s]["granted"] for s in sorted(scopes)] == [None, False, False]
 
 
-@pytest.mark.parametrize(
-    "spec", [{"x-api": {}}, {"x-api": {"scopes": {}}}, {"x-api": {"scopes": None}}]
-)
-def test_audience_without_scopes_is_a_config_error(spec):
-    with pytest.raises(ValueError, match="x-api"):
-        Policy(spec)
-
-
 def test_describe_names_the_roles_needed(policy):
     assert policy.describe("fruit-api", ["fruits:write", "fruits:read"]) == (
         "role curator, fruit-reader"
     )
     assert policy.describe("fruit-api", ["fruits:public"]) == "the matching role"
+
+
+def test_listing_keeps_the_public_contract_for_the_repository_registry():
+    from apiregistry import apis_of_realm, load_registry
+    from stackconf.settings import REPO
+
+    apis = apis_of_realm(load_registry(REPO / "idp" / "apis.yml"), "demo")
+    listing = Policy(apis).listing([])
+    assert set(listing) == {"audiences"}
+    assert set(listing["audiences"]) == set(apis)
+    for name, entry in listing["audiences"].items():
+        assert set(entry) == {"description", "scopes"}
+        assert entry["description"] == apis[name].description
+        assert list(entry["scopes"]) == list(apis[name].scopes)
+        for scope, item in entry["scopes"].items():
+            assert item == {
+                "description": apis[name].scopes[scope].description,
+                "role": apis[name].scopes[scope].role,
+                "granted": False,
+            }

@@ -9,6 +9,7 @@ import jwt
 import pytest
 import respx
 
+from apiregistry import ApiSpec, ScopeSpec
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import TokenBroker, realm_roles, token_expiry
@@ -17,12 +18,16 @@ TOKEN_URL = "http://keycloak.test:8080/realms/demo/protocol/openid-connect/token
 NOW = 1_800_000_000.0
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 POLICY = {
-    "fruit-api": {
-        "scopes": {
-            "fruits:read": {"role": "fruit-reader"},
-            "fruits:write": {"role": "curator"},
-        }
-    }
+    "fruit-api": ApiSpec(
+        "fruit-api",
+        "demo",
+        "jupyterhub",
+        "",
+        {
+            "fruits:read": ScopeSpec("fruits:read", "", "fruit-reader", ()),
+            "fruits:write": ScopeSpec("fruits:write", "", "curator", ()),
+        },
+    )
 }
 
 
@@ -144,6 +149,8 @@ async def broker(refresher, clock, log):
             client_id="jupyterhub",
             client_secret="hub-secret",
             refresher=refresher,
+            cache_margin=30,
+            refresh_margin=60,
             http=http,
             log=log,
             clock=clock,
@@ -246,6 +253,28 @@ async def test_policy_is_checked_before_keycloak(broker, keycloak, refresher):
         assert info.value.code == code
     assert keycloak.requests == []
     assert refresher.calls == []
+
+
+@pytest.mark.parametrize(
+    "scope", [["fruits:read", 3], ["fruits:read", None], b"fruits:read", 5, True, {"a": 1}]
+)
+async def test_a_scope_of_the_wrong_type_is_invalid_request(broker, keycloak, scope):
+    # A JSON body {"scope": 5} reaches mint unchanged from the handler: a contract error
+    # (400 invalid_request), never a TypeError (500).
+    with pytest.raises(BrokerError) as info:
+        await broker.mint(fresh_user(), "", "fruit-api", scope)
+    assert info.value.code == "invalid_request"
+    assert info.value.message == (
+        "scope must be a space-separated string or a list of scope names, "
+        'e.g. "fruits:read fruits:exotic"'
+    )
+    assert keycloak.requests == []
+
+
+async def test_list_items_may_be_space_separated(broker, keycloak):
+    minted, _ = await broker.mint(fresh_user(), "", "fruit-api", ["fruits:write fruits:read"])
+    assert minted.scope == "fruits:read fruits:write"
+    assert keycloak.requests[0]["scope"] == "fruits:read fruits:write"
 
 
 async def test_expiring_upstream_token_is_refreshed_and_saved_before_the_exchange(

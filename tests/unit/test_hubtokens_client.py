@@ -10,9 +10,18 @@ import pytest
 
 import hubtokens
 from hubtokens import TokenClient
-from hubtokens.client import normalize_scope
 
 HUB = "http://hub.test:8081/hub/api"
+LISTING = {  # the shape of the broker's GET answer
+    "audiences": {
+        "fruit-api": {
+            "description": "The fruit API",
+            "scopes": {
+                "fruits:read": {"description": "read", "role": "fruit-reader", "granted": True}
+            },
+        }
+    }
+}
 API_TOKEN = "jupyterhub-api-token-SECRET-123"
 
 
@@ -40,9 +49,7 @@ class FakeBroker:
         assert request.url == f"{HUB}/token-exchange"
         assert request.headers["Authorization"] == f"token {API_TOKEN}"
         if request.method == "GET":
-            return httpx.Response(
-                200, json={"audiences": {"fruit-api": {"scopes": ["fruits:read"]}}}
-            )
+            return httpx.Response(200, json=LISTING)
         body = json.loads(request.content)
         value = jwt.encode(
             {"n": n, "aud": body["audience"], "scope": body.get("scope", "")},
@@ -109,7 +116,7 @@ def test_different_keys_are_cached_separately(broker):
 
 
 def test_refetches_near_expiry():
-    broker = FakeBroker(expires_in=20)  # less than the 30 s refresh margin
+    broker = FakeBroker(expires_in=20)  # less than the 30 s cache margin
     client = make_client(broker)
     first = client.get("fruit-api", "fruits:read")
     second = client.get("fruit-api", "fruits:read")
@@ -117,9 +124,9 @@ def test_refetches_near_expiry():
     assert len(broker.requests) == 2
 
 
-def test_refresh_margin_is_configurable():
+def test_cache_margin_is_configurable():
     broker = FakeBroker(expires_in=20)
-    client = make_client(broker, refresh_margin=10)
+    client = make_client(broker, cache_margin=10)
     client.get("fruit-api")
     client.get("fruit-api")
     assert len(broker.requests) == 1
@@ -132,6 +139,7 @@ def test_refresh_margin_is_configurable():
         ["fruits:read", "fruits:exotic"],
         ("fruits:exotic", "fruits:read", "fruits:read"),
         "  fruits:read\tfruits:exotic ",
+        ["fruits:read fruits:exotic"],
     ],
 )
 def test_scope_normalization_shares_a_cache_entry(broker, other):
@@ -141,9 +149,12 @@ def test_scope_normalization_shares_a_cache_entry(broker, other):
     assert len(broker.requests) == 1
 
 
-def test_normalize_scope():
-    assert normalize_scope("b a") == normalize_scope(["a", "b"]) == "a b"
-    assert normalize_scope(None) == normalize_scope("") == normalize_scope([]) == ""
+@pytest.mark.parametrize("scope", [["fruits:read", 3], 5, {"fruits:read"}])
+def test_a_bad_scope_is_invalid_request_without_a_request(broker, scope):
+    client = make_client(broker)
+    with pytest.raises(hubtokens.InvalidRequest, match="space-separated string or a list"):
+        client.get("fruit-api", scope)
+    assert broker.requests == []
 
 
 def test_clear_and_invalidate(broker):
@@ -161,7 +172,7 @@ def test_clear_and_invalidate(broker):
 
 def test_available_returns_the_listing(broker):
     listing = make_client(broker).available()
-    assert listing == {"audiences": {"fruit-api": {"scopes": ["fruits:read"]}}}
+    assert listing == LISTING
     assert broker.requests[0].method == "GET"
 
 

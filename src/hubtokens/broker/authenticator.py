@@ -18,16 +18,20 @@ from tornado.httpclient import HTTPClientError
 from tornado.web import HTTPError
 from traitlets import Float, Unicode, default
 
-from apiregistry import ConfigError
-from apiregistry.registry import broker_policy, load_registry
+from apiregistry import ConfigError, apis_of_realm, load_registry
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import TokenBroker
+from stackconf import settings as conf
 
 
 class KeycloakAuthenticator(GenericOAuthenticator):
-    """Log in with Keycloak; mint per-notebook API tokens by token exchange."""
+    """Log in with Keycloak; mint per-notebook API tokens by token exchange.
+
+    Every setting read from the environment is read here, through ``stackconf.settings``
+    (one table of names and defaults): hub/jupyterhub_config.py does not repeat them.
+    """
 
     logout_handler = KeycloakLogoutHandler
 
@@ -39,23 +43,50 @@ class KeycloakAuthenticator(GenericOAuthenticator):
 
     @default("keycloak_url")
     def _keycloak_url_default(self) -> str:
-        return os.environ.get("KEYCLOAK_PUBLIC_URL", "http://localhost:8000/auth").rstrip("/")
+        return conf.get("KEYCLOAK_PUBLIC_URL").rstrip("/")
 
     keycloak_backchannel_url = Unicode(
         config=True,
         help="The URL the hub uses to call Keycloak (token, userinfo, logout): may be internal. "
-        "Env: KEYCLOAK_INTERNAL_URL (default: keycloak_url).",
+        "Env: KEYCLOAK_INTERNAL_URL (default: KEYCLOAK_PUBLIC_URL).",
     )
 
     @default("keycloak_backchannel_url")
     def _backchannel_default(self) -> str:
-        return os.environ.get("KEYCLOAK_INTERNAL_URL", self.keycloak_url).rstrip("/")
+        # KEYCLOAK_INTERNAL_URL defaults to {KEYCLOAK_PUBLIC_URL}: resolve that to keycloak_url,
+        # so that a keycloak_url set in the config file is followed too.
+        env = {**os.environ, "KEYCLOAK_PUBLIC_URL": self.keycloak_url}
+        return conf.get("KEYCLOAK_INTERNAL_URL", env).rstrip("/")
 
-    realm = Unicode(config=True, help="The Keycloak realm. Env: KEYCLOAK_REALM (default demo).")
+    realm = Unicode(config=True, help="The Keycloak realm. Env: KEYCLOAK_REALM.")
 
     @default("realm")
     def _realm_default(self) -> str:
-        return os.environ.get("KEYCLOAK_REALM", "demo")
+        return conf.get("KEYCLOAK_REALM")
+
+    @default("client_id")
+    def _client_id_default(self) -> str:
+        return conf.get("JUPYTERHUB_CLIENT_ID")
+
+    @default("client_secret")
+    def _client_secret_default(self) -> str:
+        return conf.get("JUPYTERHUB_CLIENT_SECRET")
+
+    @default("allowed_groups")
+    def _allowed_groups_default(self) -> set[str]:
+        return set(conf.get_list("HUB_ALLOWED_GROUPS"))
+
+    @default("admin_groups")
+    def _admin_groups_default(self) -> set[str]:
+        return set(conf.get_list("HUB_ADMIN_GROUPS"))
+
+    @default("custom_403_message")
+    def _custom_403_message_default(self) -> str:
+        return (
+            "Your Keycloak login worked, but your account is not approved for this hub "
+            f"(it is not in group {','.join(sorted(self.allowed_groups))}). "
+            "Ask a hub admin to approve you, then log in again."
+        )
 
     post_logout_redirect_uri = Unicode(
         config=True, help="Where Keycloak sends the browser after logout (the hub's home)."
@@ -69,7 +100,7 @@ class KeycloakAuthenticator(GenericOAuthenticator):
 
     @default("api_registry")
     def _api_registry_default(self) -> str:
-        return os.environ.get("IDP_API_REGISTRY", "idp/apis.yml")
+        return conf.get("IDP_API_REGISTRY")
 
     def load_policy(self) -> Policy:
         """The broker's allowlist: this realm's APIs in the registry (idp/apis.yml)."""
@@ -81,7 +112,7 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             raise ValueError(
                 f"cannot read the API registry {self.api_registry} ({e}): set IDP_API_REGISTRY"
             ) from None
-        return Policy(broker_policy(apis, self.realm))
+        return Policy(apis_of_realm(apis, self.realm))
 
     def _registry_mtime(self) -> int:
         try:
@@ -103,20 +134,25 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             self._policy_mtime = mtime
         return broker
 
-    token_cache_margin = Float(
-        30.0,
+    cache_margin = Float(
         config=True,
-        help="Minted tokens are served from cache until this many seconds before they expire.",
+        help="A minted token is served from the broker's cache only while it has more than "
+        "this many seconds left. Env: TOKEN_CACHE_MARGIN.",
     )
+
+    @default("cache_margin")
+    def _cache_margin_default(self) -> float:
+        return conf.get_float("TOKEN_CACHE_MARGIN")
+
     refresh_margin = Float(
         config=True,
         help="The user's Keycloak token is refreshed when it has less than this many seconds "
-        "left. Env: TOKEN_REFRESH_MARGIN (default 60).",
+        "left. Env: TOKEN_REFRESH_MARGIN.",
     )
 
     @default("refresh_margin")
     def _refresh_margin_default(self) -> float:
-        return float(os.environ.get("TOKEN_REFRESH_MARGIN", "60"))
+        return conf.get_float("TOKEN_REFRESH_MARGIN")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -150,7 +186,7 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             client_id=self.client_id,
             client_secret=self.client_secret,
             refresher=self.refresh_keycloak_token,
-            cache_margin=self.token_cache_margin,
+            cache_margin=self.cache_margin,
             refresh_margin=self.refresh_margin,
             log=self.log,
         )

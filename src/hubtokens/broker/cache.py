@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hubtokens.expiry import usable
+
 CacheKey = tuple[str, str, str, tuple[str, ...]]
 
 
@@ -27,9 +29,10 @@ class Minted:
 
 
 class TokenCache:
-    """A dict with expiry: ``get`` returns a token only while it has more than ``margin`` left."""
+    """A dict with expiry: ``get`` returns a token only while it has more than ``margin``
+    seconds left (the broker's ``cache_margin``)."""
 
-    def __init__(self, margin: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, margin: float, clock: Callable[[], float] = time.time) -> None:
         self.margin = margin
         self.clock = clock
         self._entries: dict[CacheKey, Minted] = {}
@@ -38,13 +41,13 @@ class TokenCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires_at - self.clock() <= self.margin:
+        if not usable(entry.expires_at, self.margin, self.clock()):
             del self._entries[key]
             return None
         return entry
 
     def put(self, key: CacheKey, minted: Minted) -> None:
-        if minted.expires_at - self.clock() > self.margin:
+        if usable(minted.expires_at, self.margin, self.clock()):
             self._entries[key] = minted
 
     def forget_user(self, username: str) -> int:

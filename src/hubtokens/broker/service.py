@@ -13,13 +13,15 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-import jwt
 
 from hubtokens.broker.cache import Minted, TokenCache
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.exchange import exchange_token
-from hubtokens.broker.policy import Policy, normalize_scope
+from hubtokens.broker.policy import Policy
 from hubtokens.broker.singleflight import KeyedLocks
+from hubtokens.expiry import usable
+from hubtokens.jwt_claims import unverified_claims
+from hubtokens.scopes import normalize_scope
 
 Refresher = Callable[[str], Awaitable[dict[str, Any]]]
 
@@ -36,28 +38,27 @@ def token_expiry(access_token: str) -> float:
     """The ``exp`` of a JWT we received straight from Keycloak over TLS/loopback.
 
     Read without verifying the signature: the hub only needs to know when to refresh;
-    Keycloak and the APIs verify the token themselves.
+    Keycloak and the APIs verify the token themselves. 0 when there is no ``exp``.
     """
     try:
-        claims = jwt.decode(access_token, options={"verify_signature": False})
-        return float(claims["exp"])
-    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return float(unverified_claims(access_token)["exp"])
+    except (KeyError, TypeError, ValueError):
         return 0.0
 
 
 def realm_roles(access_token: str | None) -> list[str]:
     """The realm roles in a Keycloak access token (for listing, not for decisions)."""
-    if not access_token:
-        return []
-    try:
-        claims = jwt.decode(access_token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return []
+    claims = unverified_claims(access_token)
     return list((claims.get("realm_access") or {}).get("roles") or [])
 
 
 class TokenBroker:
-    """Mints tokens for ``(user, server, audience, scope)``."""
+    """Mints tokens for ``(user, server, audience, scope)``.
+
+    ``cache_margin``: a minted token is served from the cache only while it has more than
+    this many seconds left. ``refresh_margin``: the user's Keycloak token is refreshed when
+    it has less than this many seconds left. (KeycloakAuthenticator passes both.)
+    """
 
     def __init__(
         self,
@@ -67,9 +68,9 @@ class TokenBroker:
         client_id: str,
         client_secret: str,
         refresher: Refresher,
+        cache_margin: float,
+        refresh_margin: float,
         http: httpx.AsyncClient | None = None,
-        cache_margin: float = 30.0,
-        refresh_margin: float = 60.0,
         log: logging.Logger | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -91,7 +92,10 @@ class TokenBroker:
         """Return ``(token, served_from_cache)`` or raise ``BrokerError``."""
         if not isinstance(audience, str) or not audience:
             raise BrokerError("invalid_request", 'audience is required, e.g. "fruit-api"')
-        scopes = normalize_scope(scope)
+        try:
+            scopes = normalize_scope(scope)
+        except ValueError as e:
+            raise BrokerError("invalid_request", str(e)) from None
         self.policy.check(audience, scopes, user.name)
         key = (user.name, server, audience, scopes)
         cached = self.cache.get(key)
@@ -142,7 +146,7 @@ class TokenBroker:
                     "never logged in): log in to the hub again.",
                 )
             access_token = state["access_token"]
-            if token_expiry(access_token) - self.clock() > self.refresh_margin:
+            if usable(token_expiry(access_token), self.refresh_margin, self.clock()):
                 return access_token
             refresh_token = state.get("refresh_token")
             if not refresh_token:

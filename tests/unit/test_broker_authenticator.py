@@ -1,0 +1,145 @@
+"""KeycloakAuthenticator: defaults from stackconf (one table); the policy from the registry."""
+
+import pytest
+
+from hubtokens.broker import KeycloakAuthenticator
+from stackconf import settings
+
+REGISTRY = str(settings.REPO / "idp" / "apis.yml")
+HUB_VARIABLES = [
+    "KEYCLOAK_PUBLIC_URL",
+    "KEYCLOAK_INTERNAL_URL",
+    "KEYCLOAK_REALM",
+    "HUB_PUBLIC_URL",
+    "PUBLIC_PORT",
+    "JUPYTERHUB_CLIENT_ID",
+    "JUPYTERHUB_CLIENT_SECRET",
+    "HUB_ALLOWED_GROUPS",
+    "HUB_ADMIN_GROUPS",
+    "IDP_DIR",
+    "IDP_API_REGISTRY",
+    "TOKEN_CACHE_MARGIN",
+    "TOKEN_REFRESH_MARGIN",
+]
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch):
+    for name in HUB_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IDP_API_REGISTRY", REGISTRY)
+    return monkeypatch
+
+
+def test_defaults_come_from_the_settings_table():
+    a = KeycloakAuthenticator()
+    assert a.keycloak_url == settings.get("KEYCLOAK_PUBLIC_URL") == "http://localhost:8000/auth"
+    assert a.keycloak_backchannel_url == a.keycloak_url
+    assert a.realm == "demo"
+    assert (a.client_id, a.client_secret) == ("jupyterhub", "")
+    assert a.allowed_groups == {"hub-users"}
+    assert a.admin_groups == {"hub-admins"}
+    assert a.cache_margin == 30.0
+    assert a.refresh_margin == 60.0
+    assert a.token_url == "http://localhost:8000/auth/realms/demo/protocol/openid-connect/token"
+    assert a.broker.cache.margin == 30.0 and a.broker.refresh_margin == 60.0
+
+
+def test_the_environment_overrides_through_the_same_table(env):
+    env.setenv("KEYCLOAK_PUBLIC_URL", "https://id.example.org/auth/")
+    env.setenv("KEYCLOAK_INTERNAL_URL", "http://keycloak:8080/auth")
+    env.setenv("KEYCLOAK_REALM", "research")
+    env.setenv("JUPYTERHUB_CLIENT_ID", "research-hub")
+    env.setenv("JUPYTERHUB_CLIENT_SECRET", "s3cret")
+    env.setenv("HUB_ALLOWED_GROUPS", "researchers, hub-users")
+    env.setenv("HUB_ADMIN_GROUPS", "research-admins")
+    env.setenv("TOKEN_CACHE_MARGIN", "10")
+    env.setenv("TOKEN_REFRESH_MARGIN", "298")
+    a = KeycloakAuthenticator()
+    assert a.keycloak_url == "https://id.example.org/auth"
+    assert a.keycloak_backchannel_url == "http://keycloak:8080/auth"
+    assert a.authorize_url.startswith("https://id.example.org/auth/realms/research/")
+    assert a.token_url.startswith("http://keycloak:8080/auth/realms/research/")
+    assert (a.realm, a.client_id, a.client_secret) == ("research", "research-hub", "s3cret")
+    assert a.allowed_groups == {"researchers", "hub-users"}
+    assert a.admin_groups == {"research-admins"}
+    assert "hub-users,researchers" in a.custom_403_message
+    assert (a.cache_margin, a.refresh_margin) == (10.0, 298.0)
+    assert set(a.load_policy().apis) == {"research-api"}
+
+
+def test_the_back_channel_follows_a_configured_public_url():
+    a = KeycloakAuthenticator(keycloak_url="https://kc.example.org/auth")
+    assert a.keycloak_backchannel_url == "https://kc.example.org/auth"
+
+
+def test_the_403_message_names_the_allowed_groups():
+    assert "(it is not in group hub-users)" in KeycloakAuthenticator().custom_403_message
+    a = KeycloakAuthenticator(manage_groups=True, allowed_groups={"b", "a"})
+    assert "(it is not in group a,b)" in a.custom_403_message
+
+
+def test_the_policy_is_this_realms_apis_in_the_registry():
+    policy = KeycloakAuthenticator().load_policy()
+    assert set(policy.apis) == {"fruit-api"}
+    assert set(policy.apis["fruit-api"].scopes) == {"fruits:read", "fruits:write", "fruits:exotic"}
+
+
+def test_an_unreadable_registry_fails_with_the_variable_to_set(env, tmp_path):
+    env.setenv("IDP_API_REGISTRY", str(tmp_path / "missing.yml"))
+    with pytest.raises(ValueError, match="set IDP_API_REGISTRY"):
+        KeycloakAuthenticator()
+
+
+def test_the_registry_default_is_under_idp_dir(env):
+    env.delenv("IDP_API_REGISTRY")
+    env.setenv("IDP_DIR", str(settings.REPO / "idp"))
+    assert KeycloakAuthenticator().api_registry == REGISTRY
+
+
+def load_hub_config():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = settings.REPO / "hub" / "jupyterhub_config.py"
+    return PyFileConfigLoader(path.name, str(path.parent)).load_config()
+
+
+def test_the_hub_config_does_not_repeat_what_the_authenticator_reads():
+    c = load_hub_config()
+    configured = set(c.KeycloakAuthenticator)
+    owned = {
+        "keycloak_url",
+        "keycloak_backchannel_url",
+        "realm",
+        "client_id",
+        "client_secret",
+        "allowed_groups",
+        "admin_groups",
+        "custom_403_message",
+        "api_registry",
+        "cache_margin",
+        "refresh_margin",
+    }
+    assert not configured & owned
+    assert c.JupyterHub.authenticator_class == "hubtokens.broker.KeycloakAuthenticator"
+    assert c.KeycloakAuthenticator.manage_groups is True
+
+
+def test_the_hub_config_reads_the_environment_through_stackconf(env):
+    env.setenv("HUB_STATE_DIR", "/srv/state")
+    env.setenv("HUB_IDLE_TIMEOUT", "60")
+    env.setenv("TRAEFIK_SETUP_API_ROUTER", "false")
+    env.delenv("HUB_DB_URL", raising=False)
+    c = load_hub_config()
+    assert c.JupyterHub.db_url == "sqlite:////srv/state/jupyterhub.sqlite"
+    assert "--timeout=60" in c.JupyterHub.services[0]["command"]
+    assert c.TraefikFileProviderProxy.enable_setup_dynamic_config is False
+
+
+def test_no_environment_read_with_its_own_default_in_the_hub_or_the_broker():
+    sources = [settings.REPO / "hub" / "jupyterhub_config.py"]
+    sources += sorted((settings.REPO / "src" / "hubtokens" / "broker").glob("*.py"))
+    for path in sources:
+        text = path.read_text()
+        for call in ("os.environ.get(", "os.getenv(", "environ["):
+            assert call not in text, f"{path}: {call} (read settings through stackconf)"
