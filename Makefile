@@ -67,7 +67,7 @@ idp-apply: venv  ## apply idp/ to the running Keycloak (idempotent)
 
 lint: venv  ## ruff, and the import contracts between our packages (import-linter)
 	$(BIN)/ruff check src tests hub
-	$(BIN)/lint-imports --config importlinter.ini
+	$(BIN)/lint-imports importlinter.ini
 
 # One pytest run per stack; markers choose the suites (tests/conftest.py says why they run
 # apart). The unit suite needs no stack and runs first, so that a broken unit fails in seconds

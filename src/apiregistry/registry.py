@@ -121,17 +121,3 @@ def load_registry(path: Path) -> dict[str, ApiSpec]:
 def apis_of_realm(apis: dict[str, ApiSpec], realm: str) -> dict[str, ApiSpec]:
     """The APIs whose tokens are minted in ``realm`` (a hub serves one realm)."""
     return {name: api for name, api in apis.items() if api.realm == realm}
-
-
-def broker_policy(apis: dict[str, ApiSpec], realm: str) -> dict[str, Any]:
-    """The broker's allowlist (see hubtokens.broker.Policy) for the APIs of one realm."""
-    return {
-        api.name: {
-            "description": api.description,
-            "scopes": {
-                s.name: {"description": s.description, "role": s.role} for s in api.scopes.values()
-            },
-        }
-        for api in apis.values()
-        if api.realm == realm
-    }

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from apiregistry.registry import broker_policy, load_registry
+from apiregistry import apis_of_realm, load_registry
 from idpctl import cli
 from idpctl.model import Desired
 from idpctl.templates import deep_merge, fill
@@ -137,24 +137,17 @@ def test_users_groups_are_read(demo: Desired) -> None:
     assert "groups" not in demo.users["reader"]
 
 
-def test_broker_policy_has_the_brokers_format() -> None:
+def test_apis_of_realm_are_the_brokers_allowlist() -> None:
     apis = load_registry(IDP / "apis.yml")
-    policy = broker_policy(apis, "demo")
-    assert set(policy) == {"fruit-api"}
-    assert policy["fruit-api"]["description"].startswith("The sample fruit API")
-    scopes = policy["fruit-api"]["scopes"]
+    demo = apis_of_realm(apis, "demo")
+    assert set(demo) == {"fruit-api"}
+    assert demo["fruit-api"].description.startswith("The sample fruit API")
+    scopes = demo["fruit-api"].scopes
     assert set(scopes) == FRUIT_SCOPES
-    assert scopes["fruits:read"] == {
-        "description": "Read the usual fruit list",
-        "role": "fruit-reader",
-    }
-    assert {name: s["role"] for name, s in scopes.items()} == GATES
-
-
-def test_broker_policy_is_empty_for_a_realm_without_apis() -> None:
-    apis = load_registry(IDP / "apis.yml")
-    assert broker_policy(apis, "other") == {}
-    assert broker_policy({}, "demo") == {}
+    assert scopes["fruits:read"].description == "Read the usual fruit list"
+    assert {name: s.role for name, s in scopes.items()} == GATES
+    assert apis_of_realm(apis, "other") == {}
+    assert apis_of_realm({}, "demo") == {}
 
 
 # --- client templates (idp/templates/clients/) ------------------------------------------
