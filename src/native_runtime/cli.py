@@ -23,10 +23,9 @@ SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
 
 
 def _ctl(s: Settings, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    conf = s.state_dir / "supervisord.conf"
-    return subprocess.run(
-        [SUPERVISORCTL, "-c", str(conf), *args], capture_output=True, text=True, check=check
-    )
+    supervisor_conf = s.state_dir / "supervisord.conf"
+    command = [SUPERVISORCTL, "-c", str(supervisor_conf), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=check)
 
 
 def running(s: Settings) -> bool:
@@ -78,12 +77,13 @@ def up(s: Settings, timeout: float) -> int:
     started = time.monotonic()
     secrets = secrets_file.ensure(s.secrets_file)
     kc_home = keycloak.install(s)
-    conf = render.write_all(s, secrets, kc_home)
+    supervisor_conf = render.write_all(s, secrets, kc_home)
     if running(s):
         _ctl(s, "update")
         _ctl(s, "start", "all")
     else:
-        result = subprocess.run([SUPERVISORD, "-c", str(conf)], capture_output=True, text=True)
+        command = [SUPERVISORD, "-c", str(supervisor_conf)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             print(f"supervisord did not start: {result.stderr or result.stdout}", file=sys.stderr)
             return 1

@@ -1,0 +1,29 @@
+"""Traefik's route table (compose/traefik/routes.yml, the same file in both runtimes): Keycloak's
+public endpoints and the fruit API are routed, Keycloak's admin side is not."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.support.stack import Stack
+
+
+def test_public_endpoints_are_routed(stack: Stack) -> None:
+    discovery = httpx.get(f"{stack.issuer}/.well-known/openid-configuration", timeout=10)
+    assert discovery.status_code == 200
+    assert discovery.json()["issuer"] == stack.issuer  # Keycloak answered, not some fallback
+    assert httpx.get(f"{stack.public_url}/fruit-api/health", timeout=10).status_code == 200
+    # The security headers middleware applies on the public entrypoint.
+    assert discovery.headers.get("x-content-type-options") == "nosniff"
+
+
+def test_keycloak_admin_side_is_not_routed(stack: Stack) -> None:
+    """Keycloak answers these itself (the console page, 401 for the admin API); through
+    Traefik they reach no Keycloak: nothing (404) or the hub's catch-all route, which sends
+    the browser to the hub."""
+    for path in ("/auth/admin/master/console/", "/auth/admin/realms/demo/users", "/auth/"):
+        response = httpx.get(f"{stack.public_url}{path}", timeout=10)
+        location = response.headers.get("location", "")
+        assert response.status_code == 404 or (
+            response.status_code == 302 and "/hub/" in location
+        ), (path, response.status_code, location)
