@@ -8,33 +8,11 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from stackconf import secrets as secrets_file
-from stackconf import settings as conf
 from stackconf.banner import banner
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What `compose-runtime` needs of the shared settings."""
-
-    repo: Path
-    secrets_file: Path
-    public_url: str
-    realm: str
-    admin_console_routed: bool
-
-    @classmethod
-    def from_env(cls, repo: Path = conf.REPO) -> Settings:
-        return cls(
-            repo=repo,
-            secrets_file=conf.get_path("SECRETS_FILE", base=repo),
-            public_url=conf.get("HUB_PUBLIC_URL").rstrip("/"),
-            realm=conf.get("KEYCLOAK_REALM"),
-            admin_console_routed=conf.get_bool("KEYCLOAK_ADMIN_CONSOLE"),
-        )
+from stackconf.settings import StackSettings as Settings
 
 
 def docker() -> str:
@@ -104,18 +82,8 @@ def up(s: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    print(
-        banner(
-            runtime="compose runtime: one container per user server",
-            public_url=s.public_url,
-            idp_dir=conf.get_path("IDP_DIR", base=s.repo),
-            realm=s.realm,
-            secrets=secrets,
-            secrets_file=s.secrets_file,
-            admin_console_routed=s.admin_console_routed,
-        )
-    )
-    print(f"  (up in {time.monotonic() - started:.0f}s)")
+    runtime = "compose runtime: one container per user server"
+    print(banner(s, secrets, runtime=runtime, seconds=time.monotonic() - started))
     return 0
 
 

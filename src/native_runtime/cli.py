@@ -15,7 +15,6 @@ from idpctl import cli as idpctl_cli
 from native_runtime import keycloak, render
 from native_runtime.settings import Settings
 from stackconf import secrets as secrets_file
-from stackconf import settings as conf
 from stackconf.banner import banner
 
 SUPERVISORD = str(Path(sys.executable).parent / "supervisord")
@@ -69,8 +68,7 @@ def apply_idp(s: Settings, secrets: dict[str, str]) -> int:
         "HUB_PUBLIC_URL": s.public_url,
         "KEYCLOAK_ADMIN_URL": s.keycloak_internal_url,
     }
-    idp_dir = conf.get_path("IDP_DIR", base=s.repo)
-    return idpctl_cli.run("apply", idp_dir, conf.get_list("IDP_REALMS"), variables)
+    return idpctl_cli.run("apply", s.idp_dir, s.realms, variables)
 
 
 def up(s: Settings, timeout: float) -> int:
@@ -112,18 +110,8 @@ def up(s: Settings, timeout: float) -> int:
             file=sys.stderr,
         )
         return 1
-    print(
-        banner(
-            runtime="native runtime: local processes, users are not isolated",
-            public_url=s.public_url,
-            idp_dir=conf.get_path("IDP_DIR", base=s.repo),
-            realm=s.realm,
-            secrets=secrets,
-            secrets_file=s.secrets_file,
-            admin_console_routed=s.admin_console_routed,
-        )
-    )
-    print(f"  (up in {time.monotonic() - started:.0f}s)")
+    runtime = "native runtime: local processes, users are not isolated"
+    print(banner(s, secrets, runtime=runtime, seconds=time.monotonic() - started))
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fruit_api.settings import Settings as FruitApiSettings
 from stackconf import settings as conf
+from stackconf.settings import StackSettings
 
 
 def pinned_keycloak_version(repo: Path) -> str:
@@ -21,45 +22,36 @@ def pinned_keycloak_version(repo: Path) -> str:
 
 
 @dataclass(frozen=True)
-class Settings:
-    repo: Path
+class Settings(StackSettings):
+    """The shared settings plus the native runtime's paths and loopback ports."""
+
     state_dir: Path
     cache_dir: Path
-    secrets_file: Path
     keycloak_version: str
     maven_repository_url: str
     public_bind: str
     public_port: int
-    public_url: str
-    keycloak_public_url: str
     keycloak_port: int
     keycloak_management_port: int
     hub_api_port: int
     fruit_api_port: int
     traefik_api_port: int
-    realm: str
-    admin_console_routed: bool
 
     @classmethod
     def from_env(cls, repo: Path = conf.REPO) -> Settings:
-        return cls(
-            repo=repo,
+        return super().from_env(
+            repo,
             state_dir=conf.get_path("NATIVE_STATE_DIR", base=repo),
             cache_dir=conf.get_path("NATIVE_CACHE_DIR", base=repo),
-            secrets_file=conf.get_path("SECRETS_FILE", base=repo),
             keycloak_version=conf.get("KEYCLOAK_VERSION") or pinned_keycloak_version(repo),
             maven_repository_url=conf.get("MAVEN_REPOSITORY_URL").rstrip("/"),
             public_bind=conf.get("PUBLIC_BIND"),
             public_port=conf.get_int("PUBLIC_PORT"),
-            public_url=conf.get("HUB_PUBLIC_URL").rstrip("/"),
-            keycloak_public_url=conf.get("KEYCLOAK_PUBLIC_URL").rstrip("/"),
             keycloak_port=conf.get_int("KEYCLOAK_HTTP_PORT"),
             keycloak_management_port=conf.get_int("KEYCLOAK_MANAGEMENT_PORT"),
             hub_api_port=conf.get_int("HUB_API_PORT"),
             fruit_api_port=FruitApiSettings.from_env().port,
             traefik_api_port=conf.get_int("TRAEFIK_API_PORT"),
-            realm=conf.get("KEYCLOAK_REALM"),
-            admin_console_routed=conf.get_bool("KEYCLOAK_ADMIN_CONSOLE"),
         )
 
     @property

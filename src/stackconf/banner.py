@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from stackconf.settings import StackSettings
+
 
 def demo_users(idp_dir: Path, realm: str) -> list[tuple[str, str, list[str]]]:
     """``(username, secret name of the password, groups)`` of each user in the realm's
@@ -21,32 +23,24 @@ def demo_users(idp_dir: Path, realm: str) -> list[tuple[str, str, list[str]]]:
     return found
 
 
-def banner(
-    *,
-    runtime: str,
-    public_url: str,
-    idp_dir: Path,
-    realm: str,
-    secrets: dict[str, str],
-    secrets_file: Path,
-    admin_console_routed: bool,
-) -> str:
+def banner(s: StackSettings, secrets: dict[str, str], *, runtime: str, seconds: float) -> str:
     """The URL, the demo users with their passwords and groups, and where to go next."""
     rows = "\n".join(
-        f"    {name:<11} {secrets.get(secret, '(not in ' + str(secrets_file) + ')'):<18} "
+        f"    {name:<11} {secrets.get(secret, '(not in ' + str(s.secrets_file) + ')'):<18} "
         f"{', '.join(groups) or 'no groups: not approved for the hub'}"
-        for name, secret, groups in demo_users(idp_dir, realm)
+        for name, secret, groups in demo_users(s.idp_dir, s.realm)
     )
     console = (
-        f"{public_url}/auth/admin/ (user and password in {secrets_file})"
-        if admin_console_routed
+        f"{s.keycloak_public_url}/admin/ (user and password in {s.secrets_file})"
+        if s.admin_console_routed
         else "not routed (`make up KEYCLOAK_ADMIN_CONSOLE=true` routes it)"
     )
     return (
         f"\nThe demo is up ({runtime}).\n\n"
-        f"  Open {public_url}/ and log in as one of the demo users (realm {realm}):\n"
+        f"  Open {s.public_url}/ and log in as one of the demo users (realm {s.realm}):\n"
         f"    {'user':<11} {'password':<18} groups\n{rows}\n\n"
         f"  Keycloak admin console: {console}\n"
-        f"  Fruit API docs: {public_url}/fruit-api/docs\n"
+        f"  Fruit API docs: {s.public_url}/fruit-api/docs\n"
         f"  Logs: make logs    Status: make ps    Stop: make down\n"
+        f"  (up in {seconds:.0f}s)"
     )

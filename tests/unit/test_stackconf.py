@@ -121,15 +121,17 @@ def test_banner_lists_the_realms_demo_users_with_their_passwords() -> None:
     users = {name: (secret, groups) for name, secret, groups in demo_users(REPO / "idp", "demo")}
     assert users["reader"] == ("DEMO_PASSWORD_READER", ["hub-users", "fruit-readers"])
     assert users["visitor"] == ("DEMO_PASSWORD_VISITOR", [])
-    text = banner(
-        runtime="test",
-        public_url="http://localhost:8000",
-        idp_dir=REPO / "idp",
-        realm="demo",
-        secrets={"DEMO_PASSWORD_READER": "Pw-of-reader-1"},
-        secrets_file=Path(".state/secrets.env"),
-        admin_console_routed=False,
-    )
+    shared = settings.StackSettings.from_env()
+    text = banner(shared, {"DEMO_PASSWORD_READER": "Pw-of-reader-1"}, runtime="test", seconds=3)
     assert "reader      Pw-of-reader-1" in text
     assert "not approved for the hub" in text  # the visitor
     assert "KEYCLOAK_ADMIN_CONSOLE=true" in text
+    assert f"(not in {shared.secrets_file})" in text  # a missing password says where to look
+
+
+def test_the_table_names_only_known_readers(tmp_path: Path, monkeypatch) -> None:
+    table = tmp_path / "settings.yml"
+    table.write_text("gateway: {A: {default: x, help: y}}\n")
+    monkeypatch.setattr(settings, "TABLE_FILE", table)
+    with pytest.raises(ValueError, match=r"unknown reader\(s\) \['gateway'\]"):
+        settings._load_table()
