@@ -52,10 +52,11 @@ class Stack:
 
 def running_stack() -> Stack:
     """The stack `make up` started; fails with the fix when it is not running."""
-    secrets_path = conf.get_path("SECRETS_FILE")
+    shared = conf.StackSettings.from_env()
+    secrets_path = shared.secrets_file
     if not secrets_path.exists():
         raise RuntimeError(f"{secrets_path} is missing: start the stack with `make up` first.")
-    public_url = conf.get("HUB_PUBLIC_URL").rstrip("/")
+    public_url = shared.public_url
     try:
         httpx.get(f"{public_url}/hub/health", timeout=5).raise_for_status()
     except httpx.HTTPError as e:
@@ -66,9 +67,9 @@ def running_stack() -> Stack:
     return Stack(
         runtime=marker.read_text().strip() if marker.exists() else "native",
         public_url=public_url,
-        keycloak_url=conf.get("KEYCLOAK_PUBLIC_URL").rstrip("/"),
+        keycloak_url=shared.keycloak_public_url,
         keycloak_admin_url=conf.get("KEYCLOAK_ADMIN_URL").rstrip("/"),
-        realm=conf.get("KEYCLOAK_REALM"),
+        realm=shared.realm,
         secrets=secrets_file.read(secrets_path),
         users_dir=conf.get_path("NATIVE_STATE_DIR") / "hub" / "users",
     )

@@ -10,6 +10,7 @@ import pytest
 
 import hubtokens
 from hubtokens import TokenClient
+from tests.support.contract import BROKER_ERRORS
 
 HUB = "http://hub.test:8081/hub/api"
 LISTING = {  # the shape of the broker's GET answer
@@ -176,17 +177,7 @@ def test_available_returns_the_listing(broker):
     assert broker.requests[0].method == "GET"
 
 
-@pytest.mark.parametrize(
-    ("code", "status", "cls"),
-    [
-        ("invalid_request", 400, hubtokens.InvalidRequest),
-        ("login_required", 401, hubtokens.LoginRequired),
-        ("forbidden", 403, hubtokens.Forbidden),
-        ("audience_not_allowed", 403, hubtokens.AudienceNotAllowed),
-        ("scope_not_allowed", 403, hubtokens.ScopeNotAllowed),
-        ("idp_unavailable", 503, hubtokens.IdpUnavailable),
-    ],
-)
+@pytest.mark.parametrize(("code", "status", "cls"), BROKER_ERRORS)
 def test_broker_errors_raise_their_exception(broker, code, status, cls):
     broker.error = (status, json.dumps({"error": code, "message": f"{code} happened"}).encode())
     with pytest.raises(cls) as info:

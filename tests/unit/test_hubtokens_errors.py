@@ -4,19 +4,10 @@ import pytest
 
 import hubtokens
 from hubtokens import errors
+from tests.support.contract import BROKER_ERRORS
 
 
-@pytest.mark.parametrize(
-    ("code", "status", "cls"),
-    [
-        ("invalid_request", 400, hubtokens.InvalidRequest),
-        ("login_required", 401, hubtokens.LoginRequired),
-        ("forbidden", 403, hubtokens.Forbidden),
-        ("audience_not_allowed", 403, hubtokens.AudienceNotAllowed),
-        ("scope_not_allowed", 403, hubtokens.ScopeNotAllowed),
-        ("idp_unavailable", 503, hubtokens.IdpUnavailable),
-    ],
-)
+@pytest.mark.parametrize(("code", "status", "cls"), BROKER_ERRORS)
 def test_each_code_maps_to_its_exception(code, status, cls):
     assert errors.ERROR_STATUS[code] == status
     exc = errors.error_from_response(status, {"error": code, "message": f"broker says {code}"})

@@ -12,21 +12,14 @@ from apiregistry import apis_of_realm, load_registry
 from idpctl import cli
 from idpctl.model import Desired
 from idpctl.templates import deep_merge, fill
+from tests.support.idp_files import IDP
+from tests.support.idp_files import IDP_VARIABLES as VARIABLES
 
-IDP = Path(__file__).resolve().parents[2] / "idp"
 FRUIT_SCOPES = {"fruits:read", "fruits:write", "fruits:exotic"}
 GATES = {
     "fruits:read": "fruit-reader",
     "fruits:write": "fruit-writer",
     "fruits:exotic": "fruit-exotic",
-}
-VARIABLES = {
-    "JUPYTERHUB_CLIENT_SECRET": "hub-secret-x",
-    "HUB_PUBLIC_URL": "http://localhost:8000",
-    "DEMO_PASSWORD_READER": "pw-reader-1A",
-    "DEMO_PASSWORD_CURATOR": "pw-curator-1A",
-    "DEMO_PASSWORD_VISITOR": "pw-visitor-1A",
-    "DEMO_PASSWORD_HUBADMIN": "pw-hubadmin-1A",
 }
 
 

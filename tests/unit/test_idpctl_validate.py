@@ -12,23 +12,7 @@ import pytest
 import yaml
 
 from idpctl import cli
-
-IDP = Path(__file__).resolve().parents[2] / "idp"
-VARIABLES = {
-    "JUPYTERHUB_CLIENT_SECRET": "x",
-    "HUB_PUBLIC_URL": "http://localhost:8000",
-    "DEMO_PASSWORD_READER": "pw-reader-1A",
-    "DEMO_PASSWORD_CURATOR": "pw-curator-1A",
-    "DEMO_PASSWORD_VISITOR": "pw-visitor-1A",
-    "DEMO_PASSWORD_HUBADMIN": "pw-hubadmin-1A",
-}
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Path:
-    copy = tmp_path / "idp"
-    shutil.copytree(IDP, copy)
-    return copy
+from tests.support.idp_files import IDP_VARIABLES as VARIABLES
 
 
 def edit(path: Path, change: Callable[[Any], Any]) -> None:

@@ -1,0 +1,13 @@
+"""The broker's error contract (docs/broker.md), written out once for the tests that check
+each side of it: every code, its HTTP status and the client's exception."""
+
+import hubtokens
+
+BROKER_ERRORS = [
+    ("invalid_request", 400, hubtokens.InvalidRequest),
+    ("login_required", 401, hubtokens.LoginRequired),
+    ("forbidden", 403, hubtokens.Forbidden),
+    ("audience_not_allowed", 403, hubtokens.AudienceNotAllowed),
+    ("scope_not_allowed", 403, hubtokens.ScopeNotAllowed),
+    ("idp_unavailable", 503, hubtokens.IdpUnavailable),
+]

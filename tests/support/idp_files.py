@@ -1,0 +1,13 @@
+"""The repository's idp/ folder and the ${VAR} values unit tests load it with."""
+
+from stackconf.settings import REPO
+
+IDP = REPO / "idp"
+IDP_VARIABLES = {
+    "JUPYTERHUB_CLIENT_SECRET": "hub-secret-x",
+    "HUB_PUBLIC_URL": "http://localhost:8000",
+    "DEMO_PASSWORD_READER": "pw-reader-1A",
+    "DEMO_PASSWORD_CURATOR": "pw-curator-1A",
+    "DEMO_PASSWORD_VISITOR": "pw-visitor-1A",
+    "DEMO_PASSWORD_HUBADMIN": "pw-hubadmin-1A",
+}
