@@ -4,34 +4,60 @@ from __future__ import annotations
 
 import json
 
+from stackconf.secrets import SECRET_NAMES
 from tests.compose.conftest import docker
 from tests.support.stack import Stack
 
-SECRET_NAMES = (
-    "JUPYTERHUB_CLIENT_SECRET",
-    "JUPYTERHUB_CRYPT_KEY",
-    "JPY_COOKIE_SECRET",
-    "TRAEFIK_API_PASSWORD",
-    "KC_BOOTSTRAP_ADMIN_PASSWORD",
-    "POSTGRES_PASSWORD",
-    "KEYCLOAK_DB_PASSWORD",
-    "HUB_DB_PASSWORD",
-    "RESEARCH_HUB_CLIENT_SECRET",
-)
+HUB = "jupyterhub-keycloak-hub-1"
+# What a user's container must not reach, by the name the stack's own services use.
+FORBIDDEN = {
+    "postgres": ("jupyterhub-keycloak-postgres-1", [5432]),
+    "keycloak": ("jupyterhub-keycloak-keycloak-1", [8080, 9000]),
+}
+
+
+def secret_values(stack: Stack) -> dict[str, str]:
+    """Every generated secret (stackconf's list: all but the admin's name), by name."""
+    values = {name: stack.secrets.get(name, "") for name in SECRET_NAMES}
+    missing = [name for name, value in values.items() if not value]
+    assert not missing, f"secrets missing from the secrets file: {missing}"
+    return values
+
+
+def environments(container: str) -> dict[str, dict[str, str]]:
+    """The container's configured environment and the one its pid 1 runs with (the
+    entrypoint may add to it)."""
+    inspect = json.loads(docker("inspect", container).stdout)[0]
+    raw = docker("exec", container, "cat", "/proc/1/environ").stdout
+    pid1 = dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+    assert pid1, f"{container}: cannot read the environment of pid 1"
+    return {
+        "config": dict(item.split("=", 1) for item in inspect["Config"]["Env"]),
+        "pid 1": pid1,
+    }
 
 
 def test_container_environment_holds_no_secret(compose_stack: Stack, reader_container: str):
-    inspect = json.loads(docker("inspect", reader_container).stdout)[0]
-    env = dict(item.split("=", 1) for item in inspect["Config"]["Env"])
-    assert "JUPYTERHUB_API_TOKEN" in env  # the one credential a server gets
-    values = set(env.values())
-    leaked = [name for name in SECRET_NAMES if compose_stack.secrets[name] in values]
+    envs = environments(reader_container)
+    assert "JUPYTERHUB_API_TOKEN" in envs["config"]  # the one credential a server gets
+    # A secret must not appear anywhere in a value, not only as a whole value
+    # (e.g. inside a URL such as postgresql://jupyterhub:SECRET@postgres/jupyterhub).
+    leaked = [
+        f"{name} in {key} ({which})"
+        for name, secret in secret_values(compose_stack).items()
+        for which, env in envs.items()
+        for key, value in env.items()
+        if secret in value
+    ]
     assert leaked == []
-    assert not [k for k in env if any(w in k for w in ("SECRET", "CRYPT", "REFRESH", "PASSWORD"))]
+    for env in envs.values():
+        assert not [
+            k for k in env if any(w in k for w in ("SECRET", "CRYPT", "REFRESH", "PASSWORD"))
+        ]
 
 
 def test_container_filesystem_holds_no_secret(compose_stack: Stack, reader_container: str):
-    patterns = "\n".join(compose_stack.secrets[name] for name in SECRET_NAMES) + "\n"
+    patterns = "\n".join(secret_values(compose_stack).values()) + "\n"
     found = docker(
         "exec",
         "-i",
@@ -53,15 +79,79 @@ def test_container_filesystem_holds_no_secret(compose_stack: Stack, reader_conta
     assert found.returncode in (1, 2), found.stderr
 
 
+# Run in a container: resolve each name (a failed lookup is reported, never "closed"), then
+# try a TCP connection to each address given. Prints JSON.
+PROBE = """
+import errno, json, socket, sys
+names, targets = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+out = {"resolved": {}, "connect": {}}
+for name in names:
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        out["resolved"][name] = sorted({info[4][0] for info in infos})
+    except socket.gaierror as e:
+        out["resolved"][name] = "lookup failed: " + str(e)
+for address, port in targets:
+    try:
+        socket.create_connection((address, port), timeout=3).close()
+        outcome = "open"
+    except TimeoutError:
+        outcome = "timeout"
+    except ConnectionRefusedError:
+        outcome = "refused"
+    except OSError as e:
+        unreachable = (errno.EHOSTUNREACH, errno.ENETUNREACH)
+        outcome = "unreachable" if e.errno in unreachable else f"error {e.errno}: {e}"
+    out["connect"][f"{address}:{port}"] = outcome
+print(json.dumps(out))
+"""
+
+
+def probe(container: str, names: list[str], targets: list[tuple[str, int]]) -> dict:
+    result = docker(
+        "exec", container, "python", "-c", PROBE, json.dumps(names), json.dumps(targets)
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def container_addresses(container: str) -> list[str]:
+    """Every address the container has, on every network it is attached to."""
+    networks = json.loads(docker("inspect", container).stdout)[0]["NetworkSettings"]["Networks"]
+    return sorted({n["IPAddress"] for n in networks.values() if n["IPAddress"]})
+
+
 def test_postgres_and_keycloak_admin_are_unreachable(reader_container: str) -> None:
-    probe = (
-        "import json, socket, urllib.request, urllib.error\n"
+    """A failed DNS lookup proves nothing about reachability. So the addresses come from where
+    the names do resolve: the hub's container (which uses both services), where the lookup must
+    succeed and a connection must open (the services listen there), plus every address Docker
+    gave the containers. From the user's container each of these must then refuse, time out or
+    be unreachable; if the user's container can resolve a name, those addresses are tried too.
+    """
+    targets: list[tuple[str, int]] = []
+    from_hub = probe(HUB, list(FORBIDDEN), [])["resolved"]
+    for name, (container, ports) in FORBIDDEN.items():
+        resolved = from_hub[name]
+        assert isinstance(resolved, list) and resolved, f"{HUB} cannot resolve {name}: {resolved}"
+        addresses = sorted({*resolved, *container_addresses(container)})
+        targets += [(address, port) for address in addresses for port in ports]
+    control = probe(HUB, [], targets)["connect"]
+    assert set(control.values()) == {"open"}, f"not listening, nothing to prove: {control}"
+
+    from_user = probe(reader_container, list(FORBIDDEN), [])["resolved"]
+    for name, (_, ports) in FORBIDDEN.items():
+        if isinstance(from_user[name], list):  # resolvable there: try those addresses too
+            targets += [(address, port) for address in from_user[name] for port in ports]
+    outcomes = probe(reader_container, [], sorted(set(targets)))["connect"]
+    assert len(outcomes) >= 5, outcomes  # postgres once, keycloak on two networks, two ports
+    blocked = {"timeout", "refused", "unreachable"}
+    assert {t: o for t, o in outcomes.items() if o not in blocked} == {}, outcomes
+
+
+def test_keycloak_admin_is_not_routed_and_the_hub_is(reader_container: str) -> None:
+    check = (
+        "import json, urllib.request, urllib.error\n"
         "out = {}\n"
-        "for host, port in [('postgres', 5432), ('keycloak', 8080), ('keycloak', 9000)]:\n"
-        "    try:\n"
-        "        socket.create_connection((host, port), timeout=3).close(); out[f'{host}:{port}'] = 'open'\n"
-        "    except OSError as e:\n"
-        "        out[f'{host}:{port}'] = type(e).__name__\n"
         "for path in ['/auth/admin/master/console/', '/auth/admin/realms/demo/users']:\n"
         "    try:\n"
         "        out[path] = urllib.request.urlopen('http://traefik:8000' + path, timeout=5).status\n"
@@ -70,12 +160,10 @@ def test_postgres_and_keycloak_admin_are_unreachable(reader_container: str) -> N
         "out['hub'] = urllib.request.urlopen('http://hub:8081/hub/api/', timeout=5).status\n"
         "print(json.dumps(out))\n"
     )
-    result = docker("exec", reader_container, "python", "-c", probe)
+    result = docker("exec", reader_container, "python", "-c", check)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["hub"] == 200  # the probe itself works: the hub is reachable
-    for target in ("postgres:5432", "keycloak:8080", "keycloak:9000"):
-        assert out[target] != "open", out
     assert out["/auth/admin/master/console/"] == 404
     assert out["/auth/admin/realms/demo/users"] == 404
 

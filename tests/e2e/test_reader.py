@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import subprocess
 import time
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from stackconf.secrets import SECRET_NAMES
 from tests.e2e.jupyter import login, open_notebook, results, run_all, run_cells, wait_for_lab
 from tests.support.stack import Stack
 
-SECRET_NAMES = (
-    "JUPYTERHUB_CLIENT_SECRET",
-    "JUPYTERHUB_CRYPT_KEY",
-    "JPY_COOKIE_SECRET",
-    "TRAEFIK_API_PASSWORD",
-    "KC_BOOTSTRAP_ADMIN_PASSWORD",
-)
+JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+")
 
 
 def test_demo_notebook_lists_usual_fruits_and_refuses_writes(page: Page, stack: Stack) -> None:
@@ -29,9 +27,68 @@ def test_demo_notebook_lists_usual_fruits_and_refuses_writes(page: Page, stack: 
     refused = page.locator(".jp-OutputArea-output", has_text="Not allowed:").first
     expect(refused).to_contain_text("fruits:write")
     expect(refused).to_contain_text("fruit-writer")
-    # The token's repr shows its audience and scope, never the token itself.
-    expect(page.locator(".jp-OutputArea-output", has_text="fruit-api").first).to_be_visible()
+    # The token cell shows the notebook view of the token (see the test below for its secret).
+    view = page.locator(".jp-OutputArea-output", has_text="AccessToken for fruit-api").first
+    expect(view).to_be_visible()
+    texts = page.locator(".jp-OutputArea-output").all_inner_texts()
+    assert not [t for t in texts if JWT.search(t)], "an output shows a JWT"
     page.screenshot(path="test-results/reader-demo-notebook.png", full_page=True)
+
+
+def shown(secret: dict[str, object], outputs: list[str]) -> bool:
+    """Whether any output contains the text whose length and SHA-256 ``secret`` gives (the
+    test never sees the token itself, only what the kernel says about it)."""
+    size, digest = int(secret["length"]), secret["sha256"]
+    return any(
+        hashlib.sha256(text[i : i + size].encode()).hexdigest() == digest
+        for text in outputs
+        for i in range(len(text) - size + 1)
+    )
+
+
+def test_token_views_never_show_the_secret(page: Page, stack: Stack) -> None:
+    """repr(), str(), format() and the notebook's rich display of a minted token show its
+    audience and scope but neither the token nor its payload or signature."""
+    login(page, stack, "reader")
+    wait_for_lab(page, "reader")
+    outputs = run_cells(
+        page,
+        stack,
+        "reader",
+        [
+            "import hashlib, json, hubtokens\n"
+            "token = hubtokens.get('fruit-api', scope='fruits:read')\n"
+            "header, payload, signature = token.value.split('.')\n"
+            "secrets = {'token': token.value, 'payload': payload, 'signature': signature}\n"
+            "def about(text):\n"
+            "    return {'length': len(text), 'sha256': hashlib.sha256(text.encode()).hexdigest()}\n"
+            "print('RESULT secrets', json.dumps({k: about(v) for k, v in secrets.items()}))\n",
+            "token",  # the notebook's own display (HTML in JupyterLab)
+            "print(repr(token))\nprint(str(token))\nprint(f'{token}')\nprint(token._repr_html_())\n",
+            "bundle, _ = get_ipython().display_formatter.format(token)\n"
+            "views = {'repr': repr(token), 'str': str(token), 'format': f'{token}',\n"
+            "         'html': token._repr_html_(), **{m: str(v) for m, v in bundle.items()}}\n"
+            "leaks = [f'{s} in {v}' for s, x in secrets.items() for v, t in views.items() if x in t]\n"
+            "print('RESULT views', json.dumps(sorted(views)))\n"
+            "print('RESULT leaks', json.dumps(leaks))\n",
+        ],
+    )
+    r = results(outputs)
+    assert {"text/plain", "text/html", "repr", "str", "html"} <= set(r["views"]), r["views"]
+    assert r["leaks"] == []  # checked in the kernel, where the token is
+    secrets = r["secrets"]
+    assert secrets["token"]["length"] > secrets["signature"]["length"] > 40
+    # The views were really shown: the rendered display, and the printed repr, str, format
+    # and HTML (one output: a cell's prints share one stream).
+    rendered = [o for o in outputs if "AccessToken for fruit-api" in o and "<caption>" not in o]
+    assert rendered, outputs
+    printed = [o for o in outputs if "<caption>AccessToken for fruit-api" in o]
+    assert len(printed) == 1, outputs
+    assert printed[0].count("<AccessToken audience='fruit-api' scope='fruits:read'") == 3
+    # Checked again outside, on what the page shows: no window of any output hashes to the
+    # token, its payload or its signature.
+    assert [name for name, secret in secrets.items() if shown(secret, outputs)] == []
+    assert not [o for o in outputs if JWT.search(o)]
 
 
 def test_broker_contract_from_a_notebook(page: Page, stack: Stack) -> None:
@@ -87,8 +144,34 @@ def test_broker_contract_from_a_notebook(page: Page, stack: Stack) -> None:
     assert r["listing"] == {"fruits:read": True, "fruits:write": False, "fruits:exotic": False}
 
 
+def kernel_environment(stack: Stack, pid: int) -> dict[str, str]:
+    """The environment a kernel process started with, read from outside the notebook (so no
+    secret is ever sent into it): /proc/PID/environ of the server's container (compose: the
+    PID is the kernel's in the container's namespace), or of this machine (native: user
+    servers are local processes)."""
+    if stack.runtime == "compose":
+        names = subprocess.run(
+            ["docker", "ps", "--filter", "name=jupyter-reader", "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert len(names) == 1, f"expected one server container of reader, found {names}"
+        raw = subprocess.run(
+            ["docker", "exec", names[0], "cat", f"/proc/{pid}/environ"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    else:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    items = raw.decode(errors="replace").split("\0")
+    return dict(item.split("=", 1) for item in items if "=" in item)
+
+
 def test_notebook_environment_holds_no_secret(page: Page, stack: Stack) -> None:
-    digests = [hashlib.sha256(stack.secrets[n].encode()).hexdigest() for n in SECRET_NAMES]
+    secrets = {name: stack.secrets.get(name, "") for name in SECRET_NAMES}
+    assert all(secrets.values()), [name for name, value in secrets.items() if not value]
+    digests = [hashlib.sha256(value.encode()).hexdigest() for value in secrets.values()]
     login(page, stack, "reader")
     wait_for_lab(page, "reader")
     outputs = run_cells(
@@ -105,13 +188,22 @@ def test_notebook_environment_holds_no_secret(page: Page, stack: Stack) -> None:
             "print('RESULT suspicious', json.dumps(suspicious))\n"
             "print('RESULT jwt_in_env', json.dumps(bool(re.search(r'eyJ[\\w-]+\\.eyJ', values))))\n"
             "print('RESULT has_api_token', json.dumps('JUPYTERHUB_API_TOKEN' in os.environ))\n"
+            "print('RESULT kernel', json.dumps({'pid': os.getpid(), 'names': sorted(os.environ)}))\n"
         ],
+        keep_kernel=True,  # its environment is read from outside below
     )
     r = results(outputs)
     assert r["has_api_token"] is True  # the check ran inside a real hub-spawned server
-    assert r["leaks"] == []
+    assert r["leaks"] == []  # no whole value is a secret
     assert r["suspicious"] == []
     assert r["jwt_in_env"] is False
+    # No secret inside any value either (e.g. in a URL). The test reads the kernel's
+    # environment from outside rather than sending the secrets into the notebook.
+    env = kernel_environment(stack, r["kernel"]["pid"])
+    assert env.get("JUPYTERHUB_USER") == "reader" and "JUPYTERHUB_API_TOKEN" in env
+    assert set(env) <= set(r["kernel"]["names"]), "not the kernel's environment"
+    inside = [f"{n} in {k}" for n, s in secrets.items() for k, v in env.items() if s in v]
+    assert inside == []
 
 
 def test_after_logout_minting_fails_with_login_required(page: Page, stack: Stack) -> None:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
+import jwt
 import pytest
 
 from tests.integration.idp_helpers import admin as keycloak_admin
@@ -96,9 +97,18 @@ def test_alg_none_is_401(stack: Stack, tokens: dict[str, str]) -> None:
     )
 
 
-def test_token_from_another_issuer_is_401(stack: Stack) -> None:
+def test_token_of_another_realm_is_401_for_its_signing_key(stack: Stack) -> None:
+    """A token of the same Keycloak's realm master: another ``iss``, but also another signing
+    key, and the key is checked first. So this proves the API refuses keys it does not trust;
+    the ``iss`` check on a token signed with a trusted key is proved by the unit test
+    test_fruit_api.py::test_wrong_issuer_with_a_trusted_key_is_401 (only the realm's own key
+    could sign one here, and tests do not have it)."""
     master = keycloak_admin(stack).token  # signed by Keycloak, but by realm master
-    _rejected(api(stack, "GET", "/fruits/usual", master))
+    claims = jwt.decode(master, options={"verify_signature": False})
+    assert claims["iss"].endswith("/realms/master") and claims["iss"] != stack.issuer
+    kid = jwt.get_unverified_header(master)["kid"]
+    body = _rejected(api(stack, "GET", "/fruits/usual", master))
+    assert f"signing key {kid} is not one of the issuer's keys" in body["message"]
 
 
 @pytest.fixture

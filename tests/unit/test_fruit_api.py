@@ -269,10 +269,20 @@ def test_wrong_audience_is_401(client: TestClient, make_token) -> None:
     assert_invalid_token(r, "token audience is account, this API is fruit-api")
 
 
-def test_wrong_issuer_is_401(client: TestClient, make_token) -> None:
-    token = make_token(iss="http://evil.test/realms/demo")
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "http://evil.test/realms/demo",
+        ISSUER.replace("/realms/demo", "/realms/master"),  # another realm of the same Keycloak
+    ],
+)
+def test_wrong_issuer_with_a_trusted_key_is_401(client: TestClient, make_token, issuer) -> None:
+    """Signed with the key the API trusts (so the signature check passes): only ``iss``
+    differs, and the refusal names the issuer."""
+    assert client.get("/fruits/usual", headers=auth(make_token())).status_code == 200
+    token = make_token(iss=issuer)
     r = client.get("/fruits/usual", headers=auth(token))
-    assert_invalid_token(r, f"issuer http://evil.test/realms/demo is not {ISSUER}")
+    assert_invalid_token(r, f"issuer {issuer} is not {ISSUER}")
 
 
 def test_other_key_same_kid_is_401(client: TestClient, make_token, fruit_other_key) -> None:
