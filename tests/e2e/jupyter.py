@@ -101,6 +101,15 @@ def run_cells(
     return outputs
 
 
+def run_as(
+    page: Page, stack: Stack, user: str, cells: list[str], keep_kernel: bool = False
+) -> list[str]:
+    """Log ``user`` in, wait for JupyterLab, then ``run_cells``."""
+    login(page, stack, user)
+    wait_for_lab(page, user)
+    return run_cells(page, stack, user, cells, keep_kernel=keep_kernel)
+
+
 def results(outputs: list[str]) -> dict[str, object]:
     """Cells report with ``print("RESULT", name, json.dumps(value))``."""
     found: dict[str, object] = {}

@@ -6,15 +6,13 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.jupyter import login, results, run_cells, wait_for_lab
+from tests.e2e.jupyter import login, results, run_as
 from tests.support.stack import Stack
 
 
 def test_curator_adds_and_deletes_an_exotic_fruit(page: Page, stack: Stack) -> None:
     fruit = f"salak{uuid.uuid4().hex[:4]}"
-    login(page, stack, "curator")
-    wait_for_lab(page, "curator")
-    outputs = run_cells(
+    outputs = run_as(
         page,
         stack,
         "curator",

@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from stackconf.secrets import SECRET_NAMES
-from tests.e2e.jupyter import login, open_notebook, results, run_all, run_cells, wait_for_lab
+from tests.e2e.jupyter import login, open_notebook, results, run_all, run_as, wait_for_lab
 from tests.support.stack import Stack
 
 JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+")
@@ -49,9 +49,7 @@ def shown(secret: dict[str, object], outputs: list[str]) -> bool:
 def test_token_views_never_show_the_secret(page: Page, stack: Stack) -> None:
     """repr(), str(), format() and the notebook's rich display of a minted token show its
     audience and scope but neither the token nor its payload or signature."""
-    login(page, stack, "reader")
-    wait_for_lab(page, "reader")
-    outputs = run_cells(
+    outputs = run_as(
         page,
         stack,
         "reader",
@@ -92,9 +90,7 @@ def test_token_views_never_show_the_secret(page: Page, stack: Stack) -> None:
 
 
 def test_broker_contract_from_a_notebook(page: Page, stack: Stack) -> None:
-    login(page, stack, "reader")
-    wait_for_lab(page, "reader")
-    outputs = run_cells(
+    outputs = run_as(
         page,
         stack,
         "reader",
@@ -172,9 +168,7 @@ def test_notebook_environment_holds_no_secret(page: Page, stack: Stack) -> None:
     secrets = {name: stack.secrets.get(name, "") for name in SECRET_NAMES}
     assert all(secrets.values()), [name for name, value in secrets.items() if not value]
     digests = [hashlib.sha256(value.encode()).hexdigest() for value in secrets.values()]
-    login(page, stack, "reader")
-    wait_for_lab(page, "reader")
-    outputs = run_cells(
+    outputs = run_as(
         page,
         stack,
         "reader",
@@ -208,10 +202,8 @@ def test_notebook_environment_holds_no_secret(page: Page, stack: Stack) -> None:
 
 def test_after_logout_minting_fails_with_login_required(page: Page, stack: Stack) -> None:
     """A kernel keeps running after its user logs out; its next mint must say log in again."""
-    login(page, stack, "reader")
-    wait_for_lab(page, "reader")
     marker = f"mint-watch-{int(time.time())}.txt"
-    outputs = run_cells(
+    outputs = run_as(
         page,
         stack,
         "reader",

@@ -305,14 +305,7 @@ def test_tampered_payload_is_401(client: TestClient, make_token) -> None:
 
 
 def test_alg_none_is_401(client: TestClient) -> None:
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": "fruit-api",
-        "scope": "fruits:read",
-        "iat": now,
-        "exp": now + 60,
-    }
+    claims = unsigned_claims()
     none_header = b64url(b'{"alg":"none"}')
     token = f"{none_header}.{b64url(json.dumps(claims).encode())}."
     r = client.get("/fruits/usual", headers=auth(token))
@@ -324,14 +317,7 @@ def test_hs256_with_public_key_is_401(client: TestClient, fruit_key) -> None:
     public_pem = fruit_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": "fruit-api",
-        "scope": "fruits:read",
-        "iat": now,
-        "exp": now + 60,
-    }
+    claims = unsigned_claims()
     header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": KID}).encode())
     signing_input = f"{header}.{b64url(json.dumps(claims).encode())}"
     sig = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
