@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv up down ps logs test test-unit test-stack test-compose lint bench clean \
-	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy
+	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy test-security
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -94,9 +94,13 @@ deploy: venv  ## deploy with Ansible: make deploy INVENTORY=path/to/inventory.ym
 test-deploy: venv  ## the playbooks end to end on this machine (HTTPS :8443), cleaned up after
 	VENV=$(VENV) bash playbooks/tests/run.sh
 
-test-compose: venv  ## the browser suite and container checks against the compose stack
+test-compose: venv  ## the browser suite, container checks and attacks against the compose stack
 	$(MAKE) up RUNTIME=compose
-	$(PYTEST) -m "e2e or compose" $(PYTEST_ARGS)
+	$(PYTEST) -m "e2e or compose or security" $(PYTEST_ARGS)
+
+test-security: venv  ## only the attacks (tests/security) against the compose stack
+	$(MAKE) up RUNTIME=compose
+	$(PYTEST) -m security $(PYTEST_ARGS)
 
 bench: up  ## token latency benchmark (a script, prints a table)
 	$(BIN)/python -m tests.bench.bench_tokens $(BENCH_ARGS)

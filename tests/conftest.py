@@ -6,12 +6,15 @@
 - e2e (tests/e2e): a running stack of either runtime, and Debian's Chromium.
 - compose (tests/compose): the compose stack; containers, networks, volumes.
 - deploy (tests/deploy): a deployment made by the Ansible playbooks (playbooks/tests/run.sh).
+- security (tests/security): attacks against the compose stack; each passes only when the
+  attack fails.
 
 Only one stack can run at a time (they share ports), so the suites run apart: one pytest
 invocation per stack, the marker selecting its suites (`make test-unit`, `make test-stack`,
-`make test-compose`, `make test-deploy`). Every test gets its folder's marker here; a bare
-`pytest` runs the unit suite only (testpaths in pyproject.toml). Stack suites never skip:
-without their stack they fail and say how to start it.
+`make test-compose`, which runs the security suite too, `make test-deploy`). Every test gets
+its folder's marker here; a bare `pytest` runs the unit suite only (testpaths in
+pyproject.toml). Stack suites never skip: without their stack they fail and say how to start
+it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import pytest
 from tests.support.stack import Stack, running_stack
 
 TESTS = Path(__file__).resolve().parent
-SUITES = ("unit", "integration", "e2e", "compose", "deploy")
+SUITES = ("unit", "integration", "e2e", "compose", "deploy", "security")
 
 #: Debian's Chromium (never `playwright install`), with the flags our closed network needs.
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
