@@ -56,8 +56,8 @@ c.JupyterHub.authenticator_class = "hubtokens.broker.KeycloakAuthenticator"
 a = c.KeycloakAuthenticator
 # The authenticator reads its own settings (stackconf): Keycloak's public and back-channel
 # URLs (KEYCLOAK_PUBLIC_URL, KEYCLOAK_INTERNAL_URL), KEYCLOAK_REALM, the hub's client
-# (JUPYTERHUB_CLIENT_ID/_SECRET), who may log in and who is admin (HUB_ALLOWED_GROUPS,
-# HUB_ADMIN_GROUPS, and the "not approved" message naming them), the API registry whose
+# (JUPYTERHUB_CLIENT_ID/_SECRET), who may log in (HUB_ALLOWED_GROUPS, and the "not approved"
+# message naming them; admins are the hub-admin role below), the API registry whose
 # realm's APIs are the broker's allowlist (IDP_API_REGISTRY) and the token margins
 # (TOKEN_CACHE_MARGIN, TOKEN_REFRESH_MARGIN).
 a.oauth_callback_url = PUBLIC_URL + BASE_URL + "hub/oauth_callback"
@@ -100,6 +100,28 @@ c.JupyterHub.load_roles = [
         "name": "idle-culler",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
+    },
+    # Hub admins (members of HUB_ADMIN_GROUPS) get this role, not JupyterHub's built-in admin
+    # role, which cannot be restricted: the admin page, users, groups, starting and stopping
+    # servers; but not the users' auth_state (their Keycloak refresh tokens), not tokens of
+    # other users, and not access to other users' servers. Nobody is a built-in admin.
+    {
+        "name": "hub-admin",
+        "description": "Administer users and servers without acting as another user.",
+        "scopes": [
+            "admin-ui",
+            "users",
+            "delete:users",
+            "servers",
+            "read:groups",
+            "list:groups",
+            "read:roles",
+            "read:hub",
+            "list:services",
+            "read:services",
+            "read:metrics",
+        ],
+        "groups": conf.get_list("HUB_ADMIN_GROUPS"),
     },
 ]
 
@@ -148,7 +170,13 @@ if SPAWNER == "docker":
     c.DockerSpawner.remove = True
     c.DockerSpawner.mem_limit = conf.get("USER_MEM_LIMIT")
     c.DockerSpawner.cpu_limit = conf.get_float("USER_CPU_LIMIT")
-    c.DockerSpawner.extra_host_config = {"pids_limit": conf.get_int("USER_PIDS_LIMIT")}
+    # Least rights: no Linux capabilities (the server runs as uid 1000 and needs none), no
+    # privilege gain through setuid binaries, a bounded number of processes.
+    c.DockerSpawner.extra_host_config = {
+        "pids_limit": conf.get_int("USER_PIDS_LIMIT"),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+    }
 elif SPAWNER == "local":
     # Native runtime: servers are local processes of the hub's own OS user, with a home
     # directory per hub user. A single-machine demo: users are NOT isolated from each other.

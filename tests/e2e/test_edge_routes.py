@@ -18,12 +18,21 @@ def test_public_endpoints_are_routed(stack: Stack) -> None:
 
 
 def test_keycloak_admin_side_is_not_routed(stack: Stack) -> None:
-    """Keycloak answers these itself (the console page, 401 for the admin API); through
-    Traefik they reach no Keycloak: nothing (404) or the hub's catch-all route, which sends
-    the browser to the hub."""
-    for path in ("/auth/admin/master/console/", "/auth/admin/realms/demo/users", "/auth/"):
+    """Keycloak answers these itself (the console page, 401 for the admin API, realm master's
+    login page and keys); through Traefik they reach no Keycloak: nothing (404) or the hub's
+    catch-all route, which sends the browser to the hub (a relative /hub/... location)."""
+    paths = (
+        "/auth/admin/master/console/",
+        "/auth/admin/realms/demo/users",
+        "/auth/",
+        # Realm master (Keycloak's administrators) is not a realm users log in to.
+        "/auth/realms/master/.well-known/openid-configuration",
+        "/auth/realms/master/protocol/openid-connect/auth?client_id=security-admin-console",
+        "/auth/realms/master/account/",
+    )
+    for path in paths:
         response = httpx.get(f"{stack.public_url}{path}", timeout=10)
         location = response.headers.get("location", "")
         assert response.status_code == 404 or (
-            response.status_code == 302 and "/hub/" in location
+            response.status_code == 302 and location.startswith("/hub/")
         ), (path, response.status_code, location)

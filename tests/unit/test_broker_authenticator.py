@@ -38,7 +38,7 @@ def test_defaults_come_from_the_settings_table():
     assert a.realm == "demo"
     assert (a.client_id, a.client_secret) == ("jupyterhub", "")
     assert a.allowed_groups == {"hub-users"}
-    assert a.admin_groups == {"hub-admins"}
+    assert a.admin_groups == set()  # nobody gets JupyterHub's unrestricted admin role
     assert a.cache_margin == 30.0
     assert a.refresh_margin == 60.0
     assert a.token_url == "http://localhost:8000/auth/realms/demo/protocol/openid-connect/token"
@@ -62,7 +62,7 @@ def test_the_environment_overrides_through_the_same_table(env):
     assert a.token_url.startswith("http://keycloak:8080/auth/realms/research/")
     assert (a.realm, a.client_id, a.client_secret) == ("research", "research-hub", "s3cret")
     assert a.allowed_groups == {"researchers", "hub-users"}
-    assert a.admin_groups == {"research-admins"}
+    assert a.admin_groups == set()  # HUB_ADMIN_GROUPS names the hub-admin role's groups
     assert "hub-users,researchers" in a.custom_403_message
     assert (a.cache_margin, a.refresh_margin) == (10.0, 298.0)
     assert set(a.load_policy().apis) == {"research-api"}
@@ -114,7 +114,6 @@ def test_the_hub_config_does_not_repeat_what_the_authenticator_reads():
         "client_id",
         "client_secret",
         "allowed_groups",
-        "admin_groups",
         "custom_403_message",
         "api_registry",
         "cache_margin",
@@ -143,3 +142,16 @@ def test_no_environment_read_with_its_own_default_in_the_hub_or_the_broker():
         text = path.read_text()
         for call in ("os.environ.get(", "os.getenv(", "environ["):
             assert call not in text, f"{path}: {call} (read settings through stackconf)"
+
+
+def test_hub_admins_get_a_role_that_cannot_act_as_another_user(env):
+    env.setenv("HUB_ADMIN_GROUPS", "research-admins")
+    roles = {role["name"]: role for role in load_hub_config().JupyterHub.load_roles}
+    admin = roles["hub-admin"]
+    assert admin["groups"] == ["research-admins"]
+    assert "admin-ui" in admin["scopes"]
+    # Neither the users' refresh tokens, nor their tokens, nor their servers' content:
+    forbidden = {"admin:users", "admin:auth_state", "tokens", "access:servers", "admin:servers"}
+    assert not forbidden & set(admin["scopes"])
+    assert not any(scope.startswith(("admin:", "custom:")) for scope in admin["scopes"])
+    assert "admin" not in roles  # JupyterHub's built-in admin role is given to nobody

@@ -76,10 +76,6 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     def _allowed_groups_default(self) -> set[str]:
         return set(conf.get_list("HUB_ALLOWED_GROUPS"))
 
-    @default("admin_groups")
-    def _admin_groups_default(self) -> set[str]:
-        return set(conf.get_list("HUB_ADMIN_GROUPS"))
-
     @default("custom_403_message")
     def _custom_403_message_default(self) -> str:
         return (
