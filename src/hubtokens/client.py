@@ -168,7 +168,9 @@ class TokenClient:
                 f"Could not reach the hub's token broker at {self.url}: {detail}."
             ) from None
         if response.status_code != 200:
-            raise error_from_response(response.status_code, response.content)
+            raise error_from_response(
+                response.status_code, response.content, response.headers.get("Retry-After")
+            )
         try:
             body = response.json()
         except ValueError:

@@ -19,6 +19,8 @@ ERROR_STATUS: dict[str, int] = {
     "forbidden": 403,
     "audience_not_allowed": 403,
     "scope_not_allowed": 403,
+    "request_too_large": 413,
+    "rate_limited": 429,
     "idp_unavailable": 503,
 }
 
@@ -95,6 +97,40 @@ class ScopeNotAllowed(HubTokensError):
     hint = "hubtokens.available() lists the scopes you may request."
 
 
+class RequestTooLarge(HubTokensError):
+    code = "request_too_large"
+    status = 413
+    default_message = "The token request was too large."
+    hint = "Send only an audience and a few scopes: hubtokens.available() lists them."
+
+
+class RateLimited(HubTokensError):
+    """Too many tokens minted for this user in a short time. ``retry_after``: the seconds the
+    hub asked to wait (its ``Retry-After`` header), ``None`` when it sent none."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = "The hub minted too many tokens for you in a short time."
+    hint = (
+        "Reuse tokens instead of asking in a loop (hubtokens.get and HubTokenAuth cache them "
+        "until shortly before they expire)."
+    )
+    retry_after: int | None = None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        if retry_after is not None and message is None:
+            message = f"{self.default_message} Retry in {retry_after} s."
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
 class IdpUnavailable(HubTokensError):
     code = "idp_unavailable"
     status = 503
@@ -125,18 +161,29 @@ ERROR_CLASSES: dict[str, type[HubTokensError]] = {
         Forbidden,
         AudienceNotAllowed,
         ScopeNotAllowed,
+        RequestTooLarge,
+        RateLimited,
         IdpUnavailable,
     )
 }
 assert set(ERROR_CLASSES) == set(ERROR_STATUS)  # one list of codes
 
 
-def error_from_response(status: int, body: Any) -> HubTokensError:
+def retry_after_seconds(value: str | None) -> int | None:
+    """A ``Retry-After`` header in seconds (``None`` when absent or not a number of seconds)."""
+    try:
+        return max(0, int(str(value).strip()))
+    except ValueError:
+        return None
+
+
+def error_from_response(status: int, body: Any, retry_after: str | None = None) -> HubTokensError:
     """Build the exception for a broker error response.
 
     ``body`` is the parsed JSON (a dict) or the raw body (``str``/``bytes``). A known
     ``error`` code gives its class; an unknown code or a body that is not a JSON error
-    object gives a plain :class:`HubTokensError` carrying the status.
+    object gives a plain :class:`HubTokensError` carrying the status. ``retry_after`` is the
+    response's ``Retry-After`` header: a :class:`RateLimited` carries it in seconds.
     """
     if isinstance(body, bytes | str):
         try:
@@ -162,4 +209,6 @@ def error_from_response(status: int, body: Any) -> HubTokensError:
             status=status,
             code=code,
         )
+    if cls is RateLimited:
+        return RateLimited(message, status=status, retry_after=retry_after_seconds(retry_after))
     return cls(message, status=status)

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 import hubtokens
-from hubtokens import TokenClient
+from hubtokens import TokenClient, errors
 from tests.support.contract import BROKER_ERRORS
 
 HUB = "http://hub.test:8081/hub/api"
@@ -183,6 +183,24 @@ def test_broker_errors_raise_their_exception(broker, code, status, cls):
     with pytest.raises(cls) as info:
         make_client(broker).get("fruit-api", "fruits:write")
     assert info.value.status == status and info.value.message == f"{code} happened"
+
+
+def test_rate_limited_raises_with_the_hubs_retry_after():
+    def answer(request):
+        return httpx.Response(
+            429,
+            headers={"Retry-After": "9"},
+            json={"error": "rate_limited", "message": "too many new tokens: retry in 9 s."},
+        )
+
+    client = TokenClient(
+        HUB, API_TOKEN, http_client=httpx.Client(transport=httpx.MockTransport(answer))
+    )
+    with pytest.raises(errors.RateLimited) as info:
+        client.get("fruit-api", "fruits:read")
+    assert info.value.retry_after == 9
+    assert info.value.status == 429
+    assert "retry in 9 s" in str(info.value)
 
 
 def test_errors_are_not_cached(broker):

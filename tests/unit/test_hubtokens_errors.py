@@ -25,8 +25,32 @@ def test_error_status_lists_exactly_the_contract_codes():
         "forbidden": 403,
         "audience_not_allowed": 403,
         "scope_not_allowed": 403,
+        "request_too_large": 413,
+        "rate_limited": 429,
         "idp_unavailable": 503,
     }
+
+
+def test_rate_limited_carries_retry_after_and_says_when_to_retry():
+    body = {"error": "rate_limited", "message": "too many new tokens: retry in 7 s."}
+    exc = errors.error_from_response(429, body, "7")
+    assert isinstance(exc, errors.RateLimited)
+    assert exc.retry_after == 7
+    assert "retry in 7 s" in str(exc)
+    assert "Reuse tokens" in str(exc)
+    bare = errors.error_from_response(429, {"error": "rate_limited"}, "12")
+    assert bare.retry_after == 12
+    assert "Retry in 12 s" in str(bare)  # the client says when, even without a message
+    for header in (None, "soon", "Wed, 21 Oct 2026 07:28:00 GMT"):
+        exc = errors.error_from_response(429, {"error": "rate_limited"}, header)
+        assert exc.retry_after is None
+        assert exc.message == errors.RateLimited.default_message
+
+
+def test_request_too_large_says_what_to_send():
+    exc = errors.error_from_response(413, {"error": "request_too_large", "message": "too big"})
+    assert isinstance(exc, errors.RequestTooLarge)
+    assert "audience" in str(exc) and "scopes" in str(exc)
 
 
 def test_login_required_tells_the_user_to_log_in_again():
