@@ -87,3 +87,41 @@ def test_repr_and_str_of_minted_never_show_the_token():
         assert "SECRET" not in text
     assert "fruit-api" in repr(token)
     assert "fruits:read" in repr(token)
+
+
+def test_many_short_lived_tokens_do_not_grow_the_cache_without_bound():
+    # An attacker with many hub tokens (each its own server key) mints once per key and never
+    # asks again: get() never sees those keys, so put() must drop them once expired.
+    clock = Clock()
+    cache = TokenCache(margin=30, clock=clock)
+    for n in range(20_000):
+        cache.put(key(server=f"token-{n}"), minted(clock.now + 60))  # 30 s usable
+        clock.now += 1
+    assert len(cache) <= 2 * 30 + 64  # the live ones, and at most one sweep behind
+    live = [n for n in range(20_000) if cache.get(key(server=f"token-{n}")) is not None]
+    assert live == list(range(20_000 - 29, 20_000))  # 30 s usable, clock 1 s past the last
+
+
+def test_sweep_drops_only_entries_past_the_margin():
+    clock = Clock()
+    cache = TokenCache(margin=30, clock=clock)
+    cache.put(key("alice"), minted(clock.now + 300))
+    cache.put(key("bob"), minted(clock.now + 40))
+    clock.now += 20
+    assert cache.sweep() == 1
+    assert cache.get(key("alice")) is not None
+    assert len(cache) == 1
+
+
+def test_a_full_cache_drops_the_entries_that_expire_first():
+    clock = Clock()
+    cache = TokenCache(margin=30, clock=clock, max_entries=3)
+    cache.put(key("a"), minted(clock.now + 200))
+    cache.put(key("b"), minted(clock.now + 100))
+    cache.put(key("c"), minted(clock.now + 300))
+    cache.put(key("c"), minted(clock.now + 300))  # replacing a key evicts nothing
+    assert len(cache) == 3
+    cache.put(key("d"), minted(clock.now + 250))
+    assert len(cache) == 3
+    assert cache.get(key("b")) is None
+    assert all(cache.get(key(user)) is not None for user in "acd")

@@ -28,14 +28,34 @@ class Minted:
         )
 
 
+#: The most entries a cache holds; beyond it the entries that expire first are dropped.
+MAX_ENTRIES = 10_000
+#: Expired entries are swept on ``put`` once the cache holds this many (then twice as many
+#: as the sweep left), so that sweeping costs O(1) per put on average.
+FIRST_SWEEP = 64
+
+
 class TokenCache:
     """A dict with expiry: ``get`` returns a token only while it has more than ``margin``
-    seconds left (the broker's ``cache_margin``)."""
+    seconds left (the broker's ``cache_margin``).
 
-    def __init__(self, *, margin: float, clock: Callable[[], float] = time.time) -> None:
+    Entries past the margin are dropped by ``get`` and swept by ``put``, and the cache never
+    holds more than ``max_entries`` (the soonest to expire go first): keys nobody asks for
+    again, such as those of many short-lived hub tokens, do not pile up.
+    """
+
+    def __init__(
+        self,
+        *,
+        margin: float,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = MAX_ENTRIES,
+    ) -> None:
         self.margin = margin
         self.clock = clock
+        self.max_entries = max_entries
         self._entries: dict[CacheKey, Minted] = {}
+        self._sweep_at = FIRST_SWEEP
 
     def get(self, key: CacheKey) -> Minted | None:
         entry = self._entries.get(key)
@@ -47,8 +67,25 @@ class TokenCache:
         return entry
 
     def put(self, key: CacheKey, minted: Minted) -> None:
-        if usable(minted.expires_at, self.margin, self.clock()):
-            self._entries[key] = minted
+        now = self.clock()
+        if not usable(minted.expires_at, self.margin, now):
+            return
+        if key not in self._entries:
+            if len(self._entries) >= self._sweep_at:
+                self.sweep(now)
+            while len(self._entries) >= self.max_entries:
+                soonest = min(self._entries, key=lambda k: self._entries[k].expires_at)
+                del self._entries[soonest]
+        self._entries[key] = minted
+
+    def sweep(self, now: float | None = None) -> int:
+        """Drop every entry past the margin; returns how many were dropped."""
+        now = self.clock() if now is None else now
+        stale = [k for k, v in self._entries.items() if not usable(v.expires_at, self.margin, now)]
+        for key in stale:
+            del self._entries[key]
+        self._sweep_at = max(FIRST_SWEEP, 2 * len(self._entries))
+        return len(stale)
 
     def forget_user(self, username: str) -> int:
         """Drop every token of a user (on logout); returns how many were dropped."""
