@@ -20,6 +20,11 @@ HUB_VARIABLES = [
     "IDP_API_REGISTRY",
     "TOKEN_CACHE_MARGIN",
     "TOKEN_REFRESH_MARGIN",
+    "TOKEN_EXCHANGE_MAX_BODY",
+    "TOKEN_EXCHANGE_MAX_SCOPES",
+    "TOKEN_EXCHANGE_MAX_NAME_LENGTH",
+    "TOKEN_EXCHANGE_RATE",
+    "TOKEN_EXCHANGE_BURST",
 ]
 
 
@@ -43,6 +48,10 @@ def test_defaults_come_from_the_settings_table():
     assert a.refresh_margin == 60.0
     assert a.token_url == "http://localhost:8000/auth/realms/demo/protocol/openid-connect/token"
     assert a.broker.cache.margin == 30.0 and a.broker.refresh_margin == 60.0
+    assert (a.max_request_body, a.max_scopes, a.max_name_length) == (4096, 20, 128)
+    assert (a.broker.limits.max_body, a.broker.limits.max_scopes) == (4096, 20)
+    assert a.broker.limits.max_name_length == 128
+    assert (a.broker.rate_limiter.per_minute, a.broker.rate_limiter.burst) == (60, 20)
 
 
 def test_the_environment_overrides_through_the_same_table(env):
@@ -55,6 +64,11 @@ def test_the_environment_overrides_through_the_same_table(env):
     env.setenv("HUB_ADMIN_GROUPS", "research-admins")
     env.setenv("TOKEN_CACHE_MARGIN", "10")
     env.setenv("TOKEN_REFRESH_MARGIN", "298")
+    env.setenv("TOKEN_EXCHANGE_MAX_BODY", "2048")
+    env.setenv("TOKEN_EXCHANGE_MAX_SCOPES", "5")
+    env.setenv("TOKEN_EXCHANGE_MAX_NAME_LENGTH", "64")
+    env.setenv("TOKEN_EXCHANGE_RATE", "30")
+    env.setenv("TOKEN_EXCHANGE_BURST", "4")
     a = KeycloakAuthenticator()
     assert a.keycloak_url == "https://id.example.org/auth"
     assert a.keycloak_backchannel_url == "http://keycloak:8080/auth"
@@ -65,6 +79,9 @@ def test_the_environment_overrides_through_the_same_table(env):
     assert a.admin_groups == set()  # HUB_ADMIN_GROUPS names the hub-admin role's groups
     assert "hub-users,researchers" in a.custom_403_message
     assert (a.cache_margin, a.refresh_margin) == (10.0, 298.0)
+    limits = a.broker.limits
+    assert (limits.max_body, limits.max_scopes, limits.max_name_length) == (2048, 5, 64)
+    assert (a.broker.rate_limiter.per_minute, a.broker.rate_limiter.burst) == (30, 4)
     assert set(a.load_policy().apis) == {"research-api"}
 
 
@@ -118,6 +135,11 @@ def test_the_hub_config_does_not_repeat_what_the_authenticator_reads():
         "api_registry",
         "cache_margin",
         "refresh_margin",
+        "max_request_body",
+        "max_scopes",
+        "max_name_length",
+        "mint_rate",
+        "mint_burst",
     }
     assert not configured & owned
     assert c.JupyterHub.authenticator_class == "hubtokens.broker.KeycloakAuthenticator"

@@ -11,6 +11,7 @@ import respx
 
 from apiregistry import ApiSpec, ScopeSpec
 from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import TokenBroker, realm_roles, token_expiry
 
@@ -154,6 +155,26 @@ async def broker(refresher, clock, log):
             http=http,
             log=log,
             clock=clock,
+        )
+
+
+@pytest.fixture
+async def limited(refresher, clock, log):
+    """A broker with small limits: 5 scopes, names of 40 characters, 2 misses per 10 s."""
+    async with httpx.AsyncClient() as http:
+        yield TokenBroker(
+            policy=Policy(POLICY),
+            token_url=TOKEN_URL,
+            client_id="jupyterhub",
+            client_secret="hub-secret",
+            refresher=refresher,
+            cache_margin=30,
+            refresh_margin=60,
+            http=http,
+            log=log,
+            clock=clock,
+            limits=RequestLimits(max_body=4096, max_scopes=5, max_name_length=40),
+            rate_limiter=MintRateLimiter(60, 2),
         )
 
 
@@ -441,3 +462,71 @@ def test_realm_roles_from_the_token():
     assert realm_roles(make_jwt(NOW)) == []
     assert realm_roles(None) == []
     assert realm_roles("garbage") == []
+
+
+@pytest.mark.parametrize(
+    ("audience", "scope"),
+    [
+        ("fruit-api", " ".join(f"s{i}" for i in range(1000))),
+        ("fruit-api", [f"s{i}" for i in range(6)]),
+        ("a" * 41, "fruits:read"),
+        ("fruit-api", "fruits:read " + "s" * 41),
+    ],
+)
+async def test_request_limits_come_before_the_policy_and_keycloak(
+    limited, keycloak, refresher, audience, scope
+):
+    with pytest.raises(BrokerError) as info:
+        await limited.mint(fresh_user(), "", audience, scope)
+    assert info.value.code == "invalid_request"
+    assert len(info.value.message) < 200
+    assert keycloak.requests == [] and refresher.calls == []
+
+
+async def test_messages_echo_the_callers_input_bounded(broker, keycloak):
+    user = fresh_user()
+    for audience, scope, code in [
+        ("x" * 120, "fruits:read", "audience_not_allowed"),
+        ("fruit-api", " ".join(f"fruits:{i:03}" for i in range(20)), "scope_not_allowed"),
+    ]:
+        with pytest.raises(BrokerError) as info:
+            await broker.mint(user, "", audience, scope)
+        assert info.value.code == code
+        assert "…" in info.value.message
+        assert len(info.value.message) < 300
+        assert "x" * 64 not in info.value.message and "fruits:019" not in info.value.message
+
+
+async def test_the_rate_limit_counts_cache_misses_only(limited, keycloak):
+    alice = fresh_user()
+    await limited.mint(alice, "default", "fruit-api", "fruits:read")
+    for _ in range(10):  # cache hits: no Keycloak, not counted
+        _, cached = await limited.mint(alice, "default", "fruit-api", "fruits:read")
+        assert cached
+    await limited.mint(alice, "token-2", "fruit-api", "fruits:read")  # another hub token
+    with pytest.raises(BrokerError) as info:
+        await limited.mint(alice, "token-3", "fruit-api", "fruits:read")
+    assert (info.value.code, info.value.status) == ("rate_limited", 429)
+    assert 1 <= info.value.retry_after <= 10
+    assert len(keycloak.requests) == 2
+    _, cached = await limited.mint(alice, "default", "fruit-api", "fruits:read")
+    assert cached  # what is cached is still served
+    await limited.mint(fresh_user("bob"), "default", "fruit-api", "fruits:read")  # per user
+
+
+async def test_refused_exchanges_count_too(limited, keycloak):
+    # A scope Keycloak does not grant is never cached: without the limit, one hub token could
+    # make the hub call Keycloak without end.
+    keycloak.answer = httpx.Response(
+        400,
+        json={"error": "invalid_request", "error_description": "Requested audience not available"},
+    )
+    alice = fresh_user()
+    for _ in range(2):
+        with pytest.raises(BrokerError) as info:
+            await limited.mint(alice, "default", "fruit-api", "fruits:write")
+        assert info.value.code == "scope_not_allowed"
+    with pytest.raises(BrokerError) as info:
+        await limited.mint(alice, "default", "fruit-api", "fruits:write")
+    assert info.value.code == "rate_limited"
+    assert len(keycloak.requests) == 2

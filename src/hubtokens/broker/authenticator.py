@@ -16,10 +16,11 @@ import httpx
 from oauthenticator.generic import GenericOAuthenticator
 from tornado.httpclient import HTTPClientError
 from tornado.web import HTTPError
-from traitlets import Float, Unicode, default
+from traitlets import Float, Integer, Unicode, default
 
 from apiregistry import ConfigError, apis_of_realm, load_registry
 from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import TokenBroker
@@ -150,6 +151,55 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     def _refresh_margin_default(self) -> float:
         return conf.get_float("TOKEN_REFRESH_MARGIN")
 
+    max_request_body = Integer(
+        config=True,
+        help="The largest token-exchange request body in bytes (larger: 413 request_too_large). "
+        "Env: TOKEN_EXCHANGE_MAX_BODY.",
+    )
+
+    @default("max_request_body")
+    def _max_request_body_default(self) -> int:
+        return conf.get_int("TOKEN_EXCHANGE_MAX_BODY")
+
+    max_scopes = Integer(
+        config=True,
+        help="The most scopes one token-exchange request may ask for (more: 400). "
+        "Env: TOKEN_EXCHANGE_MAX_SCOPES.",
+    )
+
+    @default("max_scopes")
+    def _max_scopes_default(self) -> int:
+        return conf.get_int("TOKEN_EXCHANGE_MAX_SCOPES")
+
+    max_name_length = Integer(
+        config=True,
+        help="The longest audience or scope name a token-exchange request may send (longer: "
+        "400). Env: TOKEN_EXCHANGE_MAX_NAME_LENGTH.",
+    )
+
+    @default("max_name_length")
+    def _max_name_length_default(self) -> int:
+        return conf.get_int("TOKEN_EXCHANGE_MAX_NAME_LENGTH")
+
+    mint_rate = Integer(
+        config=True,
+        help="Mints per user per minute that may reach Keycloak (cache misses; more: 429 "
+        "rate_limited with Retry-After); 0: no limit. Env: TOKEN_EXCHANGE_RATE.",
+    )
+
+    @default("mint_rate")
+    def _mint_rate_default(self) -> int:
+        return conf.get_int("TOKEN_EXCHANGE_RATE")
+
+    mint_burst = Integer(
+        config=True,
+        help="Of those, at most this many within any 10 seconds. Env: TOKEN_EXCHANGE_BURST.",
+    )
+
+    @default("mint_burst")
+    def _mint_burst_default(self) -> int:
+        return conf.get_int("TOKEN_EXCHANGE_BURST")
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.load_policy()  # fail at hub start, with the cause, if the registry is invalid
@@ -185,6 +235,12 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             cache_margin=self.cache_margin,
             refresh_margin=self.refresh_margin,
             log=self.log,
+            limits=RequestLimits(
+                max_body=self.max_request_body,
+                max_scopes=self.max_scopes,
+                max_name_length=self.max_name_length,
+            ),
+            rate_limiter=MintRateLimiter(self.mint_rate, self.mint_burst),
         )
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.errors import BrokerError, echo
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
@@ -71,20 +71,21 @@ def _raise_for_error(response: httpx.Response, audience: str, scopes: tuple[str,
     if "audience not available" in description.lower():
         raise BrokerError(
             "scope_not_allowed",
-            f"Keycloak grants none of {' '.join(scopes)} for {audience} to this user.",
+            f"Keycloak grants none of {echo(' '.join(scopes))} for {audience} to this user.",
         )
     if error in ("unauthorized_client", "invalid_client"):
         raise BrokerError(
             "idp_unavailable",
-            f"Keycloak refused the hub as a client ({error}): a hub admin must check "
+            f"Keycloak refused the hub as a client ({echo(error)}): a hub admin must check "
             "the hub's client id and secret and that token exchange is enabled for it.",
         )
     if error in ("invalid_token", "invalid_grant") or response.status_code == 401:
         raise BrokerError(
             "login_required",
             "Your Keycloak session has ended or your login is no longer valid "
-            f"({description or error}): log in to the hub again.",
+            f"({echo(description or error)}): log in to the hub again.",
         )
     raise BrokerError(
-        "invalid_request", f"Keycloak refused the token exchange: {error}: {description}"
+        "invalid_request",
+        f"Keycloak refused the token exchange: {echo(error)}: {echo(description)}",
     )

@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 
 from jupyterhub.apihandlers.base import APIHandler
 from oauthenticator.oauth2 import OAuthLogoutHandler
+from tornado.web import stream_request_body
 
-from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.errors import BrokerError, echo
 from hubtokens.broker.service import realm_roles
 
 #: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
@@ -18,13 +19,75 @@ TOKEN_EXCHANGE_SCOPE = "custom:token-exchange"  # noqa: S105 (a scope name)
 REQUEST_FIELDS = {"audience", "scope"}
 
 
+class BoundedBody:
+    """A request body kept only up to ``limit`` bytes; past it, only its size is counted.
+
+    ``limit`` 0 keeps everything. ``too_large`` tells whether more than ``limit`` arrived.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._chunks: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if not self.too_large:
+            self._chunks.append(chunk)
+        else:
+            self._chunks.clear()
+
+    @property
+    def too_large(self) -> bool:
+        return bool(self.limit) and self.size > self.limit
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+def parse_request(raw: bytes) -> tuple[Any, Any]:
+    """``(audience, scope)`` of a request body, or ``BrokerError`` invalid_request."""
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise BrokerError("invalid_request", "the request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BrokerError(
+            "invalid_request",
+            'send a JSON object: {"audience": "fruit-api", "scope": "fruits:read"}',
+        )
+    unknown = sorted(set(body) - REQUEST_FIELDS)
+    if unknown:
+        raise BrokerError(
+            "invalid_request",
+            f"unknown field(s) {echo(', '.join(unknown))}: only audience and scope are accepted.",
+        )
+    return body.get("audience"), body.get("scope")
+
+
+@stream_request_body
 class TokenExchangeHandler(APIHandler):
-    """``POST /hub/api/token-exchange`` mints; ``GET`` lists what the caller may request."""
+    """``POST /hub/api/token-exchange`` mints; ``GET`` lists what the caller may request.
+
+    The body is streamed: at most the broker's ``max_body`` bytes are kept (a larger body is
+    read to its end, counted and dropped, then answered 413), whatever its framing.
+    """
+
+    _body: BoundedBody | None = None
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._body is None:
+            limits = self.authenticator.current_broker().limits
+            self._body = BoundedBody(limits.max_body)
+        self._body.feed(chunk)
 
     def _send_error(self, error: BrokerError) -> None:
         self.set_status(error.status)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
+        if error.retry_after is not None:
+            self.set_header("Retry-After", str(error.retry_after))
         self.finish(json.dumps(error.to_json()))
 
     def _caller(self) -> Any:
@@ -56,29 +119,18 @@ class TokenExchangeHandler(APIHandler):
             return f"token-{orm_token.id}-{orm_token.created:%Y%m%dT%H%M%S%f}"
         return "session"
 
-    def _parse_body(self) -> tuple[str, Any]:
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            raise BrokerError("invalid_request", "the request body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise BrokerError(
-                "invalid_request",
-                'send a JSON object: {"audience": "fruit-api", "scope": "fruits:read"}',
-            )
-        unknown = sorted(set(body) - REQUEST_FIELDS)
-        if unknown:
-            raise BrokerError(
-                "invalid_request",
-                f"unknown field(s) {', '.join(unknown)}: only audience and scope are accepted.",
-            )
-        return body.get("audience"), body.get("scope")
+    def _parse_body(self, broker: Any) -> tuple[Any, Any]:
+        body = self._body or BoundedBody(0)
+        too_large = broker.limits.body_too_large(body.size)
+        if too_large is not None:
+            raise too_large
+        return parse_request(body.data)
 
     async def post(self) -> None:
         broker = self.authenticator.current_broker()
         try:
             user = self._caller()
-            audience, scope = self._parse_body()
+            audience, scope = self._parse_body(broker)
             minted, _cached = await broker.mint(user, self._server_name(user), audience, scope)
         except BrokerError as error:
             self._send_error(error)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from apiregistry import ApiSpec
-from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.errors import BrokerError, echo
 
 
 class Policy:
@@ -31,7 +31,7 @@ class Policy:
             known = ", ".join(sorted(self.apis)) or "none"
             raise BrokerError(
                 "audience_not_allowed",
-                f"audience {audience!r} is not in the hub's token policy (allowed: {known}). "
+                f"audience {echo(audience)!r} is not in the hub's token policy (allowed: {known}). "
                 "Ask a hub admin to register the API in idp/.",
             )
         if not scopes:
@@ -43,7 +43,7 @@ class Policy:
         if unknown:
             raise BrokerError(
                 "scope_not_allowed",
-                f"scope {' '.join(unknown)} is not offered for audience {audience!r} "
+                f"scope {echo(' '.join(unknown))} is not offered for audience {audience!r} "
                 f"(offered: {', '.join(sorted(api.scopes))}); {username} cannot request it.",
             )
 

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 import httpx
 
 from hubtokens.broker.cache import Minted, TokenCache
-from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.errors import BrokerError, echo
 from hubtokens.broker.exchange import exchange_token
+from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.singleflight import KeyedLocks
 from hubtokens.expiry import usable
@@ -58,6 +59,9 @@ class TokenBroker:
     ``cache_margin``: a minted token is served from the cache only while it has more than
     this many seconds left. ``refresh_margin``: the user's Keycloak token is refreshed when
     it has less than this many seconds left. (KeycloakAuthenticator passes both.)
+    ``limits`` bound one request (scope count, name lengths; the handler checks the body
+    size with them); ``rate_limiter`` bounds the mints per user that reach Keycloak. Both
+    default to the settings (TOKEN_EXCHANGE_*).
     """
 
     def __init__(
@@ -73,6 +77,8 @@ class TokenBroker:
         http: httpx.AsyncClient | None = None,
         log: logging.Logger | None = None,
         clock: Callable[[], float] = time.time,
+        limits: RequestLimits | None = None,
+        rate_limiter: MintRateLimiter | None = None,
     ) -> None:
         self.policy = policy
         self.token_url = token_url
@@ -85,6 +91,10 @@ class TokenBroker:
         self.locks = KeyedLocks()
         self.log = log or logging.getLogger("hubtokens.broker")
         self.clock = clock
+        self.limits = limits if limits is not None else RequestLimits.from_settings()
+        self.rate_limiter = (
+            rate_limiter if rate_limiter is not None else (MintRateLimiter.from_settings())
+        )
 
     async def mint(
         self, user: HubUser, server: str, audience: str, scope: Any
@@ -96,12 +106,14 @@ class TokenBroker:
             scopes = normalize_scope(scope)
         except ValueError as e:
             raise BrokerError("invalid_request", str(e)) from None
+        self.limits.check(audience, scopes)
         self.policy.check(audience, scopes, user.name)
         key = (user.name, server, audience, scopes)
         cached = self.cache.get(key)
         if cached is not None:
             self._audit(user.name, server, cached, cached=True)
             return cached, True
+        self.rate_limiter.hit(user.name)  # a cache miss: counted before Keycloak is asked
         subject_token = await self.fresh_access_token(user)
         try:
             body = await exchange_token(
@@ -171,8 +183,8 @@ class TokenBroker:
     ) -> BrokerError:
         return BrokerError(
             "scope_not_allowed",
-            f"scope {' '.join(missing)} is not granted to {username} for {audience} "
-            f"(asked for: {' '.join(asked)}): ask an admin for "
+            f"scope {echo(' '.join(missing))} is not granted to {username} for "
+            f"{echo(audience)} (asked for: {echo(' '.join(asked))}): ask an admin for "
             f"{self.policy.describe(audience, missing)}.",
         )
 
