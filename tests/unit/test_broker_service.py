@@ -497,7 +497,7 @@ async def test_messages_echo_the_callers_input_bounded(broker, keycloak):
         assert "x" * 64 not in info.value.message and "fruits:019" not in info.value.message
 
 
-async def test_the_rate_limit_counts_cache_misses_only(limited, keycloak):
+async def test_the_rate_limit_counts_cache_misses_only(limited, keycloak, caplog):
     alice = fresh_user()
     await limited.mint(alice, "default", "fruit-api", "fruits:read")
     for _ in range(10):  # cache hits: no Keycloak, not counted
@@ -509,6 +509,7 @@ async def test_the_rate_limit_counts_cache_misses_only(limited, keycloak):
     assert (info.value.code, info.value.status) == ("rate_limited", 429)
     assert 1 <= info.value.retry_after <= 10
     assert len(keycloak.requests) == 2
+    assert "rate limited user=alice server=token-3 retry_after=" in caplog.text
     _, cached = await limited.mint(alice, "default", "fruit-api", "fruits:read")
     assert cached  # what is cached is still served
     await limited.mint(fresh_user("bob"), "default", "fruit-api", "fruits:read")  # per user

@@ -92,9 +92,7 @@ class TokenBroker:
         self.log = log or logging.getLogger("hubtokens.broker")
         self.clock = clock
         self.limits = limits if limits is not None else RequestLimits.from_settings()
-        self.rate_limiter = (
-            rate_limiter if rate_limiter is not None else (MintRateLimiter.from_settings())
-        )
+        self.rate_limiter = rate_limiter or MintRateLimiter.from_settings()
 
     async def mint(
         self, user: HubUser, server: str, audience: str, scope: Any
@@ -113,7 +111,16 @@ class TokenBroker:
         if cached is not None:
             self._audit(user.name, server, cached, cached=True)
             return cached, True
-        self.rate_limiter.hit(user.name)  # a cache miss: counted before Keycloak is asked
+        try:  # a cache miss: counted before Keycloak is asked
+            self.rate_limiter.hit(user.name)
+        except BrokerError as error:
+            self.log.warning(
+                "token-exchange: rate limited user=%s server=%s retry_after=%s",
+                user.name,
+                server or "default",
+                error.retry_after,
+            )
+            raise
         subject_token = await self.fresh_access_token(user)
         try:
             body = await exchange_token(
