@@ -33,6 +33,8 @@ from .errors import (
     InvalidRequest,
     LoginRequired,
     NotInJupyterHub,
+    RateLimited,
+    RequestTooLarge,
     ScopeNotAllowed,
 )
 from .scopes import ScopeArg
@@ -50,6 +52,8 @@ __all__ = [
     "InvalidRequest",
     "LoginRequired",
     "NotInJupyterHub",
+    "RateLimited",
+    "RequestTooLarge",
     "ScopeNotAllowed",
     "TokenClient",
     "available",

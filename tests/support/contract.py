@@ -2,7 +2,6 @@
 each side of it: every code, its HTTP status and the client's exception."""
 
 import hubtokens
-from hubtokens import errors
 
 BROKER_ERRORS = [
     ("invalid_request", 400, hubtokens.InvalidRequest),
@@ -10,7 +9,7 @@ BROKER_ERRORS = [
     ("forbidden", 403, hubtokens.Forbidden),
     ("audience_not_allowed", 403, hubtokens.AudienceNotAllowed),
     ("scope_not_allowed", 403, hubtokens.ScopeNotAllowed),
-    ("request_too_large", 413, errors.RequestTooLarge),
-    ("rate_limited", 429, errors.RateLimited),
+    ("request_too_large", 413, hubtokens.RequestTooLarge),
+    ("rate_limited", 429, hubtokens.RateLimited),
     ("idp_unavailable", 503, hubtokens.IdpUnavailable),
 ]
