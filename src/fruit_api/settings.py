@@ -35,6 +35,9 @@ class Settings:
     algorithms: ``FRUIT_API_ALGORITHMS``; comma-separated allowlist. Default ``RS256``.
     host / port: ``FRUIT_API_HOST`` / ``FRUIT_API_PORT``. Default ``127.0.0.1`` / ``8090``.
     leeway_seconds: ``FRUIT_API_LEEWAY_SECONDS``; clock skew allowed. Default ``5``.
+    authorized_parties: ``FRUIT_API_AUTHORIZED_PARTIES``; comma-separated allowlist of the
+        clients whose tokens are accepted (the ``azp`` claim: the hub's client for exchanged
+        tokens). Default ``jupyterhub``; set but empty: any client.
     """
 
     issuer: str = DEFAULT_ISSUER
@@ -46,6 +49,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8090
     leeway_seconds: int = 5
+    authorized_parties: tuple[str, ...] = ("jupyterhub",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issuer", self.issuer.rstrip("/"))
@@ -71,7 +75,10 @@ class Settings:
             except ValueError:
                 raise ValueError(f"FRUIT_API_{name} must be an integer, got {raw!r}") from None
 
-        algorithms = tuple(a.strip() for a in get("ALGORITHMS", "RS256").split(",") if a.strip())
+        def get_list(raw: str) -> tuple[str, ...]:
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+        algorithms = get_list(get("ALGORITHMS", "RS256"))
         return cls(
             issuer=get("ISSUER", DEFAULT_ISSUER),
             jwks_url=get("JWKS_URL", ""),
@@ -83,4 +90,6 @@ class Settings:
             host=get("HOST", "127.0.0.1"),
             port=get_int("PORT", 8090),
             leeway_seconds=get_int("LEEWAY_SECONDS", 5),
+            # An explicitly empty FRUIT_API_AUTHORIZED_PARTIES means "any client".
+            authorized_parties=get_list(env.get("FRUIT_API_AUTHORIZED_PARTIES", "jupyterhub")),
         )

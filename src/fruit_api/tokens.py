@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import jwt
 
 from fruit_api.settings import Settings
 from hubtokens.jwt_claims import unverified_claims
+
+log = logging.getLogger("fruit_api")
+
+#: The ``typ`` claim of a Keycloak access token (ID tokens say ``ID``, refresh tokens
+#: ``Refresh``, compared case-insensitively).
+ACCESS_TOKEN_TYPE = "Bearer"  # noqa: S105 (a token type, not a secret)
+#: What a refusal quotes of a claim at most (a signed claim, but its length is not ours).
+QUOTE_LIMIT = 64
+
+
+def _quote(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= QUOTE_LIMIT else text[: QUOTE_LIMIT - 1] + "…"
 
 
 class TokenError(Exception):
@@ -34,14 +48,20 @@ def make_jwks_client(settings: Settings) -> jwt.PyJWKClient:
 
 
 class TokenValidator:
-    """Checks signature (algorithm allowlist), ``iss``, ``aud``, ``exp``, ``nbf``, ``iat``."""
+    """Checks signature (algorithm allowlist), ``iss``, ``exp``, ``nbf``, ``iat``; then that
+    the token is an access token (``typ`` Bearer), minted for this API alone (``aud``: this
+    API and nothing else) and requested by an allowed client (``azp``)."""
 
     def __init__(self, settings: Settings, keys: SigningKeySource) -> None:
         self.settings = settings
         self.keys = keys
 
     def validate(self, token: str | None) -> dict[str, Any]:
-        """Return the token's claims, or raise ``TokenError`` / ``KeysUnavailableError``."""
+        """Return the token's claims, or raise ``TokenError`` / ``KeysUnavailableError``.
+
+        Messages name the part that failed ("the issuer's signing keys"), never an internal
+        URL: the JWKS URL may be a back-channel address; the log has it.
+        """
         s = self.settings
         if not token:
             raise TokenError("no bearer token: send Authorization: Bearer <token>")
@@ -57,31 +77,32 @@ class TokenValidator:
         try:
             key = self.keys.get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError as e:
-            raise KeysUnavailableError(f"cannot fetch signing keys from {s.jwks_url}") from e
+            log.warning("cannot fetch the signing keys from %s: %s", s.jwks_url, e)
+            raise KeysUnavailableError("cannot fetch the issuer's signing keys") from e
         except jwt.PyJWKClientError:
             raise TokenError(
-                f"signing key {header.get('kid')} is not one of the issuer's keys "
-                f"({s.jwks_url}): the token was not issued by {s.issuer}"
+                f"signing key {header.get('kid')} is not one of the issuer's keys: "
+                f"the token was not issued by {s.issuer}"
             ) from None
         except jwt.InvalidTokenError:
             raise TokenError("malformed token: not a JWT") from None
+        except (jwt.PyJWTError, ValueError) as e:  # not JSON, or no usable key in the set
+            log.warning("the signing keys from %s are unusable: %s", s.jwks_url, e)
+            raise KeysUnavailableError("cannot read the issuer's signing keys") from e
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 key.key,
                 algorithms=list(s.algorithms),
-                audience=s.audience,
                 issuer=s.issuer,
                 leeway=s.leeway_seconds,
-                options={"require": ["exp", "iss", "aud"]},
+                # aud is checked below, after typ: an ID token is refused as one.
+                options={"require": ["exp", "iss", "aud"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("token expired") from None
         except jwt.ImmatureSignatureError:
             raise TokenError("token is not valid yet (nbf or iat in the future)") from None
-        except jwt.InvalidAudienceError:
-            aud = unverified_claims(token).get("aud")  # only to explain the error
-            raise TokenError(f"token audience is {aud}, this API is {s.audience}") from None
         except jwt.InvalidIssuerError:
             iss = unverified_claims(token).get("iss")  # only to explain the error
             raise TokenError(f"issuer {iss} is not {s.issuer}") from None
@@ -91,3 +112,56 @@ class TokenValidator:
             raise TokenError(f"token has no {e.claim} claim") from None
         except jwt.InvalidTokenError as e:
             raise TokenError(f"invalid token: {e}") from None
+        self._check_type(claims)
+        self._check_audience(claims)
+        self._check_authorized_party(claims)
+        return claims
+
+    @staticmethod
+    def _check_type(claims: dict[str, Any]) -> None:
+        """Only access tokens: Keycloak's ID tokens (``typ`` ID) and refresh tokens
+        (``Refresh``) are signed by the same issuer but are not meant for APIs."""
+        typ = claims.get("typ")
+        if typ is None:
+            raise TokenError(
+                f"token has no typ claim: this API accepts only access tokens "
+                f"(typ {ACCESS_TOKEN_TYPE})"
+            )
+        if not isinstance(typ, str) or typ.lower() != ACCESS_TOKEN_TYPE.lower():
+            raise TokenError(
+                f"token type (typ) is {_quote(typ)}, not {ACCESS_TOKEN_TYPE}: this API accepts "
+                "only access tokens, not ID or refresh tokens"
+            )
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        """``aud`` is this API, alone (a string, or a list of exactly one entry)."""
+        audience = self.settings.audience
+        aud = claims["aud"]
+        auds = [aud] if isinstance(aud, str) else aud
+        if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
+            raise TokenError(f"token audience {_quote(aud)} is malformed")
+        if audience not in auds:
+            raise TokenError(f"token audience is {_quote(aud)}, this API is {audience}")
+        if len(auds) > 1:
+            raise TokenError(
+                f"token has {len(auds)} audiences ({_quote(', '.join(auds))}): this API "
+                f"accepts only tokens minted for {audience} alone"
+            )
+
+    def _check_authorized_party(self, claims: dict[str, Any]) -> None:
+        """``azp`` (the client that asked for the token) is allowed, when a list is set."""
+        parties = self.settings.authorized_parties
+        if not parties:
+            return
+        azp = claims.get("azp")
+        allowed = ", ".join(parties)
+        if azp is None:
+            raise TokenError(
+                f"token has no azp claim (the client that requested it): this API accepts "
+                f"tokens requested by {allowed}"
+            )
+        if azp not in parties:
+            raise TokenError(
+                f"token was requested by client {_quote(azp)} (azp), not by {allowed}: "
+                "get a token for this API from the hub"
+            )

@@ -6,9 +6,15 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -79,6 +85,7 @@ def make_token(fruit_key: rsa.RSAPrivateKey):
             "sub": "user-123",
             "preferred_username": "alice",
             "azp": "jupyterhub",
+            "typ": "Bearer",  # a Keycloak access token (ID tokens: "ID", refresh: "Refresh")
             "scope": scope,
             "iat": now,
             "exp": now + 300,
@@ -419,4 +426,198 @@ def test_unreachable_jwks_is_503_not_401(fruit_settings, make_token) -> None:
     r = client.get("/fruits/usual", headers=auth(make_token()))
     assert r.status_code == 503
     assert r.json()["error"] == "temporarily_unavailable"
-    assert "cannot fetch signing keys" in r.json()["message"]
+    assert "cannot fetch the issuer's signing keys" in r.json()["message"]
+
+
+# --- only access tokens, for this API alone, requested by an allowed client (issue 9) -------
+
+
+def test_todays_valid_token_is_accepted(client: TestClient, make_token) -> None:
+    """The positive control: typ Bearer, aud ["fruit-api"], azp jupyterhub."""
+    r = client.get("/fruits/usual", headers=auth(make_token()))
+    assert r.status_code == 200, r.text
+
+
+def test_typ_is_compared_case_insensitively(client: TestClient, make_token) -> None:
+    assert client.get("/fruits/usual", headers=auth(make_token(typ="bearer"))).status_code == 200
+
+
+@pytest.mark.parametrize("typ", ["ID", "Refresh", "Logout", "JWT"])
+def test_token_that_is_not_an_access_token_is_401(client: TestClient, make_token, typ) -> None:
+    """An ID or refresh token, signed by the same issuer with the same key, for this API."""
+    r = client.get("/fruits/usual", headers=auth(make_token(typ=typ)))
+    assert_invalid_token(r, f"token type (typ) is {typ}, not Bearer")
+    assert "only access tokens" in r.json()["message"]
+
+
+def test_id_token_as_keycloak_issues_it_is_401_for_its_type(client: TestClient, make_token):
+    """A real ID token's shape: typ ID, aud = the hub's client. Refused as an ID token."""
+    token = make_token(typ="ID", aud="jupyterhub", scope=None, nonce="n", at_hash="x")
+    assert_invalid_token(client.get("/whoami", headers=auth(token)), "token type (typ) is ID")
+
+
+def test_token_without_typ_is_401(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token(typ=None)))
+    assert_invalid_token(r, "token has no typ claim: this API accepts only access tokens")
+
+
+def test_two_audiences_are_401(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token(aud=["fruit-api", "account"])))
+    assert_invalid_token(r, "token has 2 audiences (fruit-api, account)")
+    assert "only tokens minted for fruit-api alone" in r.json()["message"]
+
+
+def test_one_audience_list_is_accepted(client: TestClient, make_token) -> None:
+    assert (
+        client.get("/fruits/usual", headers=auth(make_token(aud=["fruit-api"]))).status_code == 200
+    )
+
+
+def test_audience_list_without_this_api_is_401(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token(aud=["account", "broker"])))
+    assert_invalid_token(r, "this API is fruit-api")
+
+
+def test_other_authorized_party_is_401(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token(azp="some-other-client")))
+    assert_invalid_token(r, "token was requested by client some-other-client (azp)")
+    assert "not by jupyterhub" in r.json()["message"]
+
+
+def test_missing_azp_is_401_when_an_allowlist_is_set(client: TestClient, make_token) -> None:
+    r = client.get("/fruits/usual", headers=auth(make_token(azp=None)))
+    assert_invalid_token(r, "token has no azp claim")
+
+
+def test_empty_allowlist_accepts_any_client(tmp_path, fruit_jwks, make_token) -> None:
+    settings = Settings(
+        issuer=ISSUER, database_url=f"sqlite:///{tmp_path / 'f.db'}", authorized_parties=()
+    )
+    client = TestClient(create_app(settings, jwks_client=fruit_jwks))
+    for azp in ("some-other-client", None):
+        assert client.get("/fruits/usual", headers=auth(make_token(azp=azp))).status_code == 200
+
+
+def test_allowlist_of_several_clients(tmp_path, fruit_jwks, make_token) -> None:
+    settings = Settings(
+        issuer=ISSUER,
+        database_url=f"sqlite:///{tmp_path / 'f.db'}",
+        authorized_parties=("jupyterhub", "research-hub"),
+    )
+    client = TestClient(create_app(settings, jwks_client=fruit_jwks))
+    assert client.get("/whoami", headers=auth(make_token(azp="research-hub"))).status_code == 200
+    r = client.get("/whoami", headers=auth(make_token(azp="evil")))
+    assert_invalid_token(r, "not by jupyterhub, research-hub")
+
+
+# --- no internal URL in any answer (issue 9) ------------------------------------------------
+
+INTERNAL_JWKS = "http://keycloak-internal.test:8080/auth/realms/demo/protocol/openid-connect/certs"
+
+
+class _JWKSHandler(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[Callable[[bytes], str]]:
+    """A real HTTP JWKS endpoint on loopback answering ``body``; yields a setter -> its URL."""
+    server = HTTPServer(("127.0.0.1", 0), _JWKSHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def serve(body: bytes) -> str:
+        _JWKSHandler.body = body
+        return f"http://127.0.0.1:{server.server_port}/auth/realms/demo/certs"
+
+    try:
+        yield serve
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def real_jwks_client(tmp_path: Path, jwks_url: str) -> TestClient:
+    """The app with its production key source (PyJWKClient) fetching ``jwks_url``."""
+    settings = Settings(
+        issuer=ISSUER, jwks_url=jwks_url, database_url=f"sqlite:///{tmp_path / 'f.db'}"
+    )
+    return TestClient(create_app(settings))
+
+
+def assert_no_url(r, *urls: str) -> None:
+    text = r.text + r.headers.get("www-authenticate", "")
+    assert "http" not in text.replace(ISSUER, "<public issuer>"), text
+    for url in urls:
+        assert url not in text
+        assert urlsplit(url).netloc not in text
+
+
+def test_jwks_unreachable_names_the_signing_keys_not_the_url(tmp_path, make_token, caplog):
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/auth/realms/demo/certs"
+    client = real_jwks_client(tmp_path, url)
+    with caplog.at_level(logging.WARNING, logger="fruit_api"):
+        r = client.get("/fruits/usual", headers=auth(make_token()))
+    assert r.status_code == 503
+    assert r.json()["message"] == "cannot fetch the issuer's signing keys; try again shortly"
+    assert_no_url(r, url)
+    assert url in caplog.text  # the API's own log keeps it
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>502 Bad Gateway</html>", b'{"keys": []}', b'{"keys": [{"kty": "unknown"}]}'],
+    ids=["not-json", "no-keys", "no-usable-key"],
+)
+def test_unusable_jwks_is_503_without_the_url(tmp_path, make_token, jwks_server, body, caplog):
+    url = jwks_server(body)
+    client = real_jwks_client(tmp_path, url)
+    with caplog.at_level(logging.WARNING, logger="fruit_api"):
+        r = client.get("/fruits/usual", headers=auth(make_token()))
+    assert r.status_code == 503, r.text
+    assert r.json()["message"] == "cannot read the issuer's signing keys; try again shortly"
+    assert_no_url(r, url)
+    assert url in caplog.text  # the API's own log keeps it
+
+
+def test_unknown_signing_key_is_401_without_the_jwks_url(tmp_path, make_token, jwks_server):
+    """The signing keys answer, but not with the token's key: the caller's problem (401)."""
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = RSAAlgorithm.to_jwk(other.public_key(), as_dict=True)
+    url = jwks_server(json.dumps({"keys": [{**jwk, "kid": "other", "use": "sig"}]}).encode())
+    r = real_jwks_client(tmp_path, url).get("/fruits/usual", headers=auth(make_token()))
+    assert_invalid_token(r, f"signing key {KID} is not one of the issuer's keys")
+    assert_no_url(r, url)
+
+
+def test_no_answer_names_the_internal_jwks_url(tmp_path, make_token, fruit_jwks) -> None:
+    """Every refusal of a token, with the JWKS at a back-channel address."""
+    settings = Settings(
+        issuer=ISSUER, jwks_url=INTERNAL_JWKS, database_url=f"sqlite:///{tmp_path / 'f.db'}"
+    )
+    client = TestClient(create_app(settings, jwks_client=fruit_jwks))
+    now = int(time.time())
+    for token in (
+        "not-a-jwt",
+        make_token(kid="unknown"),
+        make_token(iss="http://evil.test/realms/demo"),
+        make_token(exp=now - 60, iat=now - 600),
+        make_token(typ="ID"),
+        make_token(aud=["fruit-api", "account"]),
+        make_token(azp="other"),
+    ):
+        r = client.get("/fruits/usual", headers=auth(token))
+        assert r.status_code == 401, r.text
+        text = r.text + r.headers["www-authenticate"]
+        assert INTERNAL_JWKS not in text and "keycloak-internal" not in text

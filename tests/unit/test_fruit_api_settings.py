@@ -16,6 +16,8 @@ def test_defaults() -> None:
     assert s.root_path == "/fruit-api"
     assert s.algorithms == ("RS256",)
     assert (s.host, s.port, s.leeway_seconds) == ("127.0.0.1", 8090, 5)
+    assert s.authorized_parties == ("jupyterhub",)
+    assert Settings().authorized_parties == ("jupyterhub",)
 
 
 def test_env_overrides() -> None:
@@ -30,6 +32,7 @@ def test_env_overrides() -> None:
             "FRUIT_API_HOST": "10.0.0.5",
             "FRUIT_API_PORT": "9000",
             "FRUIT_API_LEEWAY_SECONDS": "0",
+            "FRUIT_API_AUTHORIZED_PARTIES": " jupyterhub, research-hub ,",
         }
     )
     assert s.issuer == "https://id.example.org/realms/prod"
@@ -39,6 +42,12 @@ def test_env_overrides() -> None:
     assert s.root_path == ""
     assert s.algorithms == ("RS256", "PS256")
     assert (s.host, s.port, s.leeway_seconds) == ("10.0.0.5", 9000, 0)
+    assert s.authorized_parties == ("jupyterhub", "research-hub")
+
+
+@pytest.mark.parametrize("value", ["", "  ", " , "])
+def test_explicitly_empty_authorized_parties_means_any_client(value: str) -> None:
+    assert Settings.from_env({"FRUIT_API_AUTHORIZED_PARTIES": value}).authorized_parties == ()
 
 
 @pytest.mark.parametrize("algs", ["none", "RS256,HS256", "hs512", " , "])
