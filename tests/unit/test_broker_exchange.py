@@ -1,6 +1,7 @@
 """exchange_token against a respx-faked Keycloak token endpoint: request and error mapping."""
 
 import base64
+import logging
 from urllib.parse import parse_qs
 
 import httpx
@@ -25,6 +26,13 @@ async def http():
 def keycloak():
     with respx.mock(assert_all_called=False) as router:
         yield router.post(TOKEN_URL)
+
+
+def assert_no_url(error: BrokerError) -> None:
+    """Notebook users see the message: never the hub's back-channel address (issue 9)."""
+    for text in (error.message, str(error), repr(error.to_json())):
+        assert "http" not in text and "://" not in text, text  # ("HTTP 502" may stay)
+        assert "keycloak.test" not in text and "8080" not in text, text
 
 
 async def call(http, scopes=("fruits:read", "fruits:write")):
@@ -125,7 +133,8 @@ async def test_connection_error_is_idp_unavailable_without_the_subject_token(htt
         await call(http)
     error = info.value
     assert error.code == "idp_unavailable"
-    assert TOKEN_URL in error.message
+    assert "Keycloak could not be reached" in error.message
+    assert_no_url(error)
     assert exc.__name__ in error.message
     assert SUBJECT not in error.message
     assert SUBJECT not in str(error)
@@ -164,3 +173,64 @@ async def test_other_400_is_invalid_request_with_keycloaks_reason(http, keycloak
     assert error.code == "invalid_request"
     assert "invalid_scope" in error.message
     assert "Invalid scopes: fruits:bogus" in error.message
+
+
+# --- no internal URL in what a notebook user sees (issue 9) ----------------------------------
+
+
+@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout])
+async def test_unreachable_keycloak_is_named_not_its_url(http, keycloak, exc, caplog):
+    keycloak.side_effect = exc(f"[Errno -2] cannot connect to {TOKEN_URL}")
+    with caplog.at_level(logging.WARNING, logger="hubtokens.broker"):
+        with pytest.raises(BrokerError) as info:
+            await call(http)
+    assert info.value.code == "idp_unavailable"
+    assert info.value.message.startswith("Keycloak could not be reached")
+    assert_no_url(info.value)
+    assert TOKEN_URL in caplog.text  # the hub's log keeps the URL for the admin
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_keycloak_5xx_message_has_no_url(http, keycloak, status, caplog):
+    with caplog.at_level(logging.WARNING, logger="hubtokens.broker"):
+        error = await refused(
+            http, keycloak, status, text=f"<html>upstream {TOKEN_URL} failed</html>"
+        )
+    assert error.code == "idp_unavailable"
+    assert f"HTTP {status}" in error.message
+    assert_no_url(error)
+    assert TOKEN_URL in caplog.text
+
+
+@pytest.mark.parametrize("status", [200, 400])
+@pytest.mark.parametrize(
+    "content",
+    [f"<html>{TOKEN_URL}</html>".encode(), b"not json", b'["http://keycloak.test:8080/"]'],
+    ids=["html", "text", "json-list"],
+)
+async def test_keycloak_bad_json_message_has_no_url(http, keycloak, status, content):
+    keycloak.respond(status, content=content)
+    with pytest.raises(BrokerError) as info:
+        await call(http)
+    assert info.value.code == "idp_unavailable"
+    assert_no_url(info.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected_code"),
+    [
+        ("invalid_token", "login_required"),
+        ("invalid_grant", "login_required"),
+        ("invalid_request", "invalid_request"),
+        ("invalid_client", "idp_unavailable"),
+    ],
+)
+async def test_keycloaks_reason_is_quoted_without_its_urls(http, keycloak, error, expected_code):
+    """Keycloak's error_description may name its own back-channel URL (e.g. the issuer it
+    expected): the reason is quoted, the URL is not."""
+    description = "Invalid token issuer. Expected 'http://keycloak.test:8080/realms/demo'"
+    error_ = await refused(http, keycloak, 400, {"error": error, "error_description": description})
+    assert error_.code == expected_code
+    assert_no_url(error_)
+    if expected_code != "idp_unavailable":
+        assert "Invalid token issuer. Expected '<Keycloak URL>'" in error_.message

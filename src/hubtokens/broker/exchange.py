@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import httpx
 
 from hubtokens.broker.errors import BrokerError, echo
+
+log = logging.getLogger("hubtokens.broker")
+
+#: A URL in text Keycloak sends back (e.g. "Invalid token issuer. Expected 'http://keycloak:
+#: 8080/realms/demo'"): the back-channel address must not reach notebook users.
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]*", re.IGNORECASE)
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
@@ -27,6 +35,9 @@ async def exchange_token(
     Raises ``BrokerError``: ``login_required`` when Keycloak no longer accepts the user's
     token (session ended), ``scope_not_allowed`` when the user's roles produce no token for
     that audience, ``idp_unavailable`` when Keycloak cannot be reached or fails.
+
+    Messages go to notebook users: they say "Keycloak", never ``token_url`` (often an internal
+    back-channel address such as http://keycloak:8080/...); the hub's log has the URL.
     """
     data = {
         "grant_type": TOKEN_EXCHANGE_GRANT,
@@ -39,9 +50,10 @@ async def exchange_token(
     try:
         response = await http.post(token_url, data=data, auth=(client_id, client_secret))
     except httpx.HTTPError as e:
+        log.warning("token-exchange: Keycloak unreachable at %s (%s)", token_url, type(e).__name__)
         raise BrokerError(
             "idp_unavailable",
-            f"Keycloak could not be reached at {token_url} ({type(e).__name__}); "
+            f"Keycloak could not be reached ({type(e).__name__}); "
             "try again in a minute, and tell a hub admin if it persists.",
         ) from None
     if response.status_code == 200:
@@ -50,9 +62,15 @@ async def exchange_token(
         except ValueError:
             body = {}
         if not isinstance(body, dict) or "access_token" not in body:
+            log.warning("token-exchange: Keycloak at %s answered 200 without a token", token_url)
             raise BrokerError("idp_unavailable", "Keycloak answered without an access token.")
         return body
     return _raise_for_error(response, audience, scopes)
+
+
+def without_urls(text: str) -> str:
+    """Keycloak's own words with every URL replaced by ``<Keycloak URL>``."""
+    return _URL.sub("<Keycloak URL>", text)
 
 
 def _raise_for_error(response: httpx.Response, audience: str, scopes: tuple[str, ...]) -> Any:
@@ -60,9 +78,14 @@ def _raise_for_error(response: httpx.Response, audience: str, scopes: tuple[str,
         body = response.json()
     except ValueError:
         body = {}
-    error = body.get("error", "")
-    description = body.get("error_description", "")
+    if not isinstance(body, dict):
+        body = {}
+    error = without_urls(str(body.get("error") or ""))
+    description = without_urls(str(body.get("error_description") or ""))
     if response.status_code >= 500 or not error:
+        log.warning(
+            "token-exchange: Keycloak at %s answered HTTP %s", response.url, response.status_code
+        )
         raise BrokerError(
             "idp_unavailable",
             f"Keycloak failed the token exchange (HTTP {response.status_code}); "
