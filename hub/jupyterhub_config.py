@@ -34,6 +34,11 @@ c.JupyterHub.cookie_secret_file = str(STATE_DIR / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(STATE_DIR / "jupyterhub.pid")
 # Stop user servers (processes or containers) when the hub stops.
 c.JupyterHub.cleanup_servers = True
+# A leaked hub API token must not live for ever: tokens users create expire, and logging out
+# stops the user's servers (ending their tokens) and revokes the tokens the user created
+# (KeycloakLogoutHandler).
+c.JupyterHub.token_expires_in_max_seconds = conf.get_int("HUB_TOKEN_MAX_LIFETIME")
+c.JupyterHub.shutdown_on_logout = conf.get_bool("HUB_STOP_SERVERS_ON_LOGOUT")
 # Our page templates (a clearer "not approved" page) ahead of JupyterHub's own.
 c.JupyterHub.template_paths = [str(HERE / "templates")]
 

@@ -24,9 +24,10 @@ def compose_stack(stack: Stack) -> Stack:
     return stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def reader_container(compose_stack: Stack) -> str:
-    """The reader's running server container (started through the hub's API if needed)."""
+    """The reader's running server container, started through the hub's API if needed (per
+    module: a logout in between stops the user's servers)."""
     browser = hub_session(compose_stack, "reader")
     api = f"{compose_stack.public_url}/hub/api/users/reader"
     headers = {"X-XSRFToken": browser.cookies["_xsrf"]}

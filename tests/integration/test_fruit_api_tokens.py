@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import jwt
@@ -112,40 +113,29 @@ def test_token_of_another_realm_is_401_for_its_signing_key(stack: Stack) -> None
     assert f"signing key {kid} is not one of the issuer's keys" in body["message"]
 
 
-@pytest.fixture
-def short_lived_client(stack: Stack) -> Iterator[tuple[str, str]]:
-    """A throwaway client whose tokens (fruits:read, aud fruit-api) live 1 second."""
+@contextmanager
+def hub_tokens_live_one_second(stack: Stack) -> Iterator[None]:
+    """While open, tokens issued to the hub's client (so with azp jupyterhub, as the fruit API
+    requires) live 1 second: the client's access.token.lifespan, restored afterwards."""
     admin = keycloak_admin(stack)
-    client_id = f"itest-{uuid.uuid4().hex[:6]}"
-    secret = uuid.uuid4().hex
-    admin.post(
-        f"/{stack.realm}/clients",
-        {
-            "clientId": client_id,
-            "secret": secret,
-            "publicClient": False,
-            "serviceAccountsEnabled": True,
-            "standardFlowEnabled": False,
-            "attributes": {"access.token.lifespan": "1"},
-            "defaultClientScopes": ["basic", "fruits:read"],
-        },
-    )
-    internal_id = admin.get(f"/{stack.realm}/clients", clientId=client_id)[0]["id"]
-    service_user = admin.get(f"/{stack.realm}/clients/{internal_id}/service-account-user")
-    role = admin.get(f"/{stack.realm}/roles/fruit-reader")
-    admin.post(f"/{stack.realm}/users/{service_user['id']}/role-mappings/realm", [role])
+    hub = admin.get(f"/{stack.realm}/clients", clientId="jupyterhub")[0]
+    path = f"/{stack.realm}/clients/{hub['id']}"
+    attributes = hub["attributes"]
+    admin.put(path, {**hub, "attributes": {**attributes, "access.token.lifespan": "1"}})
     try:
-        yield client_id, secret
+        yield
     finally:
-        admin.delete(f"/{stack.realm}/clients/{internal_id}")
+        admin.put(path, {**hub, "attributes": attributes})
 
 
-def test_expired_token_is_401(stack: Stack, short_lived_client: tuple[str, str]) -> None:
-    client_id, secret = short_lived_client
-    response = httpx.post(
-        stack.token_url, data={"grant_type": "client_credentials"}, auth=(client_id, secret)
-    )
+def test_expired_token_is_401(stack: Stack) -> None:
+    subject = keycloak_tokens(stack, "reader")["access_token"]  # issued before: lives 300 s
+    with hub_tokens_live_one_second(stack):
+        response = exchange(stack, subject, "fruits:read")
+    assert response.status_code == 200, response.text
     token = response.json()["access_token"]
+    claims = unverified_claims(token)
+    assert claims["exp"] - claims["iat"] <= 1 and claims["azp"] == "jupyterhub"
     assert api(stack, "GET", "/fruits/usual", token).status_code == 200  # valid while fresh
     time.sleep(7)  # 1 s lifetime + the API's 5 s leeway
     body = _rejected(api(stack, "GET", "/fruits/usual", token))

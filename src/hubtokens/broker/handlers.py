@@ -170,7 +170,8 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
     """Logging out of the hub also ends the Keycloak session.
 
     The refresh token is revoked at Keycloak from the hub (so no later mint can succeed even
-    if the browser never follows the redirect), auth_state and cached tokens are dropped,
+    if the browser never follows the redirect), auth_state and cached tokens are dropped, the
+    user's JupyterHub API tokens are revoked (servers that keep running keep theirs),
     then the browser goes to Keycloak's end-session endpoint with ``id_token_hint`` (no
     confirmation page) and comes back to the hub.
     """
@@ -187,8 +188,21 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
         self._id_token = state.get("id_token")
         await user.save_auth_state(None)
         authenticator.broker.forget(user.name)
+        self.revoke_api_tokens(user)
         if state.get("refresh_token"):
             await authenticator.end_keycloak_session(state["refresh_token"])
+
+    def revoke_api_tokens(self, user: Any) -> None:
+        """Delete every JupyterHub API token of the user but those of servers still running
+        (HUB_STOP_SERVERS_ON_LOGOUT=false keeps servers, and a server's token ends with it)."""
+        running = [s.api_token for s in user.spawners.values() if s.active and s.api_token]
+        revoked = 0
+        for token in list(user.orm_user.api_tokens):
+            if not any(token.match(secret) for secret in running):
+                self.db.delete(token)
+                revoked += 1
+        self.db.commit()
+        self.log.info("logout: revoked %d API token(s) of %s", revoked, user.name)
 
     async def render_logout_page(self) -> None:
         params = {"client_id": self.authenticator.client_id}
