@@ -18,24 +18,13 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from apiregistry import ApiSpec, ScopeSpec
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.handlers import BoundedBody, TokenExchangeHandler, parse_request
-from hubtokens.broker.policy import Policy
-from hubtokens.broker.service import TokenBroker
+from tests.support.broker_fakes import TOKEN_URL, make_broker, registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-TOKEN_URL = "http://keycloak.test:8080/realms/demo/protocol/openid-connect/token"
-POLICY = {
-    "fruit-api": ApiSpec(
-        "fruit-api",
-        "demo",
-        "jupyterhub",
-        "",
-        {"fruits:read": ScopeSpec("fruits:read", "", "fruit-reader", ())},
-    )
-}
+POLICY = registry("fruit-api", {"fruits:read": "fruit-reader"})
 #: No response of the broker to a refused request is larger than this.
 SMALL = 512
 
@@ -76,15 +65,9 @@ async def hub():
     with respx.mock(assert_all_called=False) as router:
         router.post(TOKEN_URL).mock(side_effect=keycloak)
         async with httpx.AsyncClient() as http:
-            broker = TokenBroker(
-                policy=Policy(POLICY),
-                token_url=TOKEN_URL,
-                client_id="jupyterhub",
-                client_secret="hub-secret",
-                refresher=None,
-                cache_margin=30,
-                refresh_margin=60,
-                http=http,
+            broker = make_broker(
+                http,
+                POLICY,
                 log=logging.getLogger("test.hubtokens.handlers"),
                 limits=RequestLimits(max_body=4096, max_scopes=20, max_name_length=128),
                 rate_limiter=MintRateLimiter(60, 3),

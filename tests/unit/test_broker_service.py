@@ -9,27 +9,14 @@ import jwt
 import pytest
 import respx
 
-from apiregistry import ApiSpec, ScopeSpec
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
-from hubtokens.broker.policy import Policy
-from hubtokens.broker.service import TokenBroker, realm_roles, token_expiry
+from hubtokens.broker.service import realm_roles, token_expiry
+from tests.support.broker_fakes import TOKEN_URL, make_broker, registry
 
-TOKEN_URL = "http://keycloak.test:8080/realms/demo/protocol/openid-connect/token"
 NOW = 1_800_000_000.0
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-POLICY = {
-    "fruit-api": ApiSpec(
-        "fruit-api",
-        "demo",
-        "jupyterhub",
-        "",
-        {
-            "fruits:read": ScopeSpec("fruits:read", "", "fruit-reader", ()),
-            "fruits:write": ScopeSpec("fruits:write", "", "curator", ()),
-        },
-    )
-}
+POLICY = registry("fruit-api", {"fruits:read": "fruit-reader", "fruits:write": "curator"})
 
 
 def make_jwt(exp, **claims):
@@ -144,33 +131,17 @@ def log():
 @pytest.fixture
 async def broker(refresher, clock, log):
     async with httpx.AsyncClient() as http:
-        yield TokenBroker(
-            policy=Policy(POLICY),
-            token_url=TOKEN_URL,
-            client_id="jupyterhub",
-            client_secret="hub-secret",
-            refresher=refresher,
-            cache_margin=30,
-            refresh_margin=60,
-            http=http,
-            log=log,
-            clock=clock,
-        )
+        yield make_broker(http, POLICY, refresher=refresher, log=log, clock=clock)
 
 
 @pytest.fixture
 async def limited(refresher, clock, log):
     """A broker with small limits: 5 scopes, names of 40 characters, 2 misses per 10 s."""
     async with httpx.AsyncClient() as http:
-        yield TokenBroker(
-            policy=Policy(POLICY),
-            token_url=TOKEN_URL,
-            client_id="jupyterhub",
-            client_secret="hub-secret",
+        yield make_broker(
+            http,
+            POLICY,
             refresher=refresher,
-            cache_margin=30,
-            refresh_margin=60,
-            http=http,
             log=log,
             clock=clock,
             limits=RequestLimits(max_body=4096, max_scopes=5, max_name_length=40),
