@@ -71,9 +71,30 @@ def apply_idp(s: Settings, secrets: dict[str, str]) -> int:
     return idpctl_cli.run("apply", s.idp_dir, s.realms, variables)
 
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def refuse_unsafe_bind(s: Settings) -> str | None:
+    """The native runtime has no TLS: it serves the loopback only, unless the public URL is
+    https (a TLS proxy in front of it). Returns the problem, or None."""
+    if s.public_bind in LOOPBACK or s.public_url.startswith("https://"):
+        return None
+    return (
+        f"PUBLIC_BIND={s.public_bind} would serve logins, cookies and tokens unencrypted to "
+        f"the network ({s.public_url}): the native runtime has no TLS. Keep PUBLIC_BIND="
+        "127.0.0.1, put a TLS proxy in front and set HUB_PUBLIC_URL=https://..., or deploy "
+        "with the Ansible playbooks (TLS)."
+    )
+
+
 def up(s: Settings, timeout: float) -> int:
     started = time.monotonic()
+    problem = refuse_unsafe_bind(s)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     secrets = secrets_file.ensure(s.secrets_file)
+    secrets_file.private_dir(s.state_dir)
     kc_home = keycloak.install(s)
     supervisor_conf = render.write_all(s, secrets, kc_home)
     if running(s):

@@ -69,3 +69,38 @@ def test_the_hub_gets_the_admins_hub_settings_and_only_its_secrets(
         "TRAEFIK_API_PASSWORD",
     }
     assert hub["IDP_API_REGISTRY"] == str(REPO / "idp" / "apis.yml")
+
+
+@pytest.mark.parametrize(
+    ("bind", "url", "refused"),
+    [
+        ("127.0.0.1", "http://localhost:8000", False),
+        ("0.0.0.0", "http://demo.example.org:8000", True),  # noqa: S104 (the attack)
+        ("192.168.1.5", "http://192.168.1.5:8000", True),
+        ("0.0.0.0", "https://demo.example.org", False),  # noqa: S104 (TLS proxy in front)
+    ],
+)
+def test_no_plain_http_beyond_the_loopback(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, bind: str, url: str, refused: bool
+) -> None:
+    from native_runtime.cli import refuse_unsafe_bind, up
+
+    monkeypatch.setenv("PUBLIC_BIND", bind)
+    monkeypatch.setenv("HUB_PUBLIC_URL", url)
+    s = Settings.from_env()
+    problem = refuse_unsafe_bind(s)
+    assert (problem is not None) == refused
+    if refused:
+        assert f"PUBLIC_BIND={bind}" in problem and "no TLS" in problem
+        assert up(s, timeout=1) == 2  # refused before anything starts or is written
+        assert not (s.state_dir / "supervisord.conf").exists()
+
+
+def test_the_state_folders_are_private(tmp_path: Path) -> None:
+    from stackconf import secrets as secrets_file
+
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o755)
+    secrets_file.ensure(folder / "secrets.env")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert (folder / "secrets.env").stat().st_mode & 0o777 == 0o600
