@@ -1,7 +1,7 @@
 """JupyterHub configuration: Keycloak login, the token broker, the spawner, the proxy.
 
 Every setting comes from an environment variable, read through ``stackconf.settings`` (one
-table of names and defaults, src/stackconf/settings.py); the same names are used by the native
+table of names and defaults, src/stackconf/settings.yml); the same names are used by the native
 runtime and by compose. See docs/configuration.md for the list. What KeycloakAuthenticator
 reads itself (Keycloak URLs and realm, client, groups, API registry, token margins) is not
 repeated here.
