@@ -82,20 +82,32 @@ class KeycloakAdminCLI:
         for group in groups:
             found = [g for g in self.get("groups", realm, f"search={group}") if g["name"] == group]
             assert found, f"no group {group} in realm {realm}"
-            self.run(
-                "update",
-                f"users/{user_id}/groups/{found[0]['id']}",
-                "-r",
-                realm,
-                "-s",
-                f"realm={realm}",
-                "-s",
-                f"userId={user_id}",
-                "-s",
-                f"groupId={found[0]['id']}",
-                "-n",
-            )
+            self.join(realm, user_id, found[0]["id"])
         return user_id
+
+    def join(self, realm: str, user_id: str, group_id: str) -> None:
+        """Make the user a member of the group (any level)."""
+        self.run(
+            "update",
+            f"users/{user_id}/groups/{group_id}",
+            "-r",
+            realm,
+            "-s",
+            f"realm={realm}",
+            "-s",
+            f"userId={user_id}",
+            "-s",
+            f"groupId={group_id}",
+            "-n",
+        )
+
+    def create_group(self, realm: str, name: str, parent_id: str | None = None) -> str:
+        """A new group, top-level or under ``parent_id``; its id."""
+        path = f"groups/{parent_id}/children" if parent_id else "groups"
+        return self.run("create", path, "-r", realm, "-i", "-s", f"name={name}").strip()
+
+    def delete_group(self, realm: str, group_id: str) -> None:
+        self.run("delete", f"groups/{group_id}", "-r", realm)
 
     def delete_user(self, realm: str, user_id: str) -> None:
         self.run("delete", f"users/{user_id}", "-r", realm)

@@ -177,3 +177,10 @@ def test_hub_admins_get_a_role_that_cannot_act_as_another_user(env):
     assert not forbidden & set(admin["scopes"])
     assert not any(scope.startswith(("admin:", "custom:")) for scope in admin["scopes"])
     assert "admin" not in roles  # JupyterHub's built-in admin role is given to nobody
+
+
+async def test_groups_are_matched_by_path():
+    """A subgroup named like a top-level group (/lab/hub-admins) is not that group."""
+    a = KeycloakAuthenticator(manage_groups=True, auth_state_groups_key="oauth_user.groups")
+    state = {"oauth_user": {"groups": ["/hub-users", "/lab/hub-admins", "/fruit-readers"]}}
+    assert await a.get_user_groups(state) == {"hub-users", "lab/hub-admins", "fruit-readers"}

@@ -219,7 +219,9 @@ def test_the_demo_hub_client_from_the_template_is_the_one_before_templates(
     idp = tmp_path / "idp"
     shutil.copytree(IDP, idp)
     new = load_one(idp, "demo", VARIABLES)
-    hub_client_file(idp).write_text(DEMO_HUB_CLIENT_BEFORE_TEMPLATES)
+    # One intended change since: the groups mapper sends full paths (groups matched by path).
+    before = DEMO_HUB_CLIENT_BEFORE_TEMPLATES.replace("full.path: 'false'", "full.path: 'true'")
+    hub_client_file(idp).write_text(before)
     old = load_one(idp, "demo", VARIABLES)
     assert new.clients["jupyterhub"] == old.clients["jupyterhub"]
     assert list(new.clients["jupyterhub"]) == list(old.clients["jupyterhub"])

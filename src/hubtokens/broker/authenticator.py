@@ -27,6 +27,11 @@ from hubtokens.broker.service import TokenBroker
 from stackconf import settings as conf
 
 
+def group_name(path: str) -> str:
+    """A Keycloak group path as the hub's group name: the path without its leading slash."""
+    return path[1:] if path.startswith("/") else path
+
+
 class KeycloakAuthenticator(GenericOAuthenticator):
     """Log in with Keycloak; mint per-notebook API tokens by token exchange.
 
@@ -98,6 +103,13 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     @default("api_registry")
     def _api_registry_default(self) -> str:
         return conf.get("IDP_API_REGISTRY")
+
+    async def get_user_groups(self, auth_state: dict) -> set[str]:
+        """The user's Keycloak groups by path (the hub client's groups mapper sends full
+        paths): a top-level group keeps its name (``/hub-users`` is ``hub-users``), a subgroup
+        keeps its path (``/lab/hub-admins`` is ``lab/hub-admins``), so that no subgroup can
+        pass for a top-level group of the same name in allowed groups or roles."""
+        return {group_name(path) for path in await super().get_user_groups(auth_state)}
 
     def load_policy(self) -> Policy:
         """The broker's allowlist: this realm's APIs in the registry (idp/apis.yml)."""
