@@ -125,6 +125,8 @@ c.JupyterHub.load_roles = [
             "list:services",
             "read:services",
             "read:metrics",
+            # Opt-in (documented in docs/security.md): open users' servers, i.e. act in them.
+            *(["access:servers"] if conf.get_bool("HUB_ADMIN_ACCESS_SERVERS") else []),
         ],
         "groups": conf.get_list("HUB_ADMIN_GROUPS"),
     },

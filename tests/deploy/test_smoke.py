@@ -31,6 +31,10 @@ def test_hub_health_over_https(deployment: Deployment) -> None:
         f"{deployment.public_url}/hub/health", verify=deployment.verify, timeout=10
     )
     assert response.status_code == 200
+    # Browsers must keep to HTTPS for this host (HSTS), and the usual headers are there too.
+    assert response.headers.get("strict-transport-security", "").startswith("max-age=31536000")
+    assert response.headers.get("x-frame-options") == "SAMEORIGIN"
+    assert response.headers.get("x-content-type-options") == "nosniff"
 
 
 def test_login_and_mint_a_token(page: Page, deployment: Deployment) -> None:

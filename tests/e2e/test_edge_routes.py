@@ -13,8 +13,21 @@ def test_public_endpoints_are_routed(stack: Stack) -> None:
     assert discovery.status_code == 200
     assert discovery.json()["issuer"] == stack.issuer  # Keycloak answered, not some fallback
     assert httpx.get(f"{stack.public_url}/fruit-api/health", timeout=10).status_code == 200
-    # The security headers middleware applies on the public entrypoint.
-    assert discovery.headers.get("x-content-type-options") == "nosniff"
+
+
+
+def test_every_public_response_carries_the_security_headers(stack: Stack) -> None:
+    """Keycloak, the fruit API and the hub, through the same entrypoint middleware."""
+    for url in (
+        f"{stack.issuer}/.well-known/openid-configuration",
+        f"{stack.public_url}/fruit-api/health",
+        f"{stack.public_url}/hub/health",
+        f"{stack.public_url}/hub/login",
+    ):
+        headers = httpx.get(url, timeout=10).headers
+        assert headers.get("x-content-type-options") == "nosniff", url
+        assert headers.get("referrer-policy") == "same-origin", url
+        assert headers.get("x-frame-options") == "SAMEORIGIN", url  # no framing elsewhere
 
 
 def test_keycloak_admin_side_is_not_routed(stack: Stack) -> None:

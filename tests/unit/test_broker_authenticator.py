@@ -184,3 +184,14 @@ async def test_groups_are_matched_by_path():
     a = KeycloakAuthenticator(manage_groups=True, auth_state_groups_key="oauth_user.groups")
     state = {"oauth_user": {"groups": ["/hub-users", "/lab/hub-admins", "/fruit-readers"]}}
     assert await a.get_user_groups(state) == {"hub-users", "lab/hub-admins", "fruit-readers"}
+
+
+def test_admins_open_users_servers_only_when_opted_in(env):
+    def admin_scopes() -> set[str]:
+        roles = {role["name"]: role for role in load_hub_config().JupyterHub.load_roles}
+        return set(roles["hub-admin"]["scopes"])
+
+    assert "access:servers" not in admin_scopes()
+    env.setenv("HUB_ADMIN_ACCESS_SERVERS", "true")
+    assert "access:servers" in admin_scopes()
+    assert "admin:auth_state" not in admin_scopes()  # still never the refresh tokens
