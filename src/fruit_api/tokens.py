@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import jwt
 
 from fruit_api.settings import Settings
+from hubtokens.errors import echo
 from hubtokens.jwt_claims import unverified_claims
 
 log = logging.getLogger("fruit_api")
@@ -15,13 +16,6 @@ log = logging.getLogger("fruit_api")
 #: The ``typ`` claim of a Keycloak access token (ID tokens say ``ID``, refresh tokens
 #: ``Refresh``, compared case-insensitively).
 ACCESS_TOKEN_TYPE = "Bearer"  # noqa: S105 (a token type, not a secret)
-#: What a refusal quotes of a claim at most (a signed claim, but its length is not ours).
-QUOTE_LIMIT = 64
-
-
-def _quote(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= QUOTE_LIMIT else text[: QUOTE_LIMIT - 1] + "…"
 
 
 class TokenError(Exception):
@@ -129,7 +123,7 @@ class TokenValidator:
             )
         if not isinstance(typ, str) or typ.lower() != ACCESS_TOKEN_TYPE.lower():
             raise TokenError(
-                f"token type (typ) is {_quote(typ)}, not {ACCESS_TOKEN_TYPE}: this API accepts "
+                f"token type (typ) is {echo(typ)}, not {ACCESS_TOKEN_TYPE}: this API accepts "
                 "only access tokens, not ID or refresh tokens"
             )
 
@@ -139,12 +133,12 @@ class TokenValidator:
         aud = claims["aud"]
         auds = [aud] if isinstance(aud, str) else aud
         if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
-            raise TokenError(f"token audience {_quote(aud)} is malformed")
+            raise TokenError(f"token audience {echo(aud)} is malformed")
         if audience not in auds:
-            raise TokenError(f"token audience is {_quote(aud)}, this API is {audience}")
+            raise TokenError(f"token audience is {echo(aud)}, this API is {audience}")
         if len(auds) > 1:
             raise TokenError(
-                f"token has {len(auds)} audiences ({_quote(', '.join(auds))}): this API "
+                f"token has {len(auds)} audiences ({echo(', '.join(auds))}): this API "
                 f"accepts only tokens minted for {audience} alone"
             )
 
@@ -162,6 +156,6 @@ class TokenValidator:
             )
         if azp not in parties:
             raise TokenError(
-                f"token was requested by client {_quote(azp)} (azp), not by {allowed}: "
+                f"token was requested by client {echo(azp)} (azp), not by {allowed}: "
                 "get a token for this API from the hub"
             )

@@ -12,6 +12,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: An error message (of the broker, of an API) quotes at most this many characters of input.
+ECHO_LIMIT = 64
+
+
+def echo(value: Any, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` (or ``value`` itself for a string) cut to ``limit`` characters with an
+    ellipsis: what an error message may quote of the caller's input, so that a response stays
+    small whatever was sent."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 #: Every error code of the broker's contract and the HTTP status it is sent with.
 ERROR_STATUS: dict[str, int] = {
     "invalid_request": 400,

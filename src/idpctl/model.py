@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from apiregistry import ApiSpec, ConfigError, Problem, ScopeSpec, read_yaml
-from idpctl.templates import expand
+from idpctl.templates import expand, map_strings
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGED_MARK = "idpctl"
@@ -58,21 +58,16 @@ class Desired:
 
 
 def substitute(value: Any, variables: dict[str, str], missing: set[str]) -> Any:
-    if isinstance(value, str):
+    """``value`` with every ``${VAR}`` replaced; unset names are left and added to ``missing``."""
 
-        def repl(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in variables:
-                missing.add(name)
-                return match.group(0)
-            return variables[name]
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            missing.add(name)
+            return match.group(0)
+        return variables[name]
 
-        return PLACEHOLDER.sub(repl, value)
-    if isinstance(value, list):
-        return [substitute(v, variables, missing) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, variables, missing) for k, v in value.items()}
-    return value
+    return map_strings(value, lambda text: PLACEHOLDER.sub(repl, text))
 
 
 def read_file(path: Path, problems: list[Problem], kind: type) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,31 +36,36 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def map_strings(value: Any, change: Callable[[str], Any]) -> Any:
+    """``value`` (YAML data) with ``change`` applied to every string in it, at any depth."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [map_strings(v, change) for v in value]
+    if isinstance(value, dict):
+        return {k: map_strings(v, change) for k, v in value.items()}
+    return value
+
+
 def used_variables(value: Any) -> set[str]:
     """The ``{{name}}`` variables used in the strings of ``value``."""
-    if isinstance(value, str):
-        return set(TEMPLATE_VARIABLE.findall(value))
-    if isinstance(value, list):
-        return set().union(*map(used_variables, value)) if value else set()
-    if isinstance(value, dict):
-        return set().union(*map(used_variables, value.values())) if value else set()
-    return set()
+    found: set[str] = set()
+    map_strings(value, lambda text: found.update(TEMPLATE_VARIABLE.findall(text)))
+    return found
 
 
 def fill(value: Any, values: dict[str, Any]) -> Any:
     """``value`` with every ``{{name}}`` replaced; a string that is exactly one variable
     takes the variable's value as it is (a number or boolean stays one). Variables without
     a value are left as they are (their absence is reported by ``Template.values``)."""
-    if isinstance(value, str):
-        whole = TEMPLATE_VARIABLE.fullmatch(value)
+
+    def fill_string(text: str) -> Any:
+        whole = TEMPLATE_VARIABLE.fullmatch(text)
         if whole and whole.group(1) in values:
             return values[whole.group(1)]
-        return TEMPLATE_VARIABLE.sub(lambda m: str(values.get(m.group(1), m.group(0))), value)
-    if isinstance(value, list):
-        return [fill(v, values) for v in value]
-    if isinstance(value, dict):
-        return {k: fill(v, values) for k, v in value.items()}
-    return value
+        return TEMPLATE_VARIABLE.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+    return map_strings(value, fill_string)
 
 
 class Template:

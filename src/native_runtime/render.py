@@ -19,10 +19,11 @@ BIN = Path(sys.executable).parent
 #: Routes both runtimes share (compose mounts the same files): Keycloak's public endpoints
 #: and the fruit API; the admin console only when KEYCLOAK_ADMIN_CONSOLE is true.
 ROUTES_DIR = ("compose", "traefik")
+ROUTES, ADMIN_CONSOLE_ROUTES = "routes.yml", "admin-console.yml"
 
 
 def route_files(s: Settings) -> list[Path]:
-    names = ["routes.yml"] + (["admin-console.yml"] if s.admin_console_routed else [])
+    names = [ROUTES] + ([ADMIN_CONSOLE_ROUTES] if s.admin_console_routed else [])
     return [s.repo.joinpath(*ROUTES_DIR, name) for name in names]
 
 
@@ -199,7 +200,7 @@ def write_all(s: Settings, secrets: dict[str, str], kc_home: Path) -> Path:
     )
     dynamic = s.state_dir / "traefik" / "dynamic"
     wanted = route_files(s)
-    for stale in {"routes.yml", "admin-console.yml"} - {f.name for f in wanted}:
+    for stale in {ROUTES, ADMIN_CONSOLE_ROUTES} - {f.name for f in wanted}:
         (dynamic / stale).unlink(missing_ok=True)
     for source in wanted:
         shutil.copyfile(source, dynamic / source.name)

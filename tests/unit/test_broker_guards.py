@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from hubtokens.broker.errors import ECHO_LIMIT, BrokerError, echo
+from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
+from hubtokens.errors import ECHO_LIMIT, echo
 
 LIMITS = RequestLimits(max_body=4096, max_scopes=20, max_name_length=128)
 
@@ -47,25 +48,6 @@ def test_a_name_over_the_length_limit_is_invalid_request_and_echoed_bounded(audi
     assert "longer than 128 characters" in info.value.message
     assert "…" in info.value.message
     assert len(info.value.message) < 200
-
-
-def test_limits_come_from_the_settings(monkeypatch):
-    monkeypatch.setenv("TOKEN_EXCHANGE_MAX_BODY", "1000")
-    monkeypatch.setenv("TOKEN_EXCHANGE_MAX_SCOPES", "3")
-    monkeypatch.setenv("TOKEN_EXCHANGE_MAX_NAME_LENGTH", "40")
-    assert RequestLimits.from_settings() == RequestLimits(1000, 3, 40)
-    monkeypatch.setenv("TOKEN_EXCHANGE_RATE", "7")
-    monkeypatch.setenv("TOKEN_EXCHANGE_BURST", "2")
-    limiter = MintRateLimiter.from_settings()
-    assert (limiter.per_minute, limiter.burst) == (7, 2)
-
-
-def test_the_default_limits_are_the_documented_ones(monkeypatch):
-    for name in ("MAX_BODY", "MAX_SCOPES", "MAX_NAME_LENGTH", "RATE", "BURST"):
-        monkeypatch.delenv(f"TOKEN_EXCHANGE_{name}", raising=False)
-    assert RequestLimits.from_settings() == RequestLimits(4096, 20, 128)
-    limiter = MintRateLimiter.from_settings()
-    assert (limiter.per_minute, limiter.burst, limiter.burst_window) == (60, 20, 10)
 
 
 def test_a_burst_beyond_the_limit_is_rate_limited_with_retry_after():

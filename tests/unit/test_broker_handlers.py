@@ -72,7 +72,7 @@ async def hub():
                 limits=RequestLimits(max_body=4096, max_scopes=20, max_name_length=128),
                 rate_limiter=MintRateLimiter(60, 3),
             )
-            authenticator = SimpleNamespace(current_broker=lambda: broker)
+            authenticator = SimpleNamespace(current_broker=lambda: broker, broker=broker)
             app = Application(
                 [(r"/hub/api/token-exchange", Handler)],
                 authenticator=authenticator,

@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from hubtokens.errors import ERROR_STATUS
-
-#: An error message quotes at most this many characters of anything the caller sent.
-ECHO_LIMIT = 64
-
-
-def echo(value: Any, limit: int = ECHO_LIMIT) -> str:
-    """``repr(value)`` (or ``value`` itself for a string) cut to ``limit`` characters with an
-    ellipsis: what an error message may quote of the caller's input, so that a response stays
-    small whatever was sent."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class BrokerError(Exception):

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from hubtokens.broker.errors import BrokerError, echo
+from hubtokens.broker.errors import BrokerError
+from hubtokens.errors import echo
 
 log = logging.getLogger("hubtokens.broker")
 

@@ -18,8 +18,8 @@ from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from hubtokens.broker.errors import BrokerError, echo
-from stackconf import settings as conf
+from hubtokens.broker.errors import BrokerError
+from hubtokens.errors import echo
 
 #: The window of the burst limit, in seconds.
 BURST_WINDOW = 10
@@ -32,14 +32,6 @@ class RequestLimits:
     max_body: int = 0  # bytes of the request body
     max_scopes: int = 0  # distinct scope names in one request
     max_name_length: int = 0  # characters of the audience and of each scope name
-
-    @classmethod
-    def from_settings(cls) -> RequestLimits:
-        return cls(
-            max_body=conf.get_int("TOKEN_EXCHANGE_MAX_BODY"),
-            max_scopes=conf.get_int("TOKEN_EXCHANGE_MAX_SCOPES"),
-            max_name_length=conf.get_int("TOKEN_EXCHANGE_MAX_NAME_LENGTH"),
-        )
 
     def body_too_large(self, size: int) -> BrokerError | None:
         if self.max_body and size > self.max_body:
@@ -84,10 +76,6 @@ class MintRateLimiter:
             if 0 < burst < per_minute:
                 self.items.append(RateLimitItemPerSecond(burst, burst_window))
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    @classmethod
-    def from_settings(cls) -> MintRateLimiter:
-        return cls(conf.get_int("TOKEN_EXCHANGE_RATE"), conf.get_int("TOKEN_EXCHANGE_BURST"))
 
     def describe(self) -> str:
         text = f"{self.per_minute} per minute"

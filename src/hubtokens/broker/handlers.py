@@ -11,8 +11,9 @@ from jupyterhub.apihandlers.base import APIHandler
 from oauthenticator.oauth2 import OAuthLogoutHandler
 from tornado.web import stream_request_body
 
-from hubtokens.broker.errors import BrokerError, echo
+from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.service import realm_roles
+from hubtokens.errors import echo
 
 #: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
 TOKEN_EXCHANGE_SCOPE = "custom:token-exchange"  # noqa: S105 (a scope name)
@@ -77,9 +78,8 @@ class TokenExchangeHandler(APIHandler):
     _body: BoundedBody | None = None
 
     def data_received(self, chunk: bytes) -> None:
-        if self._body is None:
-            limits = self.authenticator.current_broker().limits
-            self._body = BoundedBody(limits.max_body)
+        if self._body is None:  # the limits never change with the registry: no reload check
+            self._body = BoundedBody(self.authenticator.broker.limits.max_body)
         self._body.feed(chunk)
 
     def _send_error(self, error: BrokerError) -> None:

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from apiregistry import ApiSpec
-from hubtokens.broker.errors import BrokerError, echo
+from hubtokens.broker.errors import BrokerError
+from hubtokens.errors import echo
 
 
 class Policy:

@@ -15,11 +15,12 @@ from typing import Any, Protocol
 import httpx
 
 from hubtokens.broker.cache import Minted, TokenCache
-from hubtokens.broker.errors import BrokerError, echo
+from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.exchange import exchange_token
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.singleflight import KeyedLocks
+from hubtokens.errors import echo
 from hubtokens.expiry import usable
 from hubtokens.jwt_claims import unverified_claims
 from hubtokens.scopes import normalize_scope
@@ -60,8 +61,8 @@ class TokenBroker:
     this many seconds left. ``refresh_margin``: the user's Keycloak token is refreshed when
     it has less than this many seconds left. (KeycloakAuthenticator passes both.)
     ``limits`` bound one request (scope count, name lengths; the handler checks the body
-    size with them); ``rate_limiter`` bounds the mints per user that reach Keycloak. Both
-    default to the settings (TOKEN_EXCHANGE_*).
+    size with them); ``rate_limiter`` bounds the mints per user that reach Keycloak. Both are
+    off unless given: KeycloakAuthenticator passes them from its settings (TOKEN_EXCHANGE_*).
     """
 
     def __init__(
@@ -91,8 +92,8 @@ class TokenBroker:
         self.locks = KeyedLocks()
         self.log = log or logging.getLogger("hubtokens.broker")
         self.clock = clock
-        self.limits = limits if limits is not None else RequestLimits.from_settings()
-        self.rate_limiter = rate_limiter or MintRateLimiter.from_settings()
+        self.limits = limits or RequestLimits()
+        self.rate_limiter = rate_limiter or MintRateLimiter(0, 0)
 
     async def mint(
         self, user: HubUser, server: str, audience: str, scope: Any
