@@ -159,15 +159,21 @@ c.Spawner.start_timeout = 120
 SPAWNER = conf.get("HUB_SPAWNER")
 if SPAWNER == "docker":
     # Compose runtime: one container per user server, on a network from which Postgres and
-    # Keycloak's admin and management ports cannot be reached.
+    # Keycloak's admin and management ports cannot be reached. The hub reaches Docker through
+    # the Docker API filter (DOCKER_HOST), which refuses any container not made of the image,
+    # network, name, volume and label below and the least rights further down: the same
+    # settings (stackconf) are its rules.
     c.JupyterHub.spawner_class = "docker"
     c.DockerSpawner.image = conf.get("SINGLEUSER_IMAGE")
     c.DockerSpawner.network_name = conf.get("USERS_NETWORK")
     c.DockerSpawner.use_internal_ip = True
+    c.DockerSpawner.name_template = conf.get("USER_CONTAINER_NAME")
+    label, _, label_value = conf.get("DOCKER_API_STACK_LABEL").partition("=")
+    c.DockerSpawner.extra_create_kwargs = {"labels": {label: label_value}}
     # How user containers reach the hub's API (its service name on the users network).
     c.JupyterHub.hub_connect_url = conf.get("HUB_CONNECT_URL")
     # A volume per user for their home; containers are removed when the server stops.
-    c.DockerSpawner.volumes = {"jupyterhub-user-{username}": "/home/jovyan"}
+    c.DockerSpawner.volumes = {conf.get("USER_VOLUME_NAME"): "/home/jovyan"}
     if conf.get("EXTRA_CA_BUNDLE_HOST_PATH"):  # an extra CA to trust (corporate TLS proxy)
         c.DockerSpawner.volumes[conf.get("EXTRA_CA_BUNDLE_HOST_PATH")] = {
             "bind": "/etc/ssl/extra-ca.pem",

@@ -16,6 +16,9 @@ from apiregistry.problems import ConfigError, Problem
 
 API_KEYS = {"realm", "requester", "description", "scopes"}
 SCOPE_KEYS = {"description", "role", "groups"}
+#: The client that asks for an API's tokens by token exchange, unless the API names another:
+#: the hub's token broker's client (idp/templates/clients/jupyterhub-exchange.yml).
+DEFAULT_REQUESTER = "jupyterhub-exchange"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]*$")
 
 
@@ -96,7 +99,7 @@ def load_registry(path: Path) -> dict[str, ApiSpec]:
         apis[str(name)] = ApiSpec(
             name=str(name),
             realm=str(spec.get("realm", "")),
-            requester=str(spec.get("requester", "jupyterhub")),
+            requester=str(spec.get("requester", DEFAULT_REQUESTER)),
             description=str(spec.get("description", "")),
             scopes=scopes,
         )

@@ -36,8 +36,9 @@ class Settings:
     host / port: ``FRUIT_API_HOST`` / ``FRUIT_API_PORT``. Default ``127.0.0.1`` / ``8090``.
     leeway_seconds: ``FRUIT_API_LEEWAY_SECONDS``; clock skew allowed. Default ``5``.
     authorized_parties: ``FRUIT_API_AUTHORIZED_PARTIES``; comma-separated allowlist of the
-        clients whose tokens are accepted (the ``azp`` claim: the hub's client for exchanged
-        tokens). Default ``jupyterhub``; set but empty: any client.
+        clients whose tokens are accepted (the ``azp`` claim: the hub broker's token-exchange
+        client for exchanged tokens). Default ``jupyterhub-exchange``; set but empty: any
+        client.
     """
 
     issuer: str = DEFAULT_ISSUER
@@ -49,7 +50,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8090
     leeway_seconds: int = 5
-    authorized_parties: tuple[str, ...] = ("jupyterhub",)
+    authorized_parties: tuple[str, ...] = ("jupyterhub-exchange",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issuer", self.issuer.rstrip("/"))
@@ -91,5 +92,7 @@ class Settings:
             port=get_int("PORT", 8090),
             leeway_seconds=get_int("LEEWAY_SECONDS", 5),
             # An explicitly empty FRUIT_API_AUTHORIZED_PARTIES means "any client".
-            authorized_parties=get_list(env.get("FRUIT_API_AUTHORIZED_PARTIES", "jupyterhub")),
+            authorized_parties=get_list(
+                env.get("FRUIT_API_AUTHORIZED_PARTIES", "jupyterhub-exchange")
+            ),
         )

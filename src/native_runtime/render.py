@@ -103,6 +103,7 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
                 "TRAEFIK_API_PASSWORD",
             )
         },
+        "TOKEN_EXCHANGE_CLIENT_SECRET": secrets["JUPYTERHUB_EXCHANGE_CLIENT_SECRET"],
     }
     # The upstreams of the shared route files (compose's defaults are the service names).
     traefik = {

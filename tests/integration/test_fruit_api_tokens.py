@@ -115,10 +115,11 @@ def test_token_of_another_realm_is_401_for_its_signing_key(stack: Stack) -> None
 
 @contextmanager
 def hub_tokens_live_one_second(stack: Stack) -> Iterator[None]:
-    """While open, tokens issued to the hub's client (so with azp jupyterhub, as the fruit API
-    requires) live 1 second: the client's access.token.lifespan, restored afterwards."""
+    """While open, tokens minted by the hub's exchange client (so with azp jupyterhub-exchange,
+    as the fruit API requires) live 1 second: the client's access.token.lifespan, restored
+    afterwards."""
     admin = keycloak_admin(stack)
-    hub = admin.get(f"/{stack.realm}/clients", clientId="jupyterhub")[0]
+    hub = admin.get(f"/{stack.realm}/clients", clientId="jupyterhub-exchange")[0]
     path = f"/{stack.realm}/clients/{hub['id']}"
     attributes = hub["attributes"]
     admin.put(path, {**hub, "attributes": {**attributes, "access.token.lifespan": "1"}})
@@ -135,7 +136,7 @@ def test_expired_token_is_401(stack: Stack) -> None:
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
     claims = unverified_claims(token)
-    assert claims["exp"] - claims["iat"] <= 1 and claims["azp"] == "jupyterhub"
+    assert claims["exp"] - claims["iat"] <= 1 and claims["azp"] == "jupyterhub-exchange"
     assert api(stack, "GET", "/fruits/usual", token).status_code == 200  # valid while fresh
     time.sleep(7)  # 1 s lifetime + the API's 5 s leeway
     body = _rejected(api(stack, "GET", "/fruits/usual", token))

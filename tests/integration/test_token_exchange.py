@@ -14,6 +14,12 @@ from tests.support.stack import Stack
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+#: The hub broker's token-exchange client (idp/templates/clients/jupyterhub-exchange.yml).
+EXCHANGE_CLIENT = "jupyterhub-exchange"
+#: Every claim a minted token carries: who (sub), for what (aud, scope), by whom (iss, azp),
+#: when (iat, exp), its id (jti) and type (typ, which APIs check). Nothing about the user
+#: beyond ``sub``: no name, e-mail, groups, roles, session or origins.
+MINTED_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "jti", "azp", "scope", "typ"}
 
 
 def exchange(stack: Stack, subject: str, scope: str, audience: str = "fruit-api") -> httpx.Response:
@@ -27,7 +33,7 @@ def exchange(stack: Stack, subject: str, scope: str, audience: str = "fruit-api"
             "audience": audience,
             "scope": scope,
         },
-        auth=("jupyterhub", stack.secrets["JUPYTERHUB_CLIENT_SECRET"]),
+        auth=(EXCHANGE_CLIENT, stack.secrets["JUPYTERHUB_EXCHANGE_CLIENT_SECRET"]),
     )
 
 
@@ -75,11 +81,25 @@ def test_minted_token_is_short_lived_single_audience_and_has_no_refresh_token(
     claims = unverified_claims(body["access_token"])
     assert claims["aud"] in ("fruit-api", ["fruit-api"])
     assert claims["iss"] == stack.issuer
-    assert claims["azp"] == "jupyterhub"
-    assert claims["preferred_username"] == "curator"
+    assert claims["azp"] == EXCHANGE_CLIENT
     assert {"fruits:read", "fruits:exotic"} <= set(claims["scope"].split())
     assert "fruits:write" not in claims["scope"].split()
     assert 0 < claims["exp"] - claims["iat"] <= 300
+
+
+@pytest.mark.parametrize("user", ["reader", "curator"])
+def test_minted_token_carries_exactly_the_claims_asked_for(
+    stack: Stack, logins: dict[str, str], user: str
+) -> None:
+    """Least privilege in the token itself: the subject, the API and the granted scopes, and
+    nothing else (review item 6) - not the hub's login scopes, groups or realm roles."""
+    body = exchange(stack, logins[user], "fruits:read").json()
+    claims = unverified_claims(body["access_token"])
+    assert set(claims) == MINTED_CLAIMS, sorted(set(claims) ^ MINTED_CLAIMS)
+    assert claims["scope"] == "fruits:read"
+    assert claims["aud"] in ("fruit-api", ["fruit-api"])
+    assert claims["typ"] == "Bearer"
+    assert claims["sub"] == unverified_claims(logins[user])["sub"]
 
 
 def test_unknown_audience_is_refused(stack: Stack, logins: dict[str, str]) -> None:
@@ -91,5 +111,5 @@ def test_token_exchange_is_recorded_as_an_event(stack: Stack, logins: dict[str, 
     started = int(time.time() * 1000) - 1000
     assert exchange(stack, logins["reader"], "fruits:read").status_code == 200
     events = keycloak_admin(stack).get(f"/{stack.realm}/events", type="TOKEN_EXCHANGE", max=50)
-    recent = [e for e in events if e["time"] >= started and e.get("clientId") == "jupyterhub"]
+    recent = [e for e in events if e["time"] >= started and e.get("clientId") == EXCHANGE_CLIENT]
     assert recent, "no TOKEN_EXCHANGE event recorded"

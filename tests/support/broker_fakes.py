@@ -1,17 +1,22 @@
 """A TokenBroker for unit tests: a fake Keycloak at TOKEN_URL (mock it with respx), the hub's
-client, the default margins; a test passes only what it is about."""
+client, the default margins; a test passes only what it is about. Also the fakes the
+broker's tests share: a clock, hub users, a refresher and Keycloak's token endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
+import jwt
 
 from apiregistry import ApiSpec, ScopeSpec
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import TokenBroker
 
 TOKEN_URL = "http://keycloak.test:8080/realms/demo/protocol/openid-connect/token"
+NOW = 1_800_000_000.0
 
 
 def make_broker(http: httpx.AsyncClient, apis: dict, **overrides: Any) -> TokenBroker:
@@ -30,3 +35,84 @@ def registry(audience: str, roles: dict[str, str], realm: str = "demo") -> dict[
     """One API of the registry, ``roles`` mapping each scope it offers to its gate role."""
     scopes = {scope: ScopeSpec(scope, "", role, ()) for scope, role in roles.items()}
     return {audience: ApiSpec(audience, realm, "jupyterhub", "", scopes)}
+
+
+def make_jwt(exp, **claims):
+    return jwt.encode({"exp": int(exp), **claims}, "k", algorithm="HS256")
+
+
+class Clock:
+    def __init__(self):
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
+class FakeUser:
+    """A JupyterHub user: auth_state in memory, every save recorded (also into ``events``)."""
+
+    def __init__(self, name, state, events=None):
+        self.name = name
+        self.state = state
+        self.saved = []
+        self.events = events if events is not None else []
+
+    async def get_auth_state(self):
+        return dict(self.state) if self.state is not None else None
+
+    async def save_auth_state(self, state):
+        await asyncio.sleep(0)  # a real save awaits the database
+        self.events.append(("save", (state or {}).get("refresh_token")))
+        self.saved.append(state)
+        self.state = state
+
+
+class FakeRefresher:
+    def __init__(self, events, clock, error=None, delay=0.01):
+        self.events = events
+        self.clock = clock
+        self.error = error
+        self.delay = delay
+        self.calls = []
+
+    async def __call__(self, refresh_token):
+        self.calls.append(refresh_token)
+        self.events.append(("refresh", refresh_token))
+        await asyncio.sleep(self.delay)
+        if self.error:
+            raise self.error
+        n = len(self.calls)
+        return {
+            "access_token": make_jwt(self.clock() + 300, n=n),
+            "refresh_token": f"refresh-{n + 1}",
+            "id_token": f"id-{n + 1}",
+            "expires_in": 300,
+        }
+
+
+class Keycloak:
+    """The token endpoint: records requests into ``events``; answers with ``self.answer``."""
+
+    def __init__(self, events):
+        self.events = events
+        self.requests = []
+        self.answer = None
+        self.counter = 0
+
+    def __call__(self, request):
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        self.requests.append(form)
+        self.events.append(("exchange", form["subject_token"]))
+        if self.answer is not None:
+            return self.answer
+        self.counter += 1
+        return httpx.Response(
+            200,
+            json={
+                "access_token": f"MINTED-{self.counter}",
+                "expires_in": 300,
+                "scope": f"profile email {form['scope']}",
+                "token_type": "Bearer",
+            },
+        )

@@ -5,6 +5,7 @@ from stackconf.settings import REPO
 IDP = REPO / "idp"
 IDP_VARIABLES = {
     "JUPYTERHUB_CLIENT_SECRET": "hub-secret-x",
+    "JUPYTERHUB_EXCHANGE_CLIENT_SECRET": "exchange-secret-x",
     "HUB_PUBLIC_URL": "http://localhost:8000",
     "DEMO_PASSWORD_READER": "pw-reader-1A",
     "DEMO_PASSWORD_CURATOR": "pw-curator-1A",

@@ -125,3 +125,16 @@ def test_a_full_cache_drops_the_entries_that_expire_first():
     assert len(cache) == 3
     assert cache.get(key("b")) is None
     assert all(cache.get(key(user)) is not None for user in "acd")
+
+
+def test_an_entry_is_served_only_under_the_epoch_it_was_stored_under():
+    clock = Clock()
+    cache = TokenCache(margin=30, clock=clock)
+    token = minted(clock.now + 300)
+    cache.put(key(), token, 3)
+    assert cache.get(key(), 3) is token
+    assert cache.get(key(), 4) is None  # minted before a revocation
+    assert len(cache) == 0  # dropped, not just hidden
+    assert cache.get(key(), 3) is None
+    cache.put(key(), token)  # epoch 0 by default
+    assert cache.get(key()) is token

@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-from urllib.parse import parse_qs
 
 import httpx
 import jwt
@@ -12,92 +11,20 @@ import respx
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.service import realm_roles, token_expiry
-from tests.support.broker_fakes import TOKEN_URL, make_broker, registry
+from tests.support.broker_fakes import (
+    NOW,
+    TOKEN_URL,
+    Clock,
+    FakeRefresher,
+    FakeUser,
+    Keycloak,
+    make_broker,
+    make_jwt,
+    registry,
+)
 
-NOW = 1_800_000_000.0
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 POLICY = registry("fruit-api", {"fruits:read": "fruit-reader", "fruits:write": "curator"})
-
-
-def make_jwt(exp, **claims):
-    return jwt.encode({"exp": int(exp), **claims}, "k", algorithm="HS256")
-
-
-class Clock:
-    def __init__(self):
-        self.now = NOW
-
-    def __call__(self):
-        return self.now
-
-
-class FakeUser:
-    """A JupyterHub user: auth_state in memory, every save recorded (also into ``events``)."""
-
-    def __init__(self, name, state, events=None):
-        self.name = name
-        self.state = state
-        self.saved = []
-        self.events = events if events is not None else []
-
-    async def get_auth_state(self):
-        return dict(self.state) if self.state is not None else None
-
-    async def save_auth_state(self, state):
-        await asyncio.sleep(0)  # a real save awaits the database
-        self.events.append(("save", state["refresh_token"] if state else None))
-        self.saved.append(state)
-        self.state = state
-
-
-class FakeRefresher:
-    def __init__(self, events, clock, error=None, delay=0.01):
-        self.events = events
-        self.clock = clock
-        self.error = error
-        self.delay = delay
-        self.calls = []
-
-    async def __call__(self, refresh_token):
-        self.calls.append(refresh_token)
-        self.events.append(("refresh", refresh_token))
-        await asyncio.sleep(self.delay)
-        if self.error:
-            raise self.error
-        n = len(self.calls)
-        return {
-            "access_token": make_jwt(self.clock() + 300, n=n),
-            "refresh_token": f"refresh-{n + 1}",
-            "id_token": f"id-{n + 1}",
-            "expires_in": 300,
-        }
-
-
-class Keycloak:
-    """The token endpoint: records requests into ``events``; answers with ``self.answer``."""
-
-    def __init__(self, events):
-        self.events = events
-        self.requests = []
-        self.answer = None
-        self.counter = 0
-
-    def __call__(self, request):
-        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-        self.requests.append(form)
-        self.events.append(("exchange", form["subject_token"]))
-        if self.answer is not None:
-            return self.answer
-        self.counter += 1
-        return httpx.Response(
-            200,
-            json={
-                "access_token": f"MINTED-{self.counter}",
-                "expires_in": 300,
-                "scope": f"profile email {form['scope']}",
-                "token_type": "Bearer",
-            },
-        )
 
 
 @pytest.fixture
@@ -406,13 +333,14 @@ async def test_audit_line_names_the_request_and_never_a_token(
             assert secret not in text
 
 
-async def test_forget_empties_the_users_cache_so_the_next_mint_asks_keycloak(broker, keycloak):
+async def test_revoke_empties_the_users_cache_so_the_next_mint_asks_keycloak(broker, keycloak):
     alice, bob = fresh_user("alice"), fresh_user("bob")
     await broker.mint(alice, "", "fruit-api", "fruits:read")
     await broker.mint(alice, "gpu", "fruit-api", "fruits:read")
     await broker.mint(bob, "", "fruit-api", "fruits:read")
     assert len(keycloak.requests) == 3
-    broker.forget("alice")
+    assert broker.revoke("alice") == 2
+    assert (broker.epoch("alice"), broker.epoch("bob")) == (1, 0)
     assert len(broker.cache) == 1
     assert (await broker.mint(bob, "", "fruit-api", "fruits:read"))[1] is True
     minted, cached = await broker.mint(alice, "", "fruit-api", "fruits:read")

@@ -84,7 +84,7 @@ def make_token(fruit_key: rsa.RSAPrivateKey):
             "aud": ["fruit-api"],
             "sub": "user-123",
             "preferred_username": "alice",
-            "azp": "jupyterhub",
+            "azp": "jupyterhub-exchange",
             "typ": "Bearer",  # a Keycloak access token (ID tokens: "ID", refresh: "Refresh")
             "scope": scope,
             "iat": now,

@@ -91,9 +91,20 @@ def test_groups_get_the_roles_of_their_scopes(demo: Desired) -> None:
 
 
 def test_requester_gets_exactly_the_fruit_scopes_as_optional(demo: Desired) -> None:
+    exchange = demo.clients["jupyterhub-exchange"]
+    assert sorted(exchange["_optionalScopes"]) == sorted(FRUIT_SCOPES)
+    assert len(exchange["_optionalScopes"]) == 3
+    # Nothing about the user but the subject: no profile, e-mail, roles, groups or origins.
+    assert exchange["_defaultScopes"] == ["basic"]
+    assert exchange["_protocolMappers"] in (None, [])
+    assert exchange["fullScopeAllowed"] is False
+    assert exchange["standardFlowEnabled"] is False
+    assert exchange["attributes"]["standard.token.exchange.enabled"] == "true"
+
+
+def test_the_login_client_does_not_exchange(demo: Desired) -> None:
     hub = demo.clients["jupyterhub"]
-    assert sorted(hub["_optionalScopes"]) == sorted(FRUIT_SCOPES)
-    assert len(hub["_optionalScopes"]) == 3
+    assert hub["_optionalScopes"] == []
     assert set(hub["_defaultScopes"]) == {
         "basic",
         "profile",
@@ -102,7 +113,10 @@ def test_requester_gets_exactly_the_fruit_scopes_as_optional(demo: Desired) -> N
         "web-origins",
         "acr",
     }
-    assert [m["name"] for m in hub["_protocolMappers"]] == ["groups"]
+    assert [m["name"] for m in hub["_protocolMappers"]] == ["token-exchange-audience", "groups"]
+    audience = hub["_protocolMappers"][0]["config"]["included.client.audience"]
+    assert audience == "jupyterhub-exchange"
+    assert "standard.token.exchange.enabled" not in hub["attributes"]
     assert "optionalClientScopes" not in hub
     assert "protocolMappers" not in hub
 
@@ -195,9 +209,21 @@ defaultClientScopes:
 - web-origins
 - acr
 """
+EXCHANGE_AUDIENCE_MAPPER = """\
+- name: token-exchange-audience
+  protocol: openid-connect
+  protocolMapper: oidc-audience-mapper
+  consentRequired: false
+  config:
+    included.client.audience: jupyterhub-exchange
+    access.token.claim: 'true'
+    id.token.claim: 'false'
+    introspection.token.claim: 'true'
+"""
 RESEARCH_VARIABLES = {
     **VARIABLES,
     "RESEARCH_HUB_CLIENT_SECRET": "research-secret-y",
+    "RESEARCH_EXCHANGE_CLIENT_SECRET": "research-exchange-secret-y",
     "DEMO_PASSWORD_RESEARCHER": "pw-researcher-1A",
 }
 
@@ -219,8 +245,17 @@ def test_the_demo_hub_client_from_the_template_is_the_one_before_templates(
     idp = tmp_path / "idp"
     shutil.copytree(IDP, idp)
     new = load_one(idp, "demo", VARIABLES)
-    # One intended change since: the groups mapper sends full paths (groups matched by path).
-    before = DEMO_HUB_CLIENT_BEFORE_TEMPLATES.replace("full.path: 'false'", "full.path: 'true'")
+    # Intended changes since: the groups mapper sends full paths (groups matched by path);
+    # the login client no longer exchanges tokens (jupyterhub-exchange does: its tokens name
+    # that client as an audience, and it holds no API scope).
+    before = (
+        DEMO_HUB_CLIENT_BEFORE_TEMPLATES.replace("full.path: 'false'", "full.path: 'true'")
+        .replace(" and exchanges their token for per-API tokens", "")
+        .replace("  standard.token.exchange.enabled: 'true'\n", "")
+        .replace("  standard.token.exchange.enableRefreshRequestedTokenType: 'NO'\n", "")
+        .replace("protocolMappers:\n", "protocolMappers:\n" + EXCHANGE_AUDIENCE_MAPPER)
+        + "optionalClientScopes: []\n"
+    )
     hub_client_file(idp).write_text(before)
     old = load_one(idp, "demo", VARIABLES)
     assert new.clients["jupyterhub"] == old.clients["jupyterhub"]
@@ -244,11 +279,15 @@ def test_the_research_hub_client_is_the_demo_one_at_research(tmp_path: Path) -> 
     assert hub["description"] == demo_hub["description"]
     assert hub["attributes"]["use.refresh.tokens"] == "true"
     assert hub["attributes"]["client.use.lightweight.access.token.enabled"] == "false"
-    (mapper,) = hub["_protocolMappers"]
-    assert mapper["consentRequired"] is False
-    assert mapper["config"]["introspection.token.claim"] == "true"
-    assert hub["_optionalScopes"] == ["samples:read"]
-    differ = {"name", "secret", "rootUrl", "redirectUris", "attributes", "_optionalScopes"}
+    audience, groups = hub["_protocolMappers"]
+    assert groups["consentRequired"] is False
+    assert groups["config"]["introspection.token.claim"] == "true"
+    assert audience["config"]["included.client.audience"] == "jupyterhub-exchange"
+    assert hub["_optionalScopes"] == []
+    exchange = load_one(idp, "research").clients["jupyterhub-exchange"]
+    assert exchange["_optionalScopes"] == ["samples:read"]
+    assert exchange["secret"] == "research-exchange-secret-y"
+    differ = {"name", "secret", "rootUrl", "redirectUris", "attributes"}
     differ.add("_file")
     assert {k: v for k, v in hub.items() if k not in differ} == {
         k: v for k, v in demo_hub.items() if k not in differ
@@ -308,7 +347,7 @@ def test_any_client_file_may_name_a_template(tmp_path: Path) -> None:
     assert lab["name"] == "Lab"
     assert lab["rootUrl"] == "http://localhost:8000/lab"
     assert lab["_file"].endswith("lab-hub.yml")
-    assert lab["_optionalScopes"] is None  # not a requester: its optional scopes are left alone
+    assert lab["_optionalScopes"] == []  # a login client: it holds no API scope
 
 
 def test_deep_merge_and_fill() -> None:

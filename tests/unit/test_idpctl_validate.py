@@ -339,7 +339,7 @@ def test_unknown_template_variable(idp: Path) -> None:
         "realms/demo/clients/jupyterhub.yml",
         "client jupyterhub",
         "unknown key 'prefix' in vars",
-        "['name', 'path', 'secret']",
+        "['exchange_client', 'name', 'path', 'secret']",
     )
 
 
@@ -403,7 +403,12 @@ def test_placeholder_unset_in_a_template_names_the_client_file(idp: Path) -> Non
 
 
 def test_the_research_realm_validates(idp: Path) -> None:
-    variables = {**VARIABLES, "RESEARCH_HUB_CLIENT_SECRET": "y", "DEMO_PASSWORD_RESEARCHER": "z"}
+    variables = {
+        **VARIABLES,
+        "RESEARCH_HUB_CLIENT_SECRET": "y",
+        "RESEARCH_EXCHANGE_CLIENT_SECRET": "x",
+        "DEMO_PASSWORD_RESEARCHER": "z",
+    }
     assert validate(idp, realms=["demo", "research"], variables=variables) == (
         0,
         ["idp/ is valid: realms demo, research."],

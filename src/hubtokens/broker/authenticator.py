@@ -1,14 +1,16 @@
 """GenericOAuthenticator for Keycloak, carrying the token broker.
 
 Everything Keycloak-specific the hub needs lives here: URLs derived from one base URL and
-realm, the broker's API handler, a logout that ends the Keycloak session, and a refresh that
-shares the broker's per-user lock.
+realm, the broker's API handler, a logout that ends the Keycloak session, a refresh that
+shares the broker's per-user lock and re-checks the allowed groups, and the binding of each
+hub user to one Keycloak account (its ``sub``).
 """
 
 from __future__ import annotations
 
 import os
 from functools import cached_property
+from inspect import isawaitable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,8 @@ from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
 from hubtokens.broker.policy import Policy
-from hubtokens.broker.service import TokenBroker
+from hubtokens.broker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
+from hubtokens.jwt_claims import unverified_claims
 from stackconf import settings as conf
 
 
@@ -89,6 +92,24 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             f"(it is not in group {','.join(sorted(self.allowed_groups))}). "
             "Ask a hub admin to approve you, then log in again."
         )
+
+    exchange_client_id = Unicode(
+        config=True,
+        help="The Keycloak client the broker exchanges users' tokens with (not the login "
+        "client: minted tokens carry only what this client allows). Env: TOKEN_EXCHANGE_CLIENT_ID.",
+    )
+
+    @default("exchange_client_id")
+    def _exchange_client_id_default(self) -> str:
+        return conf.get("TOKEN_EXCHANGE_CLIENT_ID")
+
+    exchange_client_secret = Unicode(
+        config=True, help="Its secret. Env: TOKEN_EXCHANGE_CLIENT_SECRET."
+    )
+
+    @default("exchange_client_secret")
+    def _exchange_client_secret_default(self) -> str:
+        return conf.get("TOKEN_EXCHANGE_CLIENT_SECRET")
 
     post_logout_redirect_uri = Unicode(
         config=True, help="Where Keycloak sends the browser after logout (the hub's home)."
@@ -241,8 +262,8 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         return TokenBroker(
             policy=self.load_policy(),
             token_url=self.token_url,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
+            client_id=self.exchange_client_id,
+            client_secret=self.exchange_client_secret,
             refresher=self.refresh_keycloak_token,
             cache_margin=self.cache_margin,
             refresh_margin=self.refresh_margin,
@@ -253,6 +274,7 @@ class KeycloakAuthenticator(GenericOAuthenticator):
                 max_name_length=self.max_name_length,
             ),
             rate_limiter=MintRateLimiter(self.mint_rate, self.mint_burst),
+            still_allowed=self.still_allowed,
         )
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
@@ -285,9 +307,120 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             ) from None
 
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
-        # Share the broker's per-user lock so a refresh token is never used twice at once.
-        async with self.broker.locks.hold(user.name):
-            return await super().refresh_user(user, handler, **kwargs)
+        """OAuthenticator's refresh, under the broker's per-user lock (a refresh token is never
+        used twice at once), for a user who still holds a session, and who must still be
+        allowed (``check_allowed``, as at login: JupyterHub does not re-check it on refresh).
+        A user no longer allowed is revoked (broker and auth_state) and must log in again."""
+        broker = self.broker
+        async with broker.locks.hold(user.name):
+            if not has_session(await user.get_auth_state()):
+                return False  # logged out: the state holds at most the Keycloak sub
+            epoch = broker.epoch(user.name)
+            model = await super().refresh_user(user, handler, **kwargs)
+            if not isinstance(model, dict):
+                return model
+            if broker.epoch(user.name) != epoch:
+                return False  # revoked meanwhile: JupyterHub must not save these tokens
+            if not await self._allowed(user.name, model):
+                await self._revoke_not_allowed(user)
+                return False
+            return model
+
+    async def _revoke_not_allowed(self, user: Any) -> None:
+        self.log.warning(
+            "%s is no longer in the allowed groups %s: session revoked",
+            user.name,
+            ",".join(sorted(self.allowed_groups)),
+        )
+        self.broker.revoke(user.name)
+        await user.save_auth_state(logged_out_state(await user.get_auth_state()))
+
+    async def _allowed(self, username: str, model: dict[str, Any]) -> bool:
+        """JupyterHub's login checks (blocked users, ``allow_all``, ``check_allowed``)."""
+        checks = [self.check_blocked_users]
+        if not self.allow_all:
+            checks.append(self.check_allowed)
+        for check in checks:
+            passed = check(username, model)
+            if isawaitable(passed):
+                passed = await passed
+            if not passed:
+                return False
+        return True
+
+    async def still_allowed(self, username: str, token_info: dict[str, Any]) -> bool:
+        """Whether the user may still use the hub, from a refresh's answer (the broker asks
+        after each refresh of the user's Keycloak token).
+
+        The refreshed access token carries the hub client's groups claim (the same mapper
+        as userinfo at login): its claims stand in for the userinfo response and go through
+        the same steps as a login (groups by path, admin groups, ``check_allowed``). The
+        token is read without verifying its signature: it came straight from Keycloak's
+        token endpoint over the back channel, as OAuthenticator reads ID tokens.
+        """
+        claims = unverified_claims(token_info.get("access_token"))
+        auth_state = self.build_auth_state_dict(token_info, claims)
+        if isawaitable(auth_state):
+            auth_state = await auth_state
+        model: dict[str, Any] = {
+            "name": username,
+            "admin": True if username in self.admin_users else None,
+            "auth_state": auth_state,
+        }
+        model = await self.update_auth_model(model)
+        if self.manage_groups:
+            groups = await self.get_user_groups(auth_state)
+            model["groups"] = sorted(groups)
+            if self.admin_groups and not model["admin"]:
+                model["admin"] = bool(groups & self.admin_groups)
+        return await self._allowed(username, model)
+
+    async def build_auth_state_dict(
+        self, token_info: dict[str, Any], user_info: dict[str, Any]
+    ) -> dict[str, Any]:
+        """OAuthenticator's auth_state, plus the Keycloak account's ``sub`` (``SUB_KEY``)."""
+        state = super().build_auth_state_dict(token_info, user_info)
+        if isawaitable(state):
+            state = await state
+        state[SUB_KEY] = (user_info or {}).get("sub")
+        return state
+
+    async def run_post_auth_hook(self, handler: Any, auth_model: dict[str, Any]) -> Any:
+        """Refuse a login whose Keycloak account (``sub``) is not the one the hub user of that
+        name is bound to: a Keycloak account deleted and re-created with the same username
+        must not inherit the old hub user (its volume, tokens, servers).
+
+        Runs after ``check_allowed``, at login only (JupyterHub passes the handler here).
+        A hub user with no sub recorded (new, or from before this check) is bound to the
+        account that logs in: its auth_state records the sub when JupyterHub saves it.
+        """
+        username = auth_model["name"]
+        sub = (auth_model.get("auth_state") or {}).get(SUB_KEY)
+        if not sub:
+            self.log.warning("login of %s refused: Keycloak sent no sub", username)
+            raise HTTPError(
+                403, "Keycloak did not say which account logged in (no sub): log in again."
+            )
+        existing = handler.find_user(username)
+        if existing is not None:
+            known = (await existing.get_auth_state() or {}).get(SUB_KEY)
+            if known and known != sub:
+                self.log.warning(
+                    "login of %s refused: Keycloak account sub=%s is not the one this hub "
+                    "user is bound to (sub=%s): the account was re-created",
+                    username,
+                    sub,
+                    known,
+                )
+                raise HTTPError(
+                    403,
+                    f"the Keycloak account {username} was re-created (a different account "
+                    "than the one this hub knew): a hub admin must delete the old hub user "
+                    f"{username} before it can log in",
+                )
+            if not known:
+                self.log.info("hub user %s bound to Keycloak account sub=%s", username, sub)
+        return await super().run_post_auth_hook(handler, auth_model)
 
     async def end_keycloak_session(self, refresh_token: str) -> None:
         """End the user's Keycloak session from the back channel (best effort, logged)."""

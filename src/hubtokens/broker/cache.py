@@ -1,4 +1,8 @@
-"""Minted tokens cached per (user, server, audience, scope) until shortly before expiry."""
+"""Minted tokens cached per (user, server, audience, scope) until shortly before expiry.
+
+Each entry remembers the user's revocation epoch it was minted under (``TokenBroker.revoke``
+bumps it): ``get`` with the current epoch drops an entry of an older one.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,12 @@ class Minted:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    minted: Minted
+    epoch: int
+
+
 #: The most entries a cache holds; beyond it the entries that expire first are dropped.
 MAX_ENTRIES = 10_000
 #: Expired entries are swept on ``put`` once the cache holds this many (then twice as many
@@ -37,7 +47,7 @@ FIRST_SWEEP = 64
 
 class TokenCache:
     """A dict with expiry: ``get`` returns a token only while it has more than ``margin``
-    seconds left (the broker's ``cache_margin``).
+    seconds left (the broker's ``cache_margin``) and was stored under the ``epoch`` asked for.
 
     Entries past the margin are dropped by ``get`` and swept by ``put``, and the cache never
     holds more than ``max_entries`` (the soonest to expire go first): keys nobody asks for
@@ -54,19 +64,21 @@ class TokenCache:
         self.margin = margin
         self.clock = clock
         self.max_entries = max_entries
-        self._entries: dict[CacheKey, Minted] = {}
+        self._entries: dict[CacheKey, _Entry] = {}
         self._sweep_at = FIRST_SWEEP
 
-    def get(self, key: CacheKey) -> Minted | None:
+    def get(self, key: CacheKey, epoch: int = 0) -> Minted | None:
+        """The token of ``key`` if it is still usable and was stored under ``epoch``
+        (an entry of another epoch was minted before a revocation: it is dropped)."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if not usable(entry.expires_at, self.margin, self.clock()):
+        if entry.epoch != epoch or not usable(entry.minted.expires_at, self.margin, self.clock()):
             del self._entries[key]
             return None
-        return entry
+        return entry.minted
 
-    def put(self, key: CacheKey, minted: Minted) -> None:
+    def put(self, key: CacheKey, minted: Minted, epoch: int = 0) -> None:
         now = self.clock()
         if not usable(minted.expires_at, self.margin, now):
             return
@@ -74,21 +86,23 @@ class TokenCache:
             if len(self._entries) >= self._sweep_at:
                 self.sweep(now)
             while len(self._entries) >= self.max_entries:
-                soonest = min(self._entries, key=lambda k: self._entries[k].expires_at)
+                soonest = min(self._entries, key=lambda k: self._entries[k].minted.expires_at)
                 del self._entries[soonest]
-        self._entries[key] = minted
+        self._entries[key] = _Entry(minted, epoch)
 
     def sweep(self, now: float | None = None) -> int:
         """Drop every entry past the margin; returns how many were dropped."""
         now = self.clock() if now is None else now
-        stale = [k for k, v in self._entries.items() if not usable(v.expires_at, self.margin, now)]
+        stale = [
+            k for k, v in self._entries.items() if not usable(v.minted.expires_at, self.margin, now)
+        ]
         for key in stale:
             del self._entries[key]
         self._sweep_at = max(FIRST_SWEEP, 2 * len(self._entries))
         return len(stale)
 
     def forget_user(self, username: str) -> int:
-        """Drop every token of a user (on logout); returns how many were dropped."""
+        """Drop every token of a user (on revocation); returns how many were dropped."""
         keys = [key for key in self._entries if key[0] == username]
         for key in keys:
             del self._entries[key]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +13,7 @@ from oauthenticator.oauth2 import OAuthLogoutHandler
 from tornado.web import stream_request_body
 
 from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.service import realm_roles
+from hubtokens.broker.service import TokenBroker, logged_out_state, realm_roles
 from hubtokens.errors import echo
 
 #: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
@@ -166,13 +167,35 @@ class TokenExchangeHandler(APIHandler):
         self.finish(json.dumps(broker.policy.listing(roles)))
 
 
+async def log_out(
+    broker: TokenBroker, user: Any, revoke_api_tokens: Callable[[Any], None]
+) -> dict[str, Any]:
+    """Revoke what the hub holds for ``user``; returns the auth_state the user held (its
+    refresh and id tokens end the Keycloak session afterwards, outside the lock).
+
+    The broker revokes at once (epoch bump and cache drop: a mint in flight neither caches
+    nor returns its token), then, under the broker's per-user lock (so that no refresh of the
+    user's Keycloak token is halfway: one that started before has saved, one queued after
+    finds no session), revokes again, clears auth_state to ``logged_out_state`` (only the
+    Keycloak ``sub`` the hub user is bound to stays) and revokes the user's API tokens.
+    """
+    broker.revoke(user.name)
+    async with broker.locks.hold(user.name):
+        state = await user.get_auth_state() or {}
+        broker.revoke(user.name)  # what started while the lock was awaited
+        await user.save_auth_state(logged_out_state(state))
+        revoke_api_tokens(user)
+    return state
+
+
 class KeycloakLogoutHandler(OAuthLogoutHandler):
     """Logging out of the hub also ends the Keycloak session.
 
-    The refresh token is revoked at Keycloak from the hub (so no later mint can succeed even
-    if the browser never follows the redirect), auth_state and cached tokens are dropped, the
-    user's JupyterHub API tokens are revoked (servers that keep running keep theirs),
-    then the browser goes to Keycloak's end-session endpoint with ``id_token_hint`` (no
+    The broker revokes the user and, under its per-user lock, auth_state is cleared (but for
+    the Keycloak ``sub``) and the user's JupyterHub API tokens are revoked (servers that keep
+    running keep theirs): see ``log_out``. Then the refresh token is revoked at Keycloak from
+    the hub (so no later mint can succeed even if the browser never follows the redirect),
+    and the browser goes to Keycloak's end-session endpoint with ``id_token_hint`` (no
     confirmation page) and comes back to the hub.
     """
 
@@ -184,11 +207,8 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
         if user is None:
             return
         authenticator = self.authenticator
-        state = await user.get_auth_state() or {}
+        state = await log_out(authenticator.broker, user, self.revoke_api_tokens)
         self._id_token = state.get("id_token")
-        await user.save_auth_state(None)
-        authenticator.broker.forget(user.name)
-        self.revoke_api_tokens(user)
         if state.get("refresh_token"):
             await authenticator.end_keycloak_session(state["refresh_token"])
 

@@ -26,6 +26,13 @@ from hubtokens.jwt_claims import unverified_claims
 from hubtokens.scopes import normalize_scope
 
 Refresher = Callable[[str], Awaitable[dict[str, Any]]]
+#: ``still_allowed(username, token_info)``: whether the user may still use the hub, judged
+#: from a refresh's answer (KeycloakAuthenticator.still_allowed reads its groups claim).
+AllowedCheck = Callable[[str, dict[str, Any]], Awaitable[bool]]
+
+#: The auth_state key that binds a hub user to its Keycloak account (the ``sub``); it is the
+#: only key kept at logout (see ``logged_out_state``).
+SUB_KEY = "keycloak_sub"
 
 
 class HubUser(Protocol):
@@ -48,6 +55,38 @@ def token_expiry(access_token: str) -> float:
         return 0.0
 
 
+def has_session(state: dict[str, Any] | None) -> bool:
+    """Whether an auth_state holds a Keycloak session: an access token. A logged-out user's
+    state is None or only ``{SUB_KEY: sub}`` (``logged_out_state``)."""
+    return bool(state and state.get("access_token"))
+
+
+def logged_out_state(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a user's auth_state becomes at logout or revocation: no token, only the Keycloak
+    ``sub`` the hub user is bound to (KeycloakAuthenticator refuses a login of the same
+    username by another account). JupyterHub keeps no other per-user field that the
+    authenticator can read at login and that survives logout, so the sub stays here,
+    encrypted like the rest; nothing reads a token from a state without ``access_token``."""
+    sub = (state or {}).get(SUB_KEY)
+    return {SUB_KEY: sub} if sub else None
+
+
+def logged_out(username: str) -> BrokerError:
+    return BrokerError(
+        "login_required",
+        f"the hub holds no Keycloak session for {username} (logged out or never logged in): "
+        "log in to the hub again.",
+    )
+
+
+def revoked_meanwhile(username: str) -> BrokerError:
+    return BrokerError(
+        "login_required",
+        f"you logged out while this token was minted: log in again (the hub revoked {username}'s "
+        "session meanwhile; nothing was kept).",
+    )
+
+
 def realm_roles(access_token: str | None) -> list[str]:
     """The realm roles in a Keycloak access token (for listing, not for decisions)."""
     claims = unverified_claims(access_token)
@@ -63,6 +102,13 @@ class TokenBroker:
     ``limits`` bound one request (scope count, name lengths; the handler checks the body
     size with them); ``rate_limiter`` bounds the mints per user that reach Keycloak. Both are
     off unless given: KeycloakAuthenticator passes them from its settings (TOKEN_EXCHANGE_*).
+
+    Revocation: ``revoke(username)`` (logout, a user no longer allowed) bumps the user's
+    *epoch* and drops their cached tokens. A mint records the epoch when it starts; a mint or
+    refresh that finishes under another epoch neither caches nor saves anything and answers
+    ``login_required``; a cache hit also needs the user's auth_state to still hold a session.
+    ``still_allowed`` (optional) is asked after each refresh of the user's Keycloak token:
+    False revokes the user. Epochs live in memory (one hub process), from 0 per user.
     """
 
     def __init__(
@@ -80,6 +126,7 @@ class TokenBroker:
         clock: Callable[[], float] = time.time,
         limits: RequestLimits | None = None,
         rate_limiter: MintRateLimiter | None = None,
+        still_allowed: AllowedCheck | None = None,
     ) -> None:
         self.policy = policy
         self.token_url = token_url
@@ -94,6 +141,26 @@ class TokenBroker:
         self.clock = clock
         self.limits = limits or RequestLimits()
         self.rate_limiter = rate_limiter or MintRateLimiter(0, 0)
+        self.still_allowed = still_allowed
+        self._epochs: dict[str, int] = {}
+
+    def epoch(self, username: str) -> int:
+        """How many times the user was revoked since the hub started."""
+        return self._epochs.get(username, 0)
+
+    def revoke(self, username: str) -> int:
+        """Revoke what the broker holds for a user, at once (no await): bump the epoch (mints
+        and refreshes in flight will neither cache nor save) and drop the cached tokens.
+        Returns how many cached tokens were dropped. The caller clears auth_state."""
+        self._epochs[username] = self.epoch(username) + 1
+        dropped = self.cache.forget_user(username)
+        self.log.info(
+            "token-exchange: revoked user=%s epoch=%d cached_tokens_dropped=%d",
+            username,
+            self._epochs[username],
+            dropped,
+        )
+        return dropped
 
     async def mint(
         self, user: HubUser, server: str, audience: str, scope: Any
@@ -108,8 +175,16 @@ class TokenBroker:
         self.limits.check(audience, scopes)
         self.policy.check(audience, scopes, user.name)
         key = (user.name, server, audience, scopes)
-        cached = self.cache.get(key)
+        epoch = self.epoch(user.name)
+        cached = self.cache.get(key, epoch)
         if cached is not None:
+            # The hub must still hold the user's Keycloak session (a logout, even one this
+            # broker did not see, clears it): one auth_state read per hit.
+            if not has_session(await user.get_auth_state()):
+                self.revoke(user.name)
+                raise logged_out(user.name)
+            if self.epoch(user.name) != epoch:  # revoked while auth_state was read
+                raise revoked_meanwhile(user.name)
             self._audit(user.name, server, cached, cached=True)
             return cached, True
         try:  # a cache miss: counted before Keycloak is asked
@@ -122,7 +197,7 @@ class TokenBroker:
                 error.retry_after,
             )
             raise
-        subject_token = await self.fresh_access_token(user)
+        subject_token = await self.fresh_access_token(user, epoch)
         try:
             body = await exchange_token(
                 self.http,
@@ -147,24 +222,32 @@ class TokenBroker:
             scope=" ".join(scopes),
             audience=audience,
         )
-        self.cache.put(key, minted)
+        if self.epoch(user.name) != epoch:  # logout (or revocation) while Keycloak answered
+            self.log.warning(
+                "token-exchange: user=%s revoked during a mint: token dropped", user.name
+            )
+            raise revoked_meanwhile(user.name)
+        self.cache.put(key, minted, epoch)
         self._audit(user.name, server, minted, cached=False)
         return minted, False
 
-    async def fresh_access_token(self, user: HubUser) -> str:
+    async def fresh_access_token(self, user: HubUser, epoch: int | None = None) -> str:
         """The user's Keycloak access token, refreshed first if it expires soon.
 
         One refresh per user at a time: concurrent mints wait for the first refresh and then
         use its result. The rotated refresh token is saved before the new access token is used.
+        ``epoch`` (default: the current one) is the revocation epoch the caller started under:
+        a refresh that ends under another epoch saves nothing (login_required); a refresh
+        whose token ``still_allowed`` refuses revokes the user.
         """
+        if epoch is None:
+            epoch = self.epoch(user.name)
         async with self.locks.hold(user.name):
+            if self.epoch(user.name) != epoch:
+                raise revoked_meanwhile(user.name)
             state = await user.get_auth_state()
-            if not state or not state.get("access_token"):
-                raise BrokerError(
-                    "login_required",
-                    f"the hub holds no Keycloak session for {user.name} (logged out or "
-                    "never logged in): log in to the hub again.",
-                )
+            if not state or not has_session(state):
+                raise logged_out(user.name)
             access_token = state["access_token"]
             if usable(token_expiry(access_token), self.refresh_margin, self.clock()):
                 return access_token
@@ -176,6 +259,28 @@ class TokenBroker:
                     "token: log in to the hub again.",
                 )
             token_info = await self.refresher(refresh_token)
+            allowed = True
+            if self.still_allowed is not None:
+                allowed = await self.still_allowed(user.name, token_info)
+            if self.epoch(user.name) != epoch:  # revoked during the refresh: save nothing
+                self.log.warning(
+                    "token-exchange: user=%s revoked during a refresh: not saved", user.name
+                )
+                raise revoked_meanwhile(user.name)
+            if not allowed:
+                self.revoke(user.name)
+                await user.save_auth_state(logged_out_state(state))
+                self.log.warning(
+                    "token-exchange: user=%s is no longer allowed on the hub (Keycloak groups): "
+                    "revoked",
+                    user.name,
+                )
+                raise BrokerError(
+                    "login_required",
+                    f"{user.name} is no longer allowed to use this hub (Keycloak groups "
+                    "changed): the hub ended the session; ask a hub admin for approval, then "
+                    "log in again.",
+                )
             new_state = dict(state)
             new_state["access_token"] = token_info["access_token"]
             new_state["refresh_token"] = token_info.get("refresh_token") or refresh_token
@@ -195,10 +300,6 @@ class TokenBroker:
             f"{echo(audience)} (asked for: {echo(' '.join(asked))}): ask an admin for "
             f"{self.policy.describe(audience, missing)}.",
         )
-
-    def forget(self, username: str) -> None:
-        """Drop a user's cached tokens (called on logout)."""
-        self.cache.forget_user(username)
 
     def _audit(self, username: str, server: str, minted: Minted, *, cached: bool) -> None:
         expires = datetime.fromtimestamp(minted.expires_at, UTC).isoformat(timespec="seconds")

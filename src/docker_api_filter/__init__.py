@@ -1,0 +1,16 @@
+"""The Docker API filter: the only holder of the Docker socket in the compose stack.
+
+The hub (DockerSpawner, through docker-py) reaches the Docker API over TCP on a private network
+(``DOCKER_HOST=tcp://docker-api:2375``); this HTTP proxy forwards to the socket only the
+requests DockerSpawner makes for this stack, and checks their bodies, not only their paths: a
+container is created only from the single-user image, with the stack's label, on the users
+network, with the per-user volumes (and the extra CA file read-only), without privileges,
+capabilities, devices, host namespaces or host paths. Containers are started, stopped,
+inspected and removed only when they carry the stack's label. Everything else is refused with
+403 and a one-line JSON ``message`` that docker-py shows in the hub's log.
+
+- ``policy``: pure; decides on one request (and on a container's inspect result).
+- ``proxy``: the Starlette app; reads the body, asks the policy, forwards with httpx to the
+  Unix socket, streams the answer back.
+- ``__main__``: reads the settings (stackconf) and runs uvicorn (``docker-api-filter``).
+"""

@@ -1,0 +1,178 @@
+"""The filter as an HTTP proxy: check each request with the policy, forward it to the socket.
+
+One catch-all route. For each request: read the body (at most ``max_body`` bytes, else 413),
+ask the policy, and for a request about one container ask the daemon first whether that
+container carries the stack's label (refusing with 403 when not; the daemon's 404 passes
+through, DockerSpawner relies on it). Then forward the checked request (the decoded path and
+query as checked, re-encoded; a container by its full ID) with httpx to the Unix socket and
+stream the answer back, status and headers kept except hop-by-hop ones.
+
+Logs carry method, path, decision and reason, never a body or a query value's secrets (a
+create body holds the user server's environment, JUPYTERHUB_API_TOKEN included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl, quote, urlencode
+
+import httpx
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from docker_api_filter.policy import Decision, Policy
+
+log = logging.getLogger("docker_api_filter")
+
+#: Headers that belong to one connection, never forwarded either way (RFC 9110 7.6.1), and
+#: the ones httpx and uvicorn set themselves.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: stop and wait can take as long as the container takes: no read timeout (the client has its
+#: own); connecting to the local socket is quick or broken.
+UPSTREAM_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=120.0, pool=120.0)
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+
+def _headers(raw: list[tuple[bytes, bytes]], drop: frozenset[str]) -> list[tuple[str, str]]:
+    """Headers without hop-by-hop ones (and those the Connection header names)."""
+    named = {
+        token.strip().lower()
+        for name, value in raw
+        if name.decode("latin-1").lower() == "connection"
+        for token in value.decode("latin-1").split(",")
+    }
+    return [
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, value in raw
+        if name.decode("latin-1").lower() not in drop | named
+    ]
+
+
+def refusal(decision: Decision) -> JSONResponse:
+    return JSONResponse({"message": decision.message}, status_code=decision.status)
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than ``limit`` bytes."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    policy: Policy,
+    socket_path: str = "/var/run/docker.sock",
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Starlette:
+    """The proxy; ``transport`` replaces the Unix socket (tests pass a fake Docker)."""
+    client = httpx.AsyncClient(
+        transport=transport or httpx.AsyncHTTPTransport(uds=socket_path),
+        base_url="http://docker",
+        timeout=UPSTREAM_TIMEOUT,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    def refuse(decision: Decision) -> JSONResponse:
+        log.warning("refused (%d): %s", decision.status, decision.reason)
+        return refusal(decision)
+
+    async def handle(request: Request) -> Response:
+        method, path = request.method, request.scope["path"]  # path: percent-decoded
+        query = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        body = await read_body(request, policy.settings.max_body)
+        if body is None:
+            reason = f"request body larger than {policy.settings.max_body} bytes"
+            return refuse(Decision(False, f"{method} {path}: {reason}", 413))
+        decision = policy.check(method, path, query, body)
+        if not decision.allowed:
+            return refuse(decision)
+        try:
+            if decision.container is not None:
+                inspect = await client.get(f"/containers/{quote(decision.container)}/json")
+                if inspect.status_code != 200:  # 404: no such container; DockerSpawner's answer
+                    log.info(
+                        "%s %s: inspect of %s answered %d",
+                        method,
+                        path,
+                        decision.container,
+                        inspect.status_code,
+                    )
+                    return Response(
+                        inspect.content,
+                        status_code=inspect.status_code,
+                        headers=dict(_headers(inspect.headers.raw, HOP_BY_HOP)),
+                    )
+                try:
+                    found = inspect.json()
+                except ValueError:
+                    found = {}
+                owner = policy.check_container(decision.container, found)
+                if not owner.allowed:
+                    reason = f"{method} {path}: {owner.reason}"
+                    return refuse(Decision(False, reason, owner.status))
+                decision = decision.for_container(owner.container or "")
+            return await forward(request, decision, body)
+        except httpx.TransportError as error:
+            log.error("%s %s: the Docker socket did not answer: %s", method, path, error)
+            message = (
+                f"docker-api-filter: the Docker daemon did not answer ({type(error).__name__})"
+            )
+            return JSONResponse({"message": message}, status_code=502)
+
+    async def forward(request: Request, decision: Decision, body: bytes) -> Response:
+        url = quote(decision.path, safe="/:@")
+        if decision.query:
+            url += "?" + urlencode(decision.query)
+        upstream = client.build_request(
+            request.method,
+            url,
+            headers=_headers(request.headers.raw, HOP_BY_HOP | {"host", "content-length"}),
+            content=body,
+        )
+        response = await client.send(upstream, stream=True)
+        log.info(
+            "forwarded %s %s (%s): %d",
+            request.method,
+            request.scope["path"],
+            decision.reason,
+            response.status_code,
+        )
+        return StreamingResponse(
+            response.aiter_raw(),
+            status_code=response.status_code,
+            headers=dict(_headers(response.headers.raw, HOP_BY_HOP)),
+            background=BackgroundTask(response.aclose),
+        )
+
+    app = Starlette(routes=[Route("/{path:path}", handle, methods=METHODS)], lifespan=lifespan)
+    app.state.policy = policy
+    app.state.client = client
+    return app

@@ -1,0 +1,207 @@
+"""The hub is not root on the host (review item 1): it runs as an unprivileged user without the
+Docker socket, and the Docker API filter it talks to refuses every container that is not a
+user server made the way DockerSpawner makes them.
+
+Each attack is sent from inside the hub container, as code running in the hub would send it,
+to the filter at docker-api:2375. A refused request must answer 403 and name the rule; a
+well-formed user container is accepted (so that the refusals are not a filter refusing
+everything)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from tests.compose.conftest import docker
+
+HUB = "jupyterhub-keycloak-hub-1"
+FILTER = "http://docker-api:2375"
+
+#: Runs inside the hub: one request to the filter, the answer as JSON on stdout.
+REQUEST = """
+import json, sys, urllib.error, urllib.request
+method, url, body = json.loads(sys.stdin.read())
+data = None if body is None else json.dumps(body).encode()
+request = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(request, timeout=30) as response:
+        status, text = response.status, response.read().decode()
+except urllib.error.HTTPError as e:
+    status, text = e.code, e.read().decode()
+print(json.dumps({"status": status, "text": text}))
+"""
+
+
+def from_hub(method: str, path: str, body: dict | None = None) -> tuple[int, str]:
+    """Send one Docker API request from inside the hub container to the filter."""
+    result = docker(
+        "exec", "-i", HUB, "python", "-c", REQUEST, stdin=json.dumps([method, FILTER + path, body])
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    return answer["status"], answer["text"]
+
+
+def inspect(container: str) -> dict:
+    result = docker("inspect", container)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)[0]
+
+
+@pytest.fixture(scope="module")
+def user_container_body(reader_container: str) -> dict:
+    """A create request shaped like the reader's real server container (its image, label,
+    network, volume and least rights), without its environment (it holds a hub token)."""
+    info = inspect(reader_container)
+    config, host = info["Config"], info["HostConfig"]
+    return {
+        "Image": config["Image"],
+        "Labels": config["Labels"],
+        "Cmd": ["sleep", "1"],
+        "HostConfig": {
+            "Binds": [b for b in host["Binds"] if b.startswith("jupyterhub-user-")],
+            "NetworkMode": host["NetworkMode"],
+            "CapDrop": host["CapDrop"],
+            "SecurityOpt": host["SecurityOpt"],
+            "PidsLimit": host["PidsLimit"],
+            "Memory": host["Memory"],
+        },
+    }
+
+
+def with_change(body: dict, change: dict) -> dict:
+    """``body`` with ``change`` merged in (nested dicts merged key by key)."""
+    merged = copy.deepcopy(body)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def test_the_hub_runs_as_an_unprivileged_user_without_the_docker_socket(compose_stack) -> None:
+    uid = docker("exec", HUB, "id", "-u")
+    assert uid.returncode == 0 and uid.stdout.strip() not in ("", "0")
+    status = docker("exec", HUB, "cat", "/proc/1/status").stdout
+    cap_eff = next(line for line in status.splitlines() if line.startswith("CapEff:"))
+    assert int(cap_eff.split()[1], 16) == 0
+    mounts = [m["Destination"] for m in inspect(HUB)["Mounts"]]
+    assert not any("docker.sock" in m for m in mounts), mounts
+    assert docker("exec", HUB, "test", "-e", "/var/run/docker.sock").returncode != 0
+
+
+def test_a_well_formed_user_container_is_accepted(user_container_body) -> None:
+    status, text = from_hub(
+        "POST", "/containers/create?name=jupyter-filter-probe", user_container_body
+    )
+    try:
+        assert status == 201, text
+    finally:
+        docker("rm", "-f", "jupyter-filter-probe")
+
+
+ATTACKS = {
+    # name: (change to the user container's create request, word the refusal must name)
+    "privileged": ({"HostConfig": {"Privileged": True}}, "Privileged"),
+    "host root bind": ({"HostConfig": {"Binds": ["/:/host"]}}, "Binds"),
+    "docker socket bind": (
+        {"HostConfig": {"Binds": ["/var/run/docker.sock:/var/run/docker.sock"]}},
+        "Binds",
+    ),
+    "another stack volume": (
+        {"HostConfig": {"Binds": ["jupyterhub-keycloak_postgres:/data"]}},
+        "Binds",
+    ),
+    "bind mount": (
+        {"HostConfig": {"Mounts": [{"Type": "bind", "Source": "/etc", "Target": "/x"}]}},
+        "Mounts",
+    ),
+    "added capability": ({"HostConfig": {"CapAdd": ["SYS_ADMIN"]}}, "CapAdd"),
+    "capabilities kept": ({"HostConfig": {"CapDrop": []}}, "CapDrop"),
+    "host network": ({"HostConfig": {"NetworkMode": "host"}}, "NetworkMode"),
+    "backend network": (
+        {"HostConfig": {"NetworkMode": "jupyterhub-keycloak_backend"}},
+        "NetworkMode",
+    ),
+    "host pid": ({"HostConfig": {"PidMode": "host"}}, "PidMode"),
+    "host ipc": ({"HostConfig": {"IpcMode": "host"}}, "IpcMode"),
+    "host user namespace": ({"HostConfig": {"UsernsMode": "host"}}, "UsernsMode"),
+    "device": (
+        {"HostConfig": {"Devices": [{"PathOnHost": "/dev/sda", "PathInContainer": "/dev/sda"}]}},
+        "Devices",
+    ),
+    "seccomp off": (
+        {"HostConfig": {"SecurityOpt": ["no-new-privileges:true", "seccomp=unconfined"]}},
+        "SecurityOpt",
+    ),
+    "another image": ({"Image": "jupyterhub-keycloak/hub:dev"}, "Image"),
+    "no stack label": ({"Labels": {}}, "Labels"),
+    "root user": ({"User": "0"}, "User"),
+}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_forbidden_container_is_refused(user_container_body, attack) -> None:
+    change, field = ATTACKS[attack]
+    status, text = from_hub(
+        "POST", "/containers/create?name=jupyter-attack", with_change(user_container_body, change)
+    )
+    leftover = docker("ps", "-a", "--filter", "name=jupyter-attack", "--format", "{{.Names}}")
+    docker("rm", "-f", "jupyter-attack")
+    assert status == 403, (status, text)
+    assert field in text, text
+    assert not leftover.stdout.strip(), "the filter let the container be created"
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ("POST", "/containers/{keycloak}/stop", None),
+        ("DELETE", "/containers/{keycloak}?force=true", None),
+        ("GET", "/containers/{keycloak}/json", None),
+        ("POST", "/containers/{reader}/exec", {"Cmd": ["id"]}),
+        ("POST", "/containers/{keycloak}/exec", {"Cmd": ["id"]}),
+        ("GET", "/containers/{keycloak}/archive?path=/opt", None),
+        ("POST", "/images/create?fromImage=alpine&tag=latest", None),
+        ("POST", "/volumes/create", {"Name": "x"}),
+        ("POST", "/networks/jupyterhub-keycloak_backend/connect", {"Container": "{reader}"}),
+        ("POST", "/build", None),
+        ("GET", "/secrets", None),
+        ("POST", "/v1.45/containers/{keycloak}/kill", None),
+    ],
+    ids=lambda r: f"{r[0]} {r[1].split('?')[0]}",
+)
+def test_other_containers_and_endpoints_are_out_of_reach(reader_container, request_) -> None:
+    method, path, body = request_
+    names = {"keycloak": "jupyterhub-keycloak-keycloak-1", "reader": reader_container}
+    path = path.format(**names)
+    if body is not None:
+        body = json.loads(json.dumps(body).replace("{reader}", reader_container))
+    status, text = from_hub(method, path, body)
+    assert status in (403, 404), (status, text)
+    assert inspect("jupyterhub-keycloak-keycloak-1")["State"]["Running"]
+
+
+def test_the_container_list_shows_only_user_containers(reader_container) -> None:
+    status, text = from_hub("GET", "/containers/json?all=1")
+    assert status == 200, text
+    names = {name.lstrip("/") for container in json.loads(text) for name in container["Names"]}
+    assert reader_container in names
+    assert not any(name.startswith("jupyterhub-keycloak-") for name in names), names
+
+
+def test_the_filter_is_reachable_from_the_hub_only(reader_container) -> None:
+    """A user's server cannot reach the Docker API filter (it is on a network of its own)."""
+    attempt = docker(
+        "exec",
+        reader_container,
+        "python",
+        "-c",
+        "import urllib.request; urllib.request.urlopen('http://docker-api:2375/_ping', timeout=5)",
+    )
+    assert attempt.returncode != 0
+    assert "Error" in attempt.stderr
