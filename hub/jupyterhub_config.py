@@ -89,7 +89,10 @@ c.JupyterHub.custom_scopes = {
     }
 }
 # A server's $JUPYTERHUB_API_TOKEN gets the server role's scopes that its owner also holds,
-# so users hold the scope (for themselves only) and the server role passes it on.
+# so users hold the scope (for themselves only) and the server role passes it on. A token a
+# user creates may carry it too, but the broker answers only a running server's own token,
+# sent from that server's address (hubtokens.broker.callers), and Traefik refuses the broker's
+# path on the public entrypoint (compose/traefik/routes.yml).
 c.JupyterHub.load_roles = [
     {
         "name": "user",

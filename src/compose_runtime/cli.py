@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if not s.secrets_file.exists():
         print("Nothing to do: the stack was never started (no .state/secrets.env).")
         return 0
+    # Names added to the stack since the file was made (a newer checkout) get values, so that
+    # compose can read the file; no existing value changes.
+    secrets_file.ensure(s.secrets_file)
     if args.command == "down":
         return compose(s, "down", check=False)
     if args.command in ("idp-plan", "idp-apply"):

@@ -110,6 +110,8 @@ def _load(path: Path, variables: dict[str, str], problems: list[Problem], kind: 
 
 
 def audience_mapper(api: str) -> dict[str, Any]:
+    """Puts ``aud=<api>`` in the access token, also in a lightweight one (the exchange client
+    issues lightweight tokens: claims only from mappers that ask for it)."""
     return {
         "name": f"audience {api}",
         "protocol": "openid-connect",
@@ -120,7 +122,7 @@ def audience_mapper(api: str) -> dict[str, Any]:
             "access.token.claim": "true",
             "id.token.claim": "false",
             "introspection.token.claim": "true",
-            "lightweight.claim": "false",
+            "lightweight.claim": "true",
         },
     }
 

@@ -1,9 +1,12 @@
 """Smoke test of a deployment made by the Ansible playbooks: HTTP redirects to HTTPS, a user
-logs in through Keycloak in Chromium, and the hub's broker mints a fruit-api token for them."""
+logs in through Keycloak in Chromium, their server starts, and code in it gets a fruit-api
+token from the hub's broker."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import httpx
 import pytest
@@ -11,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from hubtokens.jwt_claims import unverified_claims
 from tests.deploy.conftest import Deployment
+from tests.support.servers import call_in_container, container_of
 
 USER = "reader"
 
@@ -49,32 +53,35 @@ def test_login_and_mint_a_token(page: Page, deployment: Deployment) -> None:
     page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(re.compile(r"/hub/token"), timeout=60_000)
 
-    # A JupyterHub API token of the user (as a notebook server holds), made with the session.
+    # The user's server starts (a container of the deployment), and code in it asks the
+    # hub's broker for a short-lived fruit-API token, with the server's own hub token: the
+    # only caller the broker answers.
     xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
-    created = page.request.post(
-        f"{url}/hub/api/users/{USER}/tokens",
-        data={"scopes": ["custom:token-exchange!user"], "note": "deploy smoke", "expires_in": 600},
-        headers={"X-XSRFToken": xsrf},
-    )
-    assert created.status == 201, created.text()
-    hub_token = created.json()["token"]
-
-    # The broker mints a short-lived token for the fruit API, as the user.
-    minted = httpx.post(
-        f"{url}/hub/api/token-exchange",
-        json={"audience": "fruit-api", "scope": "fruits:read"},
-        headers={"Authorization": f"token {hub_token}"},
-        verify=deployment.verify,
-        timeout=30,
-    )
+    started = page.request.post(f"{url}/hub/api/users/{USER}/server", headers={"X-XSRFToken": xsrf})
+    assert started.status in (201, 202), started.text()
+    deadline = time.monotonic() + 120
+    while True:
+        user = page.request.get(f"{url}/hub/api/user", headers={"X-XSRFToken": xsrf}).json()
+        if user["servers"].get("", {}).get("ready"):
+            break
+        assert time.monotonic() < deadline, "the user's server did not start within 120 s"
+        time.sleep(1)
+    request = json.dumps({"audience": "fruit-api", "scope": "fruits:read"}).encode()
+    minted = call_in_container(container_of(USER), "POST", content=request)
     assert minted.status_code == 200, minted.text
     body = minted.json()
     token = unverified_claims(body["access_token"])
     aud = token["aud"] if isinstance(token["aud"], list) else [token["aud"]]
     assert aud == ["fruit-api"]
     assert token["iss"] == f"{url}/auth/realms/demo"
-    assert token["preferred_username"] == USER
+    assert token["azp"] == "jupyterhub-exchange"
     assert "fruits:read" in token["scope"].split()
+
+    # The broker is not served through the public entrypoint, even to that token's holder.
+    outside = httpx.post(
+        f"{url}/hub/api/token-exchange", content=request, verify=deployment.verify, timeout=10
+    )
+    assert outside.status_code == 403 and "access_token" not in outside.text
 
     # The fruit API accepts it through Traefik over HTTPS.
     fruits = httpx.get(

@@ -8,7 +8,7 @@ import httpx
 
 from idpctl import cli
 from idpctl.admin import KeycloakAdmin
-from tests.support.login_flows import hub_api_token
+from tests.support.servers import call_as_server, mint_as_server
 from tests.support.stack import REPO, Stack
 
 IDP = REPO / "idp"
@@ -43,10 +43,11 @@ def client_exists(stack: Stack, client_id: str, realm: str = "demo") -> bool:
 
 
 def mint(stack: Stack, user: str, audience: str, scope: str, hub: str = "") -> httpx.Response:
-    """Mint through the hub's broker with a fresh JupyterHub token of ``user``."""
-    token = hub_api_token(stack, user, ["custom:token-exchange!user"], hub=hub)
-    return httpx.post(
-        f"{stack.public_url}{hub}/hub/api/token-exchange",
-        json={"audience": audience, "scope": scope},
-        headers={"Authorization": f"token {token}"},
-    )
+    """Mint through the hub's broker as ``user``'s notebook server does (started if needed)."""
+    return mint_as_server(stack, user, audience, scope, hub=hub)
+
+
+def forget(stack: Stack, user: str, hub: str = "") -> None:
+    """Drop the tokens the broker cached for ``user``'s server (its next mint asks Keycloak)."""
+    response = call_as_server(stack, user, "DELETE", hub=hub)
+    assert response.status_code == 200, response.text

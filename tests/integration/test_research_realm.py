@@ -15,7 +15,7 @@ import pytest
 from hubtokens.jwt_claims import unverified_claims
 from native_runtime import render
 from native_runtime.settings import Settings
-from tests.integration.idp_helpers import admin, idpctl, mint
+from tests.integration.idp_helpers import admin, forget, idpctl, mint
 from tests.support.stack import REPO, Stack
 
 HUB = "/research"
@@ -94,26 +94,21 @@ def test_one_refresh_for_many_concurrent_mints(stack: Stack, research_hub: str) 
     seconds after login, eight concurrent mints cause exactly one refresh."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.support.login_flows import create_api_token, hub_session
+    from tests.support.login_flows import hub_session
+    from tests.support.servers import start_server
 
     browser = hub_session(stack, "researcher", research_hub)  # a fresh login: a new session
-    tokens = [
-        create_api_token(stack, browser, "researcher", ["custom:token-exchange!user"], research_hub)
-        for _ in range(8)
-    ]
+    start_server(stack, "researcher", research_hub, browser)
+    forget(stack, "researcher", hub=research_hub)  # no token cached by an earlier test
     kc = admin(stack)
     before = {e["time"] for e in kc.get("/research/events", type="REFRESH_TOKEN", max=200)}
     time.sleep(3)  # the login's access token now has under 298 s left
 
-    def one(token: str) -> int:
-        return httpx.post(
-            f"{stack.public_url}{research_hub}/hub/api/token-exchange",
-            json={"audience": "research-api", "scope": "samples:read"},
-            headers={"Authorization": f"token {token}"},
-        ).status_code
+    def one(_: int) -> int:
+        return mint(stack, "researcher", "research-api", "samples:read", research_hub).status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        assert list(pool.map(one, tokens)) == [200] * 8
+        assert list(pool.map(one, range(8))) == [200] * 8
     events = kc.get("/research/events", type="REFRESH_TOKEN", max=200)
     new = [e for e in events if e["time"] not in before]
     assert len(new) == 1, new

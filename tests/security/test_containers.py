@@ -9,10 +9,12 @@ import pytest
 
 from tests.compose.conftest import docker
 
-SERVICES = ("traefik", "postgres", "keycloak", "fruit-api", "hub")
-#: Services that need no Linux capability (Postgres's entrypoint switches users; the hub
-#: holds the Docker socket until it reaches Docker through a filter).
-NO_CAPABILITIES = ("traefik", "keycloak", "fruit-api")
+SERVICES = ("traefik", "postgres", "keycloak", "fruit-api", "hub", "docker-api")
+#: Services that need no Linux capability (Postgres's entrypoint switches users; Traefik
+#: reads the hub's route file, which the unprivileged hub writes with mode 0600).
+NO_CAPABILITIES = ("keycloak", "fruit-api", "hub", "docker-api")
+#: CAP_DAC_READ_SEARCH: read any file (its bit in /proc/<pid>/status's capability masks).
+DAC_READ_SEARCH = 1 << 2
 
 
 def host_config(container: str) -> dict:
@@ -63,3 +65,9 @@ def test_every_service_has_a_memory_limit_and_no_privilege_gain(compose_stack, s
 @pytest.mark.parametrize("service", NO_CAPABILITIES)
 def test_services_that_need_no_capability_hold_none(compose_stack, service) -> None:
     assert int(proc_status(f"jupyterhub-keycloak-{service}-1")["CapEff"], 16) == 0
+
+
+def test_traefik_holds_only_the_right_to_read_the_hubs_routes(compose_stack) -> None:
+    status = proc_status("jupyterhub-keycloak-traefik-1")
+    assert int(status["CapEff"], 16) == DAC_READ_SEARCH
+    assert int(status["CapBnd"], 16) == DAC_READ_SEARCH

@@ -139,7 +139,7 @@ ATTACKS = {
         "SecurityOpt",
     ),
     "another image": ({"Image": "jupyterhub-keycloak/hub:dev"}, "Image"),
-    "no stack label": ({"Labels": {}}, "Labels"),
+    "no stack label": ({"Labels": None}, "Labels"),
     "root user": ({"User": "0"}, "User"),
 }
 

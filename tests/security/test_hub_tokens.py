@@ -89,8 +89,8 @@ def test_logout_stops_the_users_servers(compose_stack: Stack) -> None:
     curator = hub_session(compose_stack, "curator")
     api(compose_stack, curator, "POST", "/users/curator/server")
     deadline = time.monotonic() + 120
-    while not api(compose_stack, curator, "GET", "/user").json()["servers"].get("", {}).get(
-        "ready"
+    while (
+        not api(compose_stack, curator, "GET", "/user").json()["servers"].get("", {}).get("ready")
     ):
         assert time.monotonic() < deadline, "the curator's server did not start"
         time.sleep(1)

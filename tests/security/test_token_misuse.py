@@ -58,15 +58,16 @@ def login(stack: Stack) -> dict[str, Any]:
 
 
 def test_an_exchanged_token_for_the_api_is_accepted(stack: Stack, login: dict[str, Any]) -> None:
-    """The control: what the broker mints (typ Bearer, aud fruit-api alone, azp jupyterhub)
-    passes every check the attacks below hit. Fails if the API refuses the hub's tokens, e.g.
-    an ``azp`` allowlist without the hub's client or a stricter ``aud`` rule."""
+    """The control: what the broker mints (typ Bearer, aud fruit-api alone, azp
+    jupyterhub-exchange) passes every check the attacks below hit. Fails if the API refuses
+    the broker's tokens, e.g. an ``azp`` allowlist without the exchange client or a stricter
+    ``aud`` rule."""
     minted = exchange(stack, login["access_token"], "fruits:read")
     assert minted.status_code == 200, minted.text
     claims = unverified_claims(minted.json()["access_token"])
     assert claims["typ"].lower() == "bearer"
     assert audiences(claims) == [AUDIENCE]
-    assert claims["azp"] == "jupyterhub"
+    assert claims["azp"] == "jupyterhub-exchange"
     response = fruits(stack, minted.json()["access_token"])
     assert response.status_code == 200, response.text
     assert "apple" in response.json()["fruits"]

@@ -138,3 +138,18 @@ def test_an_entry_is_served_only_under_the_epoch_it_was_stored_under():
     assert cache.get(key(), 3) is None
     cache.put(key(), token)  # epoch 0 by default
     assert cache.get(key()) is token
+
+
+def test_forget_server_drops_only_that_servers_tokens() -> None:
+    cache = TokenCache(margin=30, clock=lambda: 1000.0)
+    token = Minted("t", 2000.0, "s", "api")
+    for key in [
+        ("alice", "default", "api", ("s",)),
+        ("alice", "gpu", "api", ("s",)),
+        ("bob", "default", "api", ("s",)),
+    ]:
+        cache.put(key, token)
+    assert cache.forget_server("alice", "default") == 1
+    assert cache.get(("alice", "default", "api", ("s",))) is None
+    assert cache.get(("alice", "gpu", "api", ("s",))) is token
+    assert cache.get(("bob", "default", "api", ("s",))) is token

@@ -49,10 +49,7 @@ class Handler(TokenExchangeHandler):
         self._jupyterhub_user = User()
 
     def _caller(self):
-        return self.current_user
-
-    def _server_name(self, user):
-        return self.request.headers.get("X-Test-Server", "default")
+        return self.current_user, self.request.headers.get("X-Test-Server", "default")
 
 
 def keycloak(request):

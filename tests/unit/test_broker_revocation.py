@@ -18,7 +18,7 @@ from hubtokens.broker import KeycloakAuthenticator
 from hubtokens.broker.cache import Minted
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.handlers import log_out
-from hubtokens.broker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
+from hubtokens.broker.service import SUB_KEY, has_session, logged_out_state
 from stackconf import settings
 from tests.support.broker_fakes import (
     NOW,
@@ -514,7 +514,3 @@ async def test_the_post_auth_hook_still_runs(env):
 
     a = KeycloakAuthenticator(post_auth_hook=hook)
     assert (await a.run_post_auth_hook(Handler(), login_model(SUB)))["hooked"]
-
-
-def test_forget_is_replaced_by_revoke():
-    assert not hasattr(TokenBroker, "forget")

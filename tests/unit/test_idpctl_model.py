@@ -74,6 +74,7 @@ def test_each_fruit_scope_has_one_audience_mapper_and_its_gate_role(demo: Desire
         assert mapper["protocolMapper"] == "oidc-audience-mapper"
         assert mapper["config"]["included.client.audience"] == "fruit-api"
         assert mapper["config"]["access.token.claim"] == "true"
+        assert mapper["config"]["lightweight.claim"] == "true"
         assert scope["_roles"] == [role]
 
 
@@ -100,6 +101,7 @@ def test_requester_gets_exactly_the_fruit_scopes_as_optional(demo: Desired) -> N
     assert exchange["fullScopeAllowed"] is False
     assert exchange["standardFlowEnabled"] is False
     assert exchange["attributes"]["standard.token.exchange.enabled"] == "true"
+    assert exchange["attributes"]["client.use.lightweight.access.token.enabled"] == "true"
 
 
 def test_the_login_client_does_not_exchange(demo: Desired) -> None:

@@ -18,7 +18,7 @@ import httpx
 from oauthenticator.generic import GenericOAuthenticator
 from tornado.httpclient import HTTPClientError
 from tornado.web import HTTPError
-from traitlets import Float, Integer, Unicode, default
+from traitlets import Bool, Float, Integer, Unicode, default
 
 from apiregistry import ConfigError, apis_of_realm, load_registry
 from hubtokens.broker.errors import BrokerError
@@ -183,6 +183,17 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     @default("refresh_margin")
     def _refresh_margin_default(self) -> float:
         return conf.get_float("TOKEN_REFRESH_MARGIN")
+
+    check_caller_address = Bool(
+        config=True,
+        help="Mint only for a request that comes from the address of the server whose token "
+        "it carries (a server's token copied elsewhere mints nothing). Turn off only where the "
+        "hub sees servers through NAT. Env: TOKEN_EXCHANGE_CHECK_ADDRESS.",
+    )
+
+    @default("check_caller_address")
+    def _check_caller_address_default(self) -> bool:
+        return conf.get_bool("TOKEN_EXCHANGE_CHECK_ADDRESS")
 
     max_request_body = Integer(
         config=True,

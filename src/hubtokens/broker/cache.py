@@ -108,6 +108,13 @@ class TokenCache:
             del self._entries[key]
         return len(keys)
 
+    def forget_server(self, username: str, server: str) -> int:
+        """Drop the tokens one server of a user holds (it asked to); returns how many."""
+        keys = [key for key in self._entries if key[:2] == (username, server)]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)
+
     def __len__(self) -> int:
         return len(self._entries)
 

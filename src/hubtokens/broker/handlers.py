@@ -12,6 +12,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from oauthenticator.oauth2 import OAuthLogoutHandler
 from tornado.web import stream_request_body
 
+from hubtokens.broker.callers import ONLY_SERVERS_MINT, calling_server, check_peer
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.service import TokenBroker, logged_out_state, realm_roles
 from hubtokens.errors import echo
@@ -70,7 +71,8 @@ def parse_request(raw: bytes) -> tuple[Any, Any]:
 
 @stream_request_body
 class TokenExchangeHandler(APIHandler):
-    """``POST /hub/api/token-exchange`` mints; ``GET`` lists what the caller may request.
+    """``POST /hub/api/token-exchange`` mints; ``GET`` lists what the caller may request;
+    ``DELETE`` forgets the tokens cached for the calling server.
 
     The body is streamed: at most the broker's ``max_body`` bytes are kept (a larger body is
     read to its end, counted and dropped, then answered 413), whatever its framing.
@@ -91,8 +93,10 @@ class TokenExchangeHandler(APIHandler):
             self.set_header("Retry-After", str(error.retry_after))
         self.finish(json.dumps(error.to_json()))
 
-    def _caller(self) -> Any:
-        """The user whose token is minted: always the owner of the calling token."""
+    def _caller(self) -> tuple[Any, str]:
+        """``(user, server name)``: the owner of the calling token, whose token is minted, and
+        which of their running servers the token belongs to (cache and audit key). Only a
+        server's own token, from that server's address, is answered (``callers``)."""
         user = self.current_user
         if user is None:
             raise BrokerError(
@@ -107,18 +111,17 @@ class TokenExchangeHandler(APIHandler):
                 f"this JupyterHub token lacks the {TOKEN_EXCHANGE_SCOPE} scope: call from a "
                 "notebook server started by the hub (its $JUPYTERHUB_API_TOKEN has it).",
             )
-        return user
-
-    def _server_name(self, user: Any) -> str:
-        """Which of the user's servers owns the calling token (cache and audit key)."""
         orm_token = self.get_token()
-        if orm_token is not None:
-            for name, spawner in user.spawners.items():
-                if spawner.api_token and orm_token.match(spawner.api_token):
-                    return name or "default"
-            # Not a server's token: database ids are reused, so add the creation time.
-            return f"token-{orm_token.id}-{orm_token.created:%Y%m%dT%H%M%S%f}"
-        return "session"
+        if orm_token is None:  # a browser session (cookie), not a token
+            raise BrokerError("forbidden", ONLY_SERVERS_MINT)
+        name, spawner = calling_server(orm_token.match, user.spawners)
+        if self.authenticator.check_caller_address:
+            server = spawner.server
+            # The connection's own peer: request.remote_ip follows X-Forwarded-For (the hub
+            # trusts proxy headers), which a caller on the users network could forge.
+            peer = self.request.connection.context.address[0]
+            check_peer(peer, name, server.ip if server is not None else None)
+        return user, name
 
     def _parse_body(self, broker: Any) -> tuple[Any, Any]:
         body = self._body or BoundedBody(0)
@@ -130,9 +133,9 @@ class TokenExchangeHandler(APIHandler):
     async def post(self) -> None:
         broker = self.authenticator.current_broker()
         try:
-            user = self._caller()
+            user, server = self._caller()
             audience, scope = self._parse_body(broker)
-            minted, _cached = await broker.mint(user, self._server_name(user), audience, scope)
+            minted, _cached = await broker.mint(user, server, audience, scope)
         except BrokerError as error:
             self._send_error(error)
             return
@@ -154,10 +157,23 @@ class TokenExchangeHandler(APIHandler):
             )
         )
 
+    async def delete(self) -> None:
+        """Forget the tokens cached for the calling server: its next mints reach Keycloak."""
+        broker = self.authenticator.current_broker()
+        try:
+            user, server = self._caller()
+        except BrokerError as error:
+            self._send_error(error)
+            return
+        dropped = broker.forget(user.name, server)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps({"forgotten": dropped}))
+
     async def get(self) -> None:
         broker = self.authenticator.current_broker()
         try:
-            user = self._caller()
+            user, _server = self._caller()
         except BrokerError as error:
             self._send_error(error)
             return

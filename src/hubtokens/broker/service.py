@@ -148,6 +148,18 @@ class TokenBroker:
         """How many times the user was revoked since the hub started."""
         return self._epochs.get(username, 0)
 
+    def forget(self, username: str, server: str) -> int:
+        """Drop the tokens cached for one server of a user (``DELETE`` on the broker: "mint
+        afresh next time", e.g. after an admin changed the user's roles)."""
+        dropped = self.cache.forget_server(username, server)
+        self.log.info(
+            "token-exchange: forgot user=%s server=%s cached_tokens_dropped=%d",
+            username,
+            server,
+            dropped,
+        )
+        return dropped
+
     def revoke(self, username: str) -> int:
         """Revoke what the broker holds for a user, at once (no await): bump the epoch (mints
         and refreshes in flight will neither cache nor save) and drop the cached tokens.

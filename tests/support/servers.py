@@ -1,0 +1,180 @@
+"""Calling the hub's broker the only way it answers: as a notebook server does, with the
+server's own $JUPYTERHUB_API_TOKEN, from the server's own address, at $JUPYTERHUB_API_URL.
+
+compose: the request is sent from inside the user's container (``docker exec``), by Python's
+standard library, with the container's environment. native: servers are local processes of
+the test's own OS user, so the test reads the server's environment (/proc/<pid>/environ) and
+sends the request itself from the same loopback address, as code in the server would.
+
+``start_server`` starts the user's server through the hub's API (a hub session, as the
+browser has) and waits until it is ready.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from stackconf import settings as conf
+from tests.support.login_flows import CookieCarrier, hub_session
+from tests.support.stack import Stack
+
+BROKER_PATH = "/token-exchange"  # under $JUPYTERHUB_API_URL
+START_TIMEOUT = 120.0
+
+#: Runs inside a user's container: one request to the hub's API as the server itself. stdin:
+#: a JSON line (method, path under the API URL, extra headers, chunked, token override), then
+#: the body. stdout: the answer as JSON (status, headers, body).
+IN_SERVER = r"""
+import http.client, json, os, sys, urllib.parse
+spec = json.loads(sys.stdin.buffer.readline())
+body = sys.stdin.buffer.read()
+url = urllib.parse.urlsplit(os.environ["JUPYTERHUB_API_URL"] + spec["path"])
+token = spec.get("token") or os.environ["JUPYTERHUB_API_TOKEN"]
+headers = {"Authorization": "token " + token, "Content-Type": "application/json"}
+headers.update(spec.get("headers") or {})
+connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+if spec.get("chunked"):
+    chunks = [body[i:i + 65536] for i in range(0, len(body), 65536)]
+    connection.request(spec["method"], url.path, body=iter(chunks), headers=headers,
+                       encode_chunked=True)
+else:
+    connection.request(spec["method"], url.path, body=body or None, headers=headers)
+answer = connection.getresponse()
+print(json.dumps({"status": answer.status, "headers": dict(answer.getheaders()),
+                  "body": answer.read().decode("utf-8", "replace")}))
+"""
+
+
+def start_server(stack: Stack, user: str, hub: str = "", browser: CookieCarrier | None = None):
+    """Start ``user``'s default server (if it is not running) and wait until it is ready."""
+    browser = browser or hub_session(stack, user, hub)
+    api = f"{stack.public_url}{hub}/hub/api/users/{user}"
+    headers = {"X-XSRFToken": browser.cookies["_xsrf"]}
+    browser.request("POST", f"{api}/server", headers=headers)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        server = browser.request("GET", api, headers=headers).json()["servers"].get("", {})
+        if server.get("ready"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{user}'s server did not start within {START_TIMEOUT:.0f} s")
+
+
+def container_of(user: str) -> str:
+    """The user's server container (compose), named as the hub names it."""
+    return conf.get("USER_CONTAINER_NAME").replace("{username}", user)
+
+
+class ServerNotRunning(AssertionError):
+    """The user has no running server to call from."""
+
+
+def server_environment(user: str, hub: str = "") -> dict[str, str]:
+    """The environment of ``user``'s running server process (native runtime)."""
+    prefix = f"{hub}/user/{user}/"
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            raw = environ.read_bytes()
+        except OSError:
+            continue
+        items = raw.decode(errors="replace").split("\0")
+        env = dict(item.split("=", 1) for item in items if "=" in item)
+        if env.get("JUPYTERHUB_SERVICE_PREFIX") == prefix and "JUPYTERHUB_API_TOKEN" in env:
+            return env
+    raise ServerNotRunning(f"no running server process of {user} (prefix {prefix})")
+
+
+def call_as_server(
+    stack: Stack,
+    user: str,
+    method: str,
+    path: str = BROKER_PATH,
+    content: bytes = b"",
+    *,
+    hub: str = "",
+    headers: dict[str, str] | None = None,
+    chunked: bool = False,
+    token: str | None = None,
+) -> httpx.Response:
+    """One request to the hub's API from ``user``'s server, with its own token (or ``token``:
+    e.g. a user-made token sent from inside the server); the server is started if needed."""
+    try:
+        return _call(stack, user, method, path, content, hub, headers, chunked, token)
+    except ServerNotRunning:
+        start_server(stack, user, hub)
+        return _call(stack, user, method, path, content, hub, headers, chunked, token)
+
+
+def _call(
+    stack: Stack,
+    user: str,
+    method: str,
+    path: str,
+    content: bytes,
+    hub: str,
+    headers: dict[str, str] | None,
+    chunked: bool,
+    token: str | None,
+) -> httpx.Response:
+    if stack.runtime == "compose":
+        return call_in_container(container_of(user), method, path, content, headers, chunked, token)
+    env = server_environment(user, hub)
+    sent: bytes | Iterable[bytes] = content
+    if chunked:
+        sent = iter([content[i : i + 65536] for i in range(0, len(content), 65536)])
+    return httpx.request(
+        method,
+        env["JUPYTERHUB_API_URL"] + path,
+        content=sent,
+        headers={
+            "Authorization": f"token {token or env['JUPYTERHUB_API_TOKEN']}",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        },
+        timeout=60.0,
+    )
+
+
+def mint_as_server(
+    stack: Stack, user: str, audience: str, scope: Any, hub: str = ""
+) -> httpx.Response:
+    """Ask the broker for a token, as code in ``user``'s server does."""
+    body = json.dumps({"audience": audience, "scope": scope}).encode()
+    return call_as_server(stack, user, "POST", content=body, hub=hub)
+
+
+def call_in_container(
+    container: str,
+    method: str,
+    path: str = BROKER_PATH,
+    content: bytes = b"",
+    headers: dict[str, str] | None = None,
+    chunked: bool = False,
+    token: str | None = None,
+) -> httpx.Response:
+    """One request to the hub's API sent by Python inside a user's server container, with the
+    container's $JUPYTERHUB_API_URL and token (or ``token``)."""
+    spec = {"method": method, "path": path, "headers": headers, "chunked": chunked}
+    spec["token"] = token
+    result = subprocess.run(
+        ["docker", "exec", "-i", container, "python", "-c", IN_SERVER],
+        input=json.dumps(spec).encode() + b"\n" + content,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        error = result.stderr.decode(errors="replace")[-500:]
+        if "No such container" in error or "is not running" in error:
+            raise ServerNotRunning(error)
+        raise AssertionError(f"request from {container} failed: {error}")
+    answer = json.loads(result.stdout)
+    framing = {"content-length", "transfer-encoding", "content-encoding"}
+    kept = {k: v for k, v in answer["headers"].items() if k.lower() not in framing}
+    return httpx.Response(answer["status"], headers=kept, content=answer["body"].encode())
