@@ -102,7 +102,7 @@ test-security: venv  ## only the attacks (tests/security) against the compose st
 	$(MAKE) up RUNTIME=compose
 	$(PYTEST) -m security $(PYTEST_ARGS)
 
-bench: up  ## token latency benchmark (a script, prints a table)
+bench: up  ## token latency benchmark, native runtime only (make bench RUNTIME=native)
 	$(BIN)/python -m tests.bench.bench_tokens $(BENCH_ARGS)
 
 clean:  ## stop the demo and delete its state (users, fruits, secrets): asks first

@@ -89,6 +89,8 @@ stack_tls_key_src: $work/localhost.key
 stack_validate_certs: false
 stack_extra_ca_bundle: "${EXTRA_CA_BUNDLE:-}"
 stack_docker_cli: $(command -v docker)
+# The smoke test logs in as a demo user: a demo server, so the demo users are asked for.
+stack_demo_users: true
 VARS
 
 playbook() {

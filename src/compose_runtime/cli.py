@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from stackconf import secrets as secrets_file
+from stackconf import settings as conf
 from stackconf.banner import banner
 from stackconf.settings import StackSettings as Settings
 
@@ -123,7 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         return compose(s, "ps", "--all", check=False)
     if args.command == "logs":
         return compose(s, "logs", "--tail", "60", check=False)
-    # clean: containers, networks, the stack's volumes, and per-user home volumes.
+    # clean: user containers the hub left (e.g. of users deleted while their server ran: they
+    # carry the stack's label), containers, networks, the stack's volumes, per-user volumes.
+    label = conf.get("DOCKER_API_STACK_LABEL")
+    leftovers = subprocess.run(
+        [docker(), "ps", "-aq", "--filter", f"label={label}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if leftovers:
+        subprocess.run([docker(), "rm", "-f", *leftovers], check=False, capture_output=True)
     compose(s, "down", "--volumes", check=False)
     volumes = subprocess.run(
         [docker(), "volume", "ls", "-q", "--filter", "name=jupyterhub-user-"],

@@ -19,10 +19,11 @@ from stackconf import settings as conf
 
 
 def variables_from(env_file: Path) -> dict[str, str]:
-    """The ${VAR} values for idp/ files: the secrets file, then the environment; the URL
-    users open defaults as everywhere else."""
+    """The ${VAR} values for idp/ files: the secrets file, then the environment; the hub's
+    public and internal URLs default as everywhere else."""
     from_file = secrets_file.read(env_file) if env_file.is_file() else {}
-    return {"HUB_PUBLIC_URL": conf.get("HUB_PUBLIC_URL"), **from_file, **os.environ}
+    defaults = {name: conf.get(name) for name in ("HUB_PUBLIC_URL", "HUB_INTERNAL_URL")}
+    return {**defaults, **from_file, **os.environ}
 
 
 def load(idp_dir: Path, realms: list[str], variables: dict[str, str]) -> list[Desired]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from apiregistry import ApiSpec, ConfigError, Problem, ScopeSpec, read_yaml
 from idpctl.templates import expand, map_strings
+from stackconf import settings as conf
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGED_MARK = "idpctl"
@@ -269,8 +270,12 @@ def read_realm_files(
     """Everything idp/realms/<realm>/ defines itself, with ${VAR} resolved."""
     desired = Desired(realm=realm_dir.name, settings=read_settings(realm_dir, variables, problems))
     report_single_files_for_folders(realm_dir, problems)
-    for read in (read_clients, read_client_scopes, read_roles, read_groups, read_users):
+    for read in (read_clients, read_client_scopes, read_roles, read_groups):
         read(desired, realm_dir, variables, problems)
+    # The demo users only where asked for (IDP_DEMO_USERS): a deployment creates none, and
+    # removes those an earlier apply created.
+    if conf.get_bool("IDP_DEMO_USERS", variables):
+        read_users(desired, realm_dir, variables, problems)
     return desired
 
 

@@ -66,6 +66,8 @@ def apply_idp(s: Settings, secrets: dict[str, str]) -> int:
         **os.environ,
         **secrets,
         "HUB_PUBLIC_URL": s.public_url,
+        # Keycloak's back-channel logout reaches the hub where it binds (render.py).
+        "HUB_INTERNAL_URL": f"http://127.0.0.1:{s.hub_api_port}",
         "KEYCLOAK_ADMIN_URL": s.keycloak_internal_url,
     }
     return idpctl_cli.run("apply", s.idp_dir, s.realms, variables)

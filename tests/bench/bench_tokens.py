@@ -1,25 +1,35 @@
-"""Latency benchmark of the token broker against the running stack.
+"""Latency benchmark of the token broker against the running stack (native runtime only).
 
 Run with ``python -m tests.bench.bench_tokens [--quick] [--json PATH]`` from the repository
-root after ``make up``. Sequential, one client, after a short warm-up; per case it reports
-p50, p99 and mean latency in milliseconds and requests per second (n / summed latency).
+root after ``make up RUNTIME=native``. Sequential, one client, after a short warm-up; per case
+it reports p50, p99 and mean latency in milliseconds and requests per second (n / summed
+latency).
 
-Cases, all as user ``reader`` asking for ``fruit-api`` / ``fruits:read``:
+The broker answers only a running server's own JupyterHub API token, sent from that server's
+address to ``$JUPYTERHUB_API_URL/token-exchange``. So the bench logs ``reader`` in once (a
+fresh Keycloak session for the broker), starts reader's server (it is left running), reads
+the server process's environment and calls the hub exactly as code in that server would: at
+its ``$JUPYTERHUB_API_URL``, from loopback, with its ``$JUPYTERHUB_API_TOKEN``. Under the
+compose runtime the hub's API is on Docker networks only (and Traefik's public entrypoint
+refuses the broker's path), so the bench refuses to run there.
+
+Cases, all as reader's server asking for ``fruit-api`` / ``fruits:read``:
 
   a  ``TokenClient.get`` served from the notebook-side in-process cache (no network);
-  b  ``POST /hub/api/token-exchange`` served from the broker's cache (same token and body);
-  c  an uncached mint: the first ``POST /hub/api/token-exchange`` of each of N distinct
-     JupyterHub API tokens (the broker caches per user, server, audience and scope, and the
-     "server" of a token that belongs to no running server is the token itself);
-  d  ``GET /hub/api/user`` with the same token: the floor for anything that crosses the hub;
-  e  the same RFC 8693 exchange sent straight to Keycloak's token endpoint.
+  b  ``POST {api}/token-exchange`` served from the broker's cache (same token and body);
+  c  an uncached mint: ``POST {api}/token-exchange`` right after ``DELETE {api}/token-exchange``
+     (untimed) made the broker forget the tokens it cached for this server;
+  d  ``GET {api}/user`` with the same token at the same URL: the floor for anything that
+     crosses the hub;
+  e  the same RFC 8693 exchange sent straight to Keycloak's token endpoint, by the broker's
+     exchange client.
 
 Ratios (on p50): b/d is what a broker cache hit costs relative to the cheapest authenticated
 hub call; c/(d+e) is what an uncached mint costs relative to the sum of its two unavoidable
 parts (crossing the hub, and Keycloak's exchange).
 
-The JupyterHub API tokens it creates expire after 15 minutes. Case c checks that each token
-it got was issued during the run (so a cache hit can never pass for a mint).
+Case c checks that each token it got was issued during the run and that all are distinct (so
+a cache hit can never pass for a mint).
 """
 
 from __future__ import annotations
@@ -31,37 +41,47 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from hubtokens.client import TokenClient
 from stackconf import settings as conf
-from tests.support.login_flows import create_api_token, hub_session, keycloak_tokens
+from tests.support.login_flows import hub_session, keycloak_tokens
+from tests.support.servers import server_environment, start_server
 from tests.support.stack import Stack, running_stack
 
 USER = "reader"
 AUDIENCE = "fruit-api"
 SCOPE = "fruits:read"
-BROKER_SCOPES = ["custom:token-exchange!user"]
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 #: Get a new Keycloak subject token for case e when the current one has less than this left.
 SUBJECT_TOKEN_MARGIN_S = 30.0
 
-#: (iterations, warm-up) per case; case c's counts are distinct API tokens.
+#: (iterations, warm-up) per case; case c's counts are forget-then-mint rounds.
 FULL = {"a": (20000, 1000), "b": (500, 20), "c": (60, 3), "d": (500, 20), "e": (200, 10)}
 QUICK = {"a": (2000, 100), "b": (50, 5), "c": (8, 2), "d": (50, 5), "e": (20, 3)}
 
 LABELS = {
     "a": "a notebook cache (TokenClient.get)",
     "b": "b broker cache (POST token-exchange)",
-    "c": "c uncached mint (first POST per token)",
+    "c": "c uncached mint (POST after DELETE)",
     "d": "d hub floor (GET /hub/api/user)",
     "e": "e Keycloak exchange (direct)",
 }
+
+
+#: Why the bench does not run under compose, and what to do instead (one line).
+NATIVE_ONLY = (
+    "the broker cannot be reached from this host under the {runtime} runtime (the hub's API "
+    "is on Docker networks only and Traefik's public entrypoint refuses the broker's path): "
+    "run `make up RUNTIME=native`, then the bench (`make bench RUNTIME=native`); the load "
+    "benchmark of issue 11 will run inside user containers."
+)
 
 
 class BenchError(Exception):
@@ -108,37 +128,53 @@ def expect(response: httpx.Response, status: int, what: str) -> httpx.Response:
     return response
 
 
-# -- setup: JupyterHub API tokens from one hub session ------------------------------------
+# -- setup: reader's running server, as the broker's only caller ----------------------------
 
 
-class HubTokens:
-    """Creates many JupyterHub API tokens of one user from one hub login."""
+@dataclass(frozen=True)
+class Server:
+    """Where and with what a notebook server calls the hub: its $JUPYTERHUB_API_URL (e.g.
+    ``http://127.0.0.1:8081/hub/api``) and its $JUPYTERHUB_API_TOKEN."""
 
-    def __init__(self, stack: Stack, username: str) -> None:
-        self.stack = stack
-        self.username = username
-        try:
-            self.browser = hub_session(stack, username)
-        except AssertionError as e:
-            raise BenchError(str(e)) from None
+    api_url: str
+    token: str = field(repr=False)  # never printed
 
-    def create(self, note: str) -> str:
-        try:
-            return create_api_token(
-                self.stack, self.browser, self.username, BROKER_SCOPES, note=note, expires_in=900
-            )
-        except AssertionError as e:
-            raise BenchError(f"creating a JupyterHub API token: {e}") from None
+    @property
+    def origin(self) -> str:
+        """``scheme://host:port`` of the API URL: the base URL of the bench's HTTP client."""
+        url = urlsplit(self.api_url)
+        return f"{url.scheme}://{url.netloc}"
 
-    def close(self) -> None:
-        self.browser.http.close()
+    @property
+    def api_path(self) -> str:
+        """The API URL's path (``/hub/api``), for requests relative to ``origin``."""
+        return urlsplit(self.api_url).path.rstrip("/")
+
+    @property
+    def broker_path(self) -> str:
+        return f"{self.api_path}/token-exchange"
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+
+def own_server(stack: Stack, username: str) -> Server:
+    """Log ``username`` in to the hub (once: a fresh Keycloak session for the broker), start
+    their server if needed, and read its API URL and token from the server process."""
+    browser = hub_session(stack, username)
+    try:
+        start_server(stack, username, browser=browser)
+    finally:
+        browser.http.close()
+    env = server_environment(username)
+    return Server(api_url=env["JUPYTERHUB_API_URL"], token=env["JUPYTERHUB_API_TOKEN"])
 
 
 # -- the cases ------------------------------------------------------------------------------
 
 
-def bench_notebook_cache(stack: Stack, token: str, n: int, warmup: int) -> list[int]:
-    with TokenClient(hub_api_url=f"{stack.public_url}/hub/api", api_token=token) as client:
+def bench_notebook_cache(server: Server, n: int, warmup: int) -> list[int]:
+    with TokenClient(hub_api_url=server.api_url, api_token=server.token) as client:
         first = client.get(AUDIENCE, SCOPE)  # fills the cache (one real mint)
 
         def call() -> None:
@@ -152,13 +188,13 @@ def exchange_body() -> bytes:
     return json.dumps({"audience": AUDIENCE, "scope": SCOPE}).encode()
 
 
-def bench_broker_cache(hub: httpx.Client, token: str, n: int, warmup: int) -> list[int]:
-    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+def bench_broker_cache(hub: httpx.Client, server: Server, n: int, warmup: int) -> list[int]:
+    headers = {**server.auth(), "Content-Type": "application/json"}
     body = exchange_body()
+    path = server.broker_path
 
     def call() -> None:
-        response = hub.post("/hub/api/token-exchange", content=body, headers=headers)
-        expect(response, 200, "POST /hub/api/token-exchange")
+        expect(hub.post(path, content=body, headers=headers), 200, f"POST {path}")
 
     return timed(call, n, warmup)
 
@@ -172,36 +208,40 @@ def mint_spacing() -> float:
     return max(60 / rate, 10 / burst if burst > 0 else 0.0) * 1.05
 
 
-def bench_uncached_mint(hub: httpx.Client, tokens: list[str], warmup: int) -> list[int]:
-    """The first mint of each token; the first ``warmup`` tokens are not measured."""
+def bench_uncached_mint(hub: httpx.Client, server: Server, n: int, warmup: int) -> list[int]:
+    """``warmup + n`` mints, each right after the broker forgot what it cached for this server
+    (``DELETE``, untimed); the first ``warmup`` are not measured."""
     body = exchange_body()
+    headers = {**server.auth(), "Content-Type": "application/json"}
+    path = server.broker_path
     samples: list[int] = []
     minted: set[str] = set()
     started = int(time.time()) - 1  # JWT iat has one-second resolution
     stale = 0
     clock = time.perf_counter_ns
     pause = mint_spacing()
-    for i, token in enumerate(tokens):
-        headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    rounds = warmup + n
+    for i in range(rounds):
         time.sleep(pause)  # outside the measurement: stay under the broker's rate limit
+        expect(hub.delete(path, headers=server.auth()), 200, f"DELETE {path}")
         start = clock()
-        response = hub.post("/hub/api/token-exchange", content=body, headers=headers)
+        response = hub.post(path, content=body, headers=headers)
         elapsed = clock() - start
-        access_token = expect(response, 200, "POST /hub/api/token-exchange").json()["access_token"]
+        access_token = expect(response, 200, f"POST {path}").json()["access_token"]
         minted.add(access_token)
         stale += issued_at(access_token) < started
         if i >= warmup:
             samples.append(elapsed)
     if stale:
         raise BenchError(
-            f"{stale} of {len(tokens)} first mints returned a token issued before this run: the "
-            "broker served them from its cache (it keys on the JupyterHub token's id, and ids "
-            "of deleted tokens are reused), so case c would not be uncached. Rerun in 5 minutes."
+            f"{stale} of {rounds} mints right after DELETE {path} returned a token issued "
+            "before this run: the broker served them from its cache although it was told to "
+            "forget this server's tokens, so case c would not be uncached."
         )
-    if len(minted) != len(tokens):  # a cache hit would have returned an earlier token
+    if len(minted) != rounds:  # a cache hit would have returned an earlier token
         raise BenchError(
-            f"{len(tokens)} first mints returned only {len(minted)} distinct access tokens: "
-            "some were served from the broker's cache, so case c is not uncached."
+            f"{rounds} mints right after DELETE {path} returned only {len(minted)} distinct "
+            "access tokens: some were served from the broker's cache, so case c is not uncached."
         )
     return samples
 
@@ -216,18 +256,20 @@ def issued_at(jwt: str) -> int:
         raise BenchError(f"the minted access token is not a JWT with iat: {e}") from None
 
 
-def bench_hub_floor(hub: httpx.Client, token: str, n: int, warmup: int) -> list[int]:
-    headers = {"Authorization": f"token {token}"}
+def bench_hub_floor(hub: httpx.Client, server: Server, n: int, warmup: int) -> list[int]:
+    headers = server.auth()
+    path = f"{server.api_path}/user"
 
     def call() -> None:
-        expect(hub.get("/hub/api/user", headers=headers), 200, "GET /hub/api/user")
+        expect(hub.get(path, headers=headers), 200, f"GET {path}")
 
     return timed(call, n, warmup)
 
 
 def bench_keycloak_exchange(stack: Stack, n: int, warmup: int) -> list[int]:
-    """Direct exchanges; the subject token is renewed (untimed) before it gets too old."""
-    auth = ("jupyterhub", stack.secrets["JUPYTERHUB_CLIENT_SECRET"])
+    """Direct exchanges by the broker's exchange client; the subject token is renewed
+    (untimed) before it gets too old."""
+    auth = ("jupyterhub-exchange", stack.secrets["JUPYTERHUB_EXCHANGE_CLIENT_SECRET"])
     subject = {"token": "", "good_until": 0.0}
 
     def renew_if_needed() -> None:
@@ -287,24 +329,18 @@ def ratios(results: dict[str, Result]) -> dict[str, float]:
     return {"b/d": p50["b"] / p50["d"], "c/(d+e)": p50["c"] / (p50["d"] + p50["e"])}
 
 
-def run(stack: Stack, quick: bool) -> dict[str, Result]:
+def run(stack: Stack, quick: bool) -> tuple[Server, dict[str, Result]]:
     counts = QUICK if quick else FULL
-    n_c, warm_c = counts["c"]
-    tokens = HubTokens(stack, USER)  # one hub login: a fresh Keycloak session for the broker
-    try:
-        main_token = tokens.create("bench")
-        mint_tokens = [tokens.create(f"bench-mint-{i}") for i in range(warm_c + n_c)]
-        samples: dict[str, list[int]] = {}
-        with httpx.Client(base_url=stack.public_url, timeout=30.0) as hub:
-            # c first, right after login, so no mint pays for refreshing the user's login.
-            samples["c"] = bench_uncached_mint(hub, mint_tokens, warm_c)
-            samples["b"] = bench_broker_cache(hub, main_token, *counts["b"])
-            samples["d"] = bench_hub_floor(hub, main_token, *counts["d"])
-        samples["a"] = bench_notebook_cache(stack, main_token, *counts["a"])
-        samples["e"] = bench_keycloak_exchange(stack, *counts["e"])
-    finally:
-        tokens.close()
-    return {k: summarize(v) for k, v in samples.items()}
+    server = own_server(stack, USER)
+    samples: dict[str, list[int]] = {}
+    with httpx.Client(base_url=server.origin, timeout=30.0) as hub:
+        # c first, right after login, so no mint pays for refreshing the user's login.
+        samples["c"] = bench_uncached_mint(hub, server, *counts["c"])
+        samples["b"] = bench_broker_cache(hub, server, *counts["b"])
+        samples["d"] = bench_hub_floor(hub, server, *counts["d"])
+    samples["a"] = bench_notebook_cache(server, *counts["a"])
+    samples["e"] = bench_keycloak_exchange(stack, *counts["e"])
+    return server, {k: summarize(v) for k, v in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,10 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as e:
         print(f"bench_tokens: {e}", file=sys.stderr)
         return 2
+    if stack.runtime != "native":
+        print(f"bench_tokens: {NATIVE_ONLY.format(runtime=stack.runtime)}", file=sys.stderr)
+        return 2
 
     started = time.perf_counter()
     try:
-        results = run(stack, args.quick)
+        server, results = run(stack, args.quick)
     except (BenchError, AssertionError, httpx.HTTPError) as e:
         print(f"bench_tokens: failed against {stack.public_url}: {e}", file=sys.stderr)
         return 1
@@ -332,7 +371,10 @@ def main(argv: list[str] | None = None) -> int:
 
     r = ratios(results)
     mode = "quick" if args.quick else "full"
-    print(f"Token broker benchmark: {stack.public_url}, user {USER}, {AUDIENCE} {SCOPE!r}, {mode}")
+    print(
+        f"Token broker benchmark (native): {server.api_url} as {USER}'s server, "
+        f"{AUDIENCE} {SCOPE!r}, {mode}"
+    )
     print("sequential, one client, after warm-up; req/s = n / summed latency\n")
     print(table(results))
     print()
@@ -348,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "public_url": stack.public_url,
+                    "runtime": stack.runtime,
+                    "hub_api_url": server.api_url,
                     "user": USER,
                     "audience": AUDIENCE,
                     "scope": SCOPE,

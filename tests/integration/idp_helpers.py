@@ -8,6 +8,7 @@ import httpx
 
 from idpctl import cli
 from idpctl.admin import KeycloakAdmin
+from stackconf import settings as conf
 from tests.support.servers import call_as_server, mint_as_server
 from tests.support.stack import REPO, Stack
 
@@ -18,6 +19,7 @@ def variables(stack: Stack) -> dict[str, str]:
     return {
         **stack.secrets,
         "HUB_PUBLIC_URL": stack.public_url,
+        "HUB_INTERNAL_URL": conf.get("HUB_INTERNAL_URL"),
         "KEYCLOAK_ADMIN_URL": stack.keycloak_admin_url,
     }
 

@@ -76,6 +76,17 @@ def test_the_broker_is_not_served_on_the_public_entrypoint(
         assert not is_the_brokers_answer(response), "the request reached the hub"
 
 
+def test_back_channel_logout_is_not_served_on_the_public_entrypoint(compose_stack) -> None:
+    """Keycloak calls it on the hub's own address; from outside it is refused before the hub
+    (which would refuse an unsigned token anyway)."""
+    response = httpx.post(
+        f"{compose_stack.public_url}/hub/backchannel-logout",
+        data={"logout_token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."},
+    )
+    assert response.status_code == 403
+    assert not is_the_brokers_answer(response), "the request reached the hub"
+
+
 def test_a_copied_server_token_mints_nothing_from_another_container(
     compose_stack, reader_server
 ) -> None:

@@ -7,6 +7,7 @@ IDP_VARIABLES = {
     "JUPYTERHUB_CLIENT_SECRET": "hub-secret-x",
     "JUPYTERHUB_EXCHANGE_CLIENT_SECRET": "exchange-secret-x",
     "HUB_PUBLIC_URL": "http://localhost:8000",
+    "HUB_INTERNAL_URL": "http://127.0.0.1:8081",
     "DEMO_PASSWORD_READER": "pw-reader-1A",
     "DEMO_PASSWORD_CURATOR": "pw-curator-1A",
     "DEMO_PASSWORD_VISITOR": "pw-visitor-1A",

@@ -57,7 +57,11 @@ def start_server(stack: Stack, user: str, hub: str = "", browser: CookieCarrier 
     browser = browser or hub_session(stack, user, hub)
     api = f"{stack.public_url}{hub}/hub/api/users/{user}"
     headers = {"X-XSRFToken": browser.cookies["_xsrf"]}
-    browser.request("POST", f"{api}/server", headers=headers)
+    started = browser.request("POST", f"{api}/server", headers=headers)
+    if started.status_code >= 400 and "already running" not in started.text:
+        raise AssertionError(
+            f"the hub did not start {user}'s server: HTTP {started.status_code} {started.text}"
+        )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         server = browser.request("GET", api, headers=headers).json()["servers"].get("", {})

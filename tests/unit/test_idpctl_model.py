@@ -258,6 +258,14 @@ def test_the_demo_hub_client_from_the_template_is_the_one_before_templates(
         .replace("protocolMappers:\n", "protocolMappers:\n" + EXCHANGE_AUDIENCE_MAPPER)
         + "optionalClientScopes: []\n"
     )
+    # ... and Keycloak tells the hub when a session ends elsewhere (back-channel logout).
+    before = before.replace("frontchannelLogout: true", "frontchannelLogout: false").replace(
+        "  post.logout.redirect.uris: ${HUB_PUBLIC_URL}/*\n",
+        "  post.logout.redirect.uris: ${HUB_PUBLIC_URL}/*\n"
+        "  backchannel.logout.url: http://127.0.0.1:8081/hub/backchannel-logout\n"
+        "  backchannel.logout.session.required: 'true'\n"
+        "  backchannel.logout.revoke.offline.tokens: 'false'\n",
+    )
     hub_client_file(idp).write_text(before)
     old = load_one(idp, "demo", VARIABLES)
     assert new.clients["jupyterhub"] == old.clients["jupyterhub"]
@@ -275,8 +283,11 @@ def test_the_research_hub_client_is_the_demo_one_at_research(tmp_path: Path) -> 
     assert hub["rootUrl"] == "http://localhost:8000/research"
     assert hub["redirectUris"] == ["http://localhost:8000/research/hub/oauth_callback"]
     assert hub["attributes"]["post.logout.redirect.uris"] == "http://localhost:8000/research/*"
+    assert hub["attributes"]["backchannel.logout.url"] == (
+        "http://127.0.0.1:8081/research/hub/backchannel-logout"
+    )
     # The settings the research copy had lost (the drift this template fixes):
-    assert hub["frontchannelLogout"] is True
+    assert hub["frontchannelLogout"] is False
     assert hub["fullScopeAllowed"] is True
     assert hub["description"] == demo_hub["description"]
     assert hub["attributes"]["use.refresh.tokens"] == "true"
@@ -294,10 +305,8 @@ def test_the_research_hub_client_is_the_demo_one_at_research(tmp_path: Path) -> 
     assert {k: v for k, v in hub.items() if k not in differ} == {
         k: v for k, v in demo_hub.items() if k not in differ
     }
-    assert {**hub["attributes"], "post.logout.redirect.uris": "x"} == {
-        **demo_hub["attributes"],
-        "post.logout.redirect.uris": "x",
-    }
+    per_path = {"post.logout.redirect.uris": "x", "backchannel.logout.url": "y"}
+    assert {**hub["attributes"], **per_path} == {**demo_hub["attributes"], **per_path}
 
 
 def test_a_client_files_own_keys_override_the_template(tmp_path: Path) -> None:
@@ -322,7 +331,7 @@ def test_a_client_files_own_keys_override_the_template(tmp_path: Path) -> None:
     assert hub["attributes"]["extra.attribute"] == "x"
     assert hub["attributes"]["pkce.code.challenge.method"] == "S256"  # kept from the template
     assert hub["attributes"]["use.refresh.tokens"] == "true"
-    assert hub["frontchannelLogout"] is True
+    assert hub["frontchannelLogout"] is False
     assert "template" not in hub and "vars" not in hub
 
 
@@ -360,3 +369,28 @@ def test_deep_merge_and_fill() -> None:
     merged = deep_merge(filled, {"a": {"y": [3]}, "e": None})
     assert merged == {**filled, "a": {"x": 1, "y": [3]}, "e": None}
     assert base["a"]["y"] == [1, 2]  # neither input is changed
+
+
+# --- demo users only where asked for (IDP_DEMO_USERS) --------------------------------------
+
+
+def test_demo_users_are_applied_only_when_asked(tmp_path: Path) -> None:
+    idp = tmp_path / "idp"
+    shutil.copytree(IDP, idp)
+    asked = load_one(idp, "demo", {**VARIABLES, "IDP_DEMO_USERS": "true"})
+    assert {"reader", "curator", "visitor", "hubadmin"} <= set(asked.users)
+    not_asked = load_one(idp, "demo", {**VARIABLES, "IDP_DEMO_USERS": "false"})
+    assert not_asked.users == {}
+    assert not_asked.groups == asked.groups  # everything else is the same
+
+
+def test_the_playbooks_deploy_no_demo_users_unless_asked() -> None:
+    """A deployment made by the Ansible playbooks creates no demo user (known passwords in a
+    file on the server) unless its inventory sets stack_demo_users."""
+    roles = IDP.parent / "playbooks" / "roles" / "stack"
+    defaults = yaml.safe_load((roles / "defaults" / "main.yml").read_text())
+    assert defaults["stack_demo_users"] is False
+    template = (roles / "templates" / "settings.env.j2").read_text()
+    assert "IDP_DEMO_USERS={{ stack_demo_users | bool | lower }}" in template
+    compose = yaml.safe_load((IDP.parent / "compose" / "compose.yml").read_text())
+    assert compose["services"]["idp"]["environment"]["IDP_DEMO_USERS"] == "${IDP_DEMO_USERS:-true}"

@@ -339,7 +339,7 @@ def test_unknown_template_variable(idp: Path) -> None:
         "realms/demo/clients/jupyterhub.yml",
         "client jupyterhub",
         "unknown key 'prefix' in vars",
-        "['exchange_client', 'name', 'path', 'secret']",
+        "['exchange_client', 'internal_url', 'name', 'path', 'secret']",
     )
 
 

@@ -8,6 +8,7 @@ hub user to one Keycloak account (its ``sub``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from functools import cached_property
 from inspect import isawaitable
@@ -15,15 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 from oauthenticator.generic import GenericOAuthenticator
 from tornado.httpclient import HTTPClientError
 from tornado.web import HTTPError
 from traitlets import Bool, Float, Integer, Unicode, default
 
 from apiregistry import ConfigError, apis_of_realm, load_registry
+from hubtokens.broker.backchannel import InvalidLogoutToken, verify_logout_token
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
-from hubtokens.broker.handlers import KeycloakLogoutHandler, TokenExchangeHandler
+from hubtokens.broker.handlers import (
+    BackchannelLogoutHandler,
+    KeycloakLogoutHandler,
+    TokenExchangeHandler,
+)
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
 from hubtokens.jwt_claims import unverified_claims
@@ -289,7 +296,32 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         )
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        return [*super().get_handlers(app), (r"/api/token-exchange", TokenExchangeHandler)]
+        return [
+            *super().get_handlers(app),
+            (r"/api/token-exchange", TokenExchangeHandler),
+            (r"/backchannel-logout", BackchannelLogoutHandler),
+        ]
+
+    @property
+    def issuer(self) -> str:
+        """The realm's issuer: its public URL (KC_HOSTNAME), whatever URL the hub calls."""
+        return f"{self.keycloak_url}/realms/{self.realm}"
+
+    @cached_property
+    def _jwks(self) -> jwt.PyJWKClient:
+        return jwt.PyJWKClient(self._oidc(self.keycloak_backchannel_url, "certs"), lifespan=300)
+
+    async def verify_logout_token(self, token: str) -> dict[str, Any]:
+        """The claims of a back-channel logout token Keycloak sent for this hub's client;
+        ``InvalidLogoutToken`` otherwise. The realm's keys are fetched (and cached) from the
+        back channel, in a thread (PyJWKClient blocks)."""
+        try:
+            key = await asyncio.to_thread(lambda: self._jwks.get_signing_key_from_jwt(token).key)
+        except (jwt.PyJWTError, ValueError) as e:
+            raise InvalidLogoutToken(f"no signing key of the realm for it: {e}") from None
+        return verify_logout_token(
+            token, signing_key=lambda _token: key, issuer=self.issuer, client_id=self.client_id
+        )
 
     async def refresh_keycloak_token(self, refresh_token: str) -> dict[str, Any]:
         """Use the refresh token once; map failures to the broker's error codes."""
@@ -335,6 +367,11 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             if not await self._allowed(user.name, model):
                 await self._revoke_not_allowed(user)
                 return False
+            if model.get("auth_state") is not None:
+                # Saved under the lock (JupyterHub saves it again after we return): with
+                # refresh-token rotation, a refresh queued behind this one (the broker's) must
+                # find the rotated refresh token, not the one Keycloak just spent.
+                await user.save_auth_state(model["auth_state"])
             return model
 
     async def _revoke_not_allowed(self, user: Any) -> None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from jupyterhub import orm
 from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.handlers.base import BaseHandler
+from jupyterhub.utils import new_token
 from oauthenticator.oauth2 import OAuthLogoutHandler
 from tornado.web import stream_request_body
 
+from hubtokens.broker.backchannel import InvalidLogoutToken, bound_to
 from hubtokens.broker.callers import ONLY_SERVERS_MINT, calling_server, check_peer
 from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.service import TokenBroker, logged_out_state, realm_roles
+from hubtokens.broker.service import SUB_KEY, TokenBroker, logged_out_state, realm_roles
 from hubtokens.errors import echo
 
 #: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
@@ -183,6 +188,19 @@ class TokenExchangeHandler(APIHandler):
         self.finish(json.dumps(broker.policy.listing(roles)))
 
 
+def revoke_api_tokens(db: Any, user: Any, log: Any) -> None:
+    """Delete every JupyterHub API token of the user but those of servers still running
+    (HUB_STOP_SERVERS_ON_LOGOUT=false keeps servers, and a server's token ends with it)."""
+    running = [s.api_token for s in user.spawners.values() if s.active and s.api_token]
+    revoked = 0
+    for token in list(user.orm_user.api_tokens):
+        if not any(token.match(secret) for secret in running):
+            db.delete(token)
+            revoked += 1
+    db.commit()
+    log.info("logout: revoked %d API token(s) of %s", revoked, user.name)
+
+
 async def log_out(
     broker: TokenBroker, user: Any, revoke_api_tokens: Callable[[Any], None]
 ) -> dict[str, Any]:
@@ -229,16 +247,7 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
             await authenticator.end_keycloak_session(state["refresh_token"])
 
     def revoke_api_tokens(self, user: Any) -> None:
-        """Delete every JupyterHub API token of the user but those of servers still running
-        (HUB_STOP_SERVERS_ON_LOGOUT=false keeps servers, and a server's token ends with it)."""
-        running = [s.api_token for s in user.spawners.values() if s.active and s.api_token]
-        revoked = 0
-        for token in list(user.orm_user.api_tokens):
-            if not any(token.match(secret) for secret in running):
-                self.db.delete(token)
-                revoked += 1
-        self.db.commit()
-        self.log.info("logout: revoked %d API token(s) of %s", revoked, user.name)
+        revoke_api_tokens(self.db, user, self.log)
 
     async def render_logout_page(self) -> None:
         params = {"client_id": self.authenticator.client_id}
@@ -246,3 +255,57 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
         if self._id_token:
             params["id_token_hint"] = self._id_token
         self.redirect(f"{self.authenticator.end_session_url}?{urlencode(params)}")
+
+
+class BackchannelLogoutHandler(BaseHandler):
+    """``POST /hub/backchannel-logout``: Keycloak says a user's session ended (OIDC
+    Back-Channel Logout, ``hubtokens.broker.backchannel``). Every hub user bound to that
+    Keycloak account is revoked as at a logout in the hub (``log_out``), their hub login
+    cookies stop working (a new ``cookie_id``) and, with ``shutdown_on_logout``, their servers
+    are stopped. 200 when done, 400 for a token that is
+    not a valid logout token of this hub's client (nothing revoked)."""
+
+    def check_xsrf_cookie(self) -> None:
+        """A server-to-server call, authenticated by its signed logout token: no cookie."""
+
+    async def post(self) -> None:
+        authenticator = self.authenticator
+        self.set_header("Cache-Control", "no-store")
+        try:
+            claims = await authenticator.verify_logout_token(
+                self.get_body_argument("logout_token", "")
+            )
+        except InvalidLogoutToken as e:
+            self.log.warning("back-channel logout refused: %s", e)
+            self.set_status(400)
+            self.finish({"error": "invalid_request", "error_description": str(e)})
+            return
+        users = []
+        for orm_user in self.db.query(orm.User).all():
+            user = self.find_user(orm_user.name)
+            if user is not None and matches(await user.get_auth_state(), claims):
+                users.append(user)
+        for user in users:
+            await log_out(
+                authenticator.broker, user, lambda u: revoke_api_tokens(self.db, u, self.log)
+            )
+            # Every hub login cookie of the user names this id: a new one ends them all.
+            user.orm_user.cookie_id = new_token()
+            self.db.commit()
+            if self.shutdown_on_logout:
+                names = [n for n, s in user.spawners.items() if s.active and not s.pending]
+                await asyncio.gather(*(self.stop_single_user(user, name) for name in names))
+        self.log.info(
+            "back-channel logout from Keycloak: revoked %s",
+            ", ".join(u.name for u in users) or "no hub user (none bound to that account)",
+        )
+        self.finish({"revoked": [u.name for u in users]})
+
+
+def matches(state: dict[str, Any] | None, claims: dict[str, Any]) -> bool:
+    """Whether a hub user's auth_state belongs to the account (``sub``) or session (``sid``)
+    a logout token names."""
+    if claims.get("sub"):
+        return bound_to(state, SUB_KEY, claims["sub"])
+    session = ((state or {}).get("token_response") or {}).get("session_state")
+    return bool(session) and session == claims.get("sid")
