@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
 from fruit_api.db import KINDS, FruitStore
@@ -62,7 +63,9 @@ def create_app(settings: Settings, jwks_client: SigningKeySource | None = None) 
     bearer = HTTPBearer(
         auto_error=False, description=f"Access token minted by the hub for audience {audience}"
     )
-    app = FastAPI(
+    # The API docs (Swagger UI, ReDoc) with their assets served by the API itself, never from
+    # a CDN: no third-party script runs in the stack's origin (fastapi-offline).
+    app = FastAPIOffline(
         title="Fruit API",
         description="Sample protected API: usual and exotic fruit lists, by scope.",
     )

@@ -3,6 +3,8 @@ public endpoints and the fruit API are routed, Keycloak's admin side is not."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.support.stack import Stack
@@ -28,6 +30,24 @@ def test_every_public_response_carries_the_security_headers(stack: Stack) -> Non
         assert headers.get("x-content-type-options") == "nosniff", url
         assert headers.get("referrer-policy") == "same-origin", url
         assert headers.get("x-frame-options") == "SAMEORIGIN", url  # no framing elsewhere
+
+
+def test_html_pages_allow_framing_by_their_own_origin_only(stack: Stack) -> None:
+    """Clickjacking, in the Content-Security-Policy that browsers obey over X-Frame-Options:
+    the hub's and Keycloak's pages say ``frame-ancestors 'none'`` or ``'self'`` (each app sets
+    its own CSP; Traefik adds X-Frame-Options for the rest)."""
+    callback = f"{stack.public_url}/hub/oauth_callback"
+    pages = (
+        f"{stack.public_url}/hub/login",
+        f"{stack.issuer}/protocol/openid-connect/auth?client_id=jupyterhub&response_type=code"
+        f"&scope=openid&redirect_uri={callback}&code_challenge_method=S256"
+        "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    )
+    for url in pages:
+        response = httpx.get(url, timeout=10)
+        assert "text/html" in response.headers.get("content-type", ""), url
+        csp = response.headers.get("content-security-policy", "")
+        assert re.search(r"frame-ancestors '(self|none)'", csp), (url, csp)
 
 
 def test_keycloak_admin_side_is_not_routed(stack: Stack) -> None:

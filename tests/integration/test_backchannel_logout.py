@@ -11,7 +11,7 @@ import httpx
 from stackconf import settings as conf
 from tests.integration.idp_helpers import admin, mint
 from tests.support.login_flows import create_api_token, hub_session
-from tests.support.servers import server_environment, start_server
+from tests.support.servers import ServerNotRunning, server_environment, start_server
 from tests.support.stack import Stack
 
 USER = "curator"
@@ -43,6 +43,14 @@ def test_a_session_ended_in_keycloak_is_ended_in_the_hub(stack: Stack) -> None:
     )
     assert minted.status_code in (401, 403), minted.text
     assert "access_token" not in minted.text
+    # The server stops (HUB_STOP_SERVERS_ON_LOGOUT, as at a logout in the hub).
+    while True:
+        try:
+            server_environment(USER)
+        except ServerNotRunning:
+            break
+        assert time.monotonic() < deadline + 15, "the hub did not stop the user's server"
+        time.sleep(0.5)
     # The hub session of the browser is over too: its next API call is refused.
     xsrf = {"X-XSRFToken": browser.cookies["_xsrf"]}
     assert browser.request("GET", api, headers=xsrf).status_code == 403

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -621,3 +622,16 @@ def test_no_answer_names_the_internal_jwks_url(tmp_path, make_token, fruit_jwks)
         assert r.status_code == 401, r.text
         text = r.text + r.headers["www-authenticate"]
         assert INTERNAL_JWKS not in text and "keycloak-internal" not in text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_load_nothing_from_another_site(client: TestClient, page: str) -> None:
+    """Swagger UI and ReDoc come with the API (fastapi-offline), not from a CDN: every
+    script, style and icon the page names is served by the API itself."""
+    html = client.get(page)
+    assert html.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+    assert assets, html.text[:300]
+    for asset in assets:
+        assert not re.match(r"(?:https?:)?//", asset), asset
+        assert client.get(asset).status_code == 200, asset

@@ -292,7 +292,7 @@ class BackchannelLogoutHandler(BaseHandler):
             # Every hub login cookie of the user names this id: a new one ends them all.
             user.orm_user.cookie_id = new_token()
             self.db.commit()
-            if self.shutdown_on_logout:
+            if self.settings.get("shutdown_on_logout", False):  # as JupyterHub's logout
                 names = [n for n, s in user.spawners.items() if s.active and not s.pending]
                 await asyncio.gather(*(self.stop_single_user(user, name) for name in names))
         self.log.info(
