@@ -58,7 +58,7 @@ def template_pattern(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[A-Za-z_]+\})", template)
     return re.compile(
         "".join(
-            (NAME_PART + ("+" if part == "{username}" else "*"))
+            (f"(?P<username>{NAME_PART}+)" if part == "{username}" else NAME_PART + "*")
             if part.startswith("{") and part.endswith("}")
             else re.escape(part)
             for part in parts
@@ -282,7 +282,9 @@ class Policy:
         if endpoint == "/containers/create" and method == "POST":
             self._params(params, {"name", "platform"})
             self._check_create_name(params.get("name"))
-            self._check_create(parse_body(body))
+            config = parse_body(body)
+            self._check_create(config)
+            self._check_volumes_are_the_users(params["name"], config)
             return allow("create")
         if endpoint == "/images/create" and method == "POST":
             self._params(params, {"fromImage", "tag", "platform"})
@@ -415,6 +417,23 @@ class Policy:
                 f"name {name!r} does not match USER_CONTAINER_NAME "
                 f"{self.settings.user_container_name!r} (user containers only)"
             )
+
+    def _check_volumes_are_the_users(self, name: str, config: dict) -> None:
+        """A user container mounts its own user's volume only: the user in the volume's name
+        (USER_VOLUME_NAME) is the user in the container's name (USER_CONTAINER_NAME), so that
+        no container gets another user's home."""
+        owner = self.container_name.fullmatch(name)
+        wanted = owner.groupdict().get("username") if owner else None
+        host = config.get("HostConfig") or {}
+        sources = [spec.split(":")[0] for spec in host.get("Binds") or []]
+        sources += [m.get("Source") for m in host.get("Mounts") or [] if m.get("Type") == "volume"]
+        for source in sources:
+            volume = self.volume_name.fullmatch(source or "")
+            if volume and volume.groupdict().get("username") != wanted:
+                raise Refused(
+                    f"HostConfig volume {source!r} belongs to another user than container "
+                    f"{name!r}: a container mounts its own user's volume only"
+                )
 
     def _check_create(self, config: dict) -> None:
         rules: dict[str, Callable[[str, Any], None]] = {

@@ -54,7 +54,8 @@ def inspect(container: str) -> dict:
 @pytest.fixture(scope="module")
 def user_container_body(reader_container: str) -> dict:
     """A create request shaped like the reader's real server container (its image, label,
-    network, volume and least rights), without its environment (it holds a hub token)."""
+    network and least rights) for a container named jupyter-attack with that user's volume,
+    without the reader's environment (it holds a hub token)."""
     info = inspect(reader_container)
     config, host = info["Config"], info["HostConfig"]
     return {
@@ -62,7 +63,8 @@ def user_container_body(reader_container: str) -> dict:
         "Labels": config["Labels"],
         "Cmd": ["sleep", "1"],
         "HostConfig": {
-            "Binds": [b for b in host["Binds"] if b.startswith("jupyterhub-user-")],
+            # The home volume of the user the container is named after (jupyter-attack).
+            "Binds": ["jupyterhub-user-attack:/home/jovyan"],
             "NetworkMode": host["NetworkMode"],
             "CapDrop": host["CapDrop"],
             "SecurityOpt": host["SecurityOpt"],
@@ -95,13 +97,14 @@ def test_the_hub_runs_as_an_unprivileged_user_without_the_docker_socket(compose_
 
 
 def test_a_well_formed_user_container_is_accepted(user_container_body) -> None:
-    status, text = from_hub(
-        "POST", "/containers/create?name=jupyter-filter-probe", user_container_body
-    )
+    body = with_change(user_container_body, {})
+    body["HostConfig"]["Binds"] = ["jupyterhub-user-filter-probe:/home/jovyan"]
+    status, text = from_hub("POST", "/containers/create?name=jupyter-filter-probe", body)
     try:
         assert status == 201, text
     finally:
         docker("rm", "-f", "jupyter-filter-probe")
+        docker("volume", "rm", "-f", "jupyterhub-user-filter-probe")
 
 
 ATTACKS = {
@@ -111,6 +114,10 @@ ATTACKS = {
     "docker socket bind": (
         {"HostConfig": {"Binds": ["/var/run/docker.sock:/var/run/docker.sock"]}},
         "Binds",
+    ),
+    "another user's home volume": (
+        {"HostConfig": {"Binds": ["jupyterhub-user-reader:/home/jovyan"]}},
+        "another user",
     ),
     "another stack volume": (
         {"HostConfig": {"Binds": ["jupyterhub-keycloak_postgres:/data"]}},

@@ -239,7 +239,7 @@ def test_create_needs_a_user_container_name() -> None:
     assert_refused(create(spawner_body(), name=""), "name")
     decision = POLICY.check("POST", "/containers/create", [], json.dumps(spawner_body()).encode())
     assert_refused(decision, "name None")
-    assert create(spawner_body(), name="jupyter-alice--server2").allowed  # named servers
+    assert create(spawner_body(), name="jupyter-alice").allowed
 
 
 def test_create_body_must_be_one_json_object_without_duplicate_keys() -> None:
@@ -410,9 +410,27 @@ def test_the_ca_file_is_refused_when_no_ca_is_configured() -> None:
 
 
 def test_binds_accept_user_volumes_read_only_or_not() -> None:
-    assert create(with_host(Binds=["jupyterhub-user-bob-2e:/home/jovyan:ro"])).allowed
-    assert create(with_host(Binds=["jupyterhub-user-bob:/data"])).allowed
+    assert create(with_host(Binds=["jupyterhub-user-alice:/home/jovyan:ro"])).allowed
+    assert create(with_host(Binds=["jupyterhub-user-alice:/data"])).allowed
     assert create(with_host(Binds=None)).allowed
+    escaped = with_host(Binds=["jupyterhub-user-bob-2e:/home/jovyan"])  # DockerSpawner's escape
+    assert create(escaped, name="jupyter-bob-2e").allowed
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        {"Binds": ["jupyterhub-user-bob:/home/jovyan"]},
+        {"Binds": ["jupyterhub-user-alice:/home/jovyan", "jupyterhub-user-bob:/data"]},
+        {
+            "Binds": None,
+            "Mounts": [{"Type": "volume", "Source": "jupyterhub-user-bob", "Target": "/x"}],
+        },
+    ],
+    ids=["bind", "a second bind", "mount"],
+)
+def test_a_container_mounts_no_other_users_volume(host) -> None:
+    assert_refused(create(with_host(**host), name="jupyter-alice"), "belongs to another user")
 
 
 def _mount(**fields: Any) -> dict[str, Any]:
