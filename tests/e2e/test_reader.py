@@ -230,7 +230,8 @@ def test_after_logout_a_running_kernel_cannot_mint(page: Page, stack: Stack) -> 
         keep_kernel=True,  # the kernel must be running at the logout
     )
     assert results(outputs)["before"].endswith(" ok")
-    page.goto(f"{stack.public_url}/hub/logout")
+    page.goto(f"{stack.public_url}/hub/logout")  # asks first: logging out is a POST
+    page.get_by_role("button", name="Log out").click()
     expect(page.get_by_text("Sign in with Keycloak")).to_be_visible()
     # The Keycloak session ended too: signing in again asks for the password.
     page.get_by_text("Sign in with Keycloak").click()

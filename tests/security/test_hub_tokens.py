@@ -29,10 +29,37 @@ def whoami(stack: Stack, token: str) -> int:
 
 
 def log_out(stack: Stack, browser: CookieCarrier) -> None:
-    """What the hub's logout page does (the browser would then go on to Keycloak)."""
-    response = browser.request("GET", f"{stack.public_url}/hub/logout")
+    """What the hub's logout button does (the browser would then go on to Keycloak)."""
+    response = browser.request(
+        "POST", f"{stack.public_url}/hub/logout", data={"_xsrf": browser.cookies["_xsrf"]}
+    )
     assert response.status_code == 302, response.status_code
     assert "/protocol/openid-connect/logout" in response.headers["location"]
+
+
+def logged_in(stack: Stack, browser: CookieCarrier) -> bool:
+    """Whether the browser's hub cookie still authenticates it."""
+    headers = {"X-XSRFToken": browser.cookies.get("_xsrf", "")}
+    response = browser.request("GET", f"{stack.public_url}/hub/api/user", headers=headers)
+    return response.status_code == 200
+
+
+@pytest.mark.parametrize("forged", ["GET", "POST without the XSRF token"])
+def test_another_site_cannot_log_a_user_out(compose_stack: Stack, forged: str) -> None:
+    """A link or an auto-submitted form on another site sends the browser (with its cookies)
+    to /hub/logout: a GET only shows the question, and a POST without the page's XSRF token
+    is refused. The user stays logged in (control: the real button logs out)."""
+    browser = hub_session(compose_stack, "hubadmin")
+    url = f"{compose_stack.public_url}/hub/logout"
+    if forged == "GET":
+        response = browser.request("GET", url)
+        assert response.status_code == 200 and 'id="logout-confirm"' in response.text
+    else:
+        response = browser.request("POST", url, data={})
+        assert response.status_code == 403, response.status_code
+    assert logged_in(compose_stack, browser)
+    log_out(compose_stack, browser)
+    assert not logged_in(compose_stack, browser)
 
 
 def wait_until_stopped(stack: Stack, user: str, timeout: float = 60) -> dict:

@@ -223,7 +223,8 @@ async def log_out(
 
 
 class KeycloakLogoutHandler(OAuthLogoutHandler):
-    """Logging out of the hub also ends the Keycloak session.
+    """Logging out of the hub also ends the Keycloak session. ``GET /hub/logout`` asks (a page
+    with a button); the button's ``POST`` logs out.
 
     The broker revokes the user and, under its per-user lock, auth_state is cleared (but for
     the Keycloak ``sub``) and the user's JupyterHub API tokens are revoked (servers that keep
@@ -234,6 +235,20 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
     """
 
     _id_token: str | None = None
+
+    async def get(self) -> None:
+        """A page that asks; the logout itself is a POST (XSRF-checked), so that another site
+        cannot log a user out by sending the browser here. Without a login, nothing to end:
+        JupyterHub's own behaviour (the login page)."""
+        if self.current_user is None:
+            await super().get()
+            return
+        self.finish(await self.render_template("logout.html"))
+
+    async def post(self) -> None:
+        """Log out: JupyterHub's sequence (stop servers, clear cookies), then ``handle_logout``
+        and ``render_logout_page`` below."""
+        await super().get()
 
     async def handle_logout(self) -> None:
         await super().handle_logout()
