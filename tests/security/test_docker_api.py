@@ -15,34 +15,18 @@ import json
 import pytest
 
 from tests.compose.conftest import docker
+from tests.support.servers import request_in_container
 
 HUB = "jupyterhub-keycloak-hub-1"
 FILTER = "http://docker-api:2375"
 
-#: Runs inside the hub: one request to the filter, the answer as JSON on stdout.
-REQUEST = """
-import json, sys, urllib.error, urllib.request
-method, url, body = json.loads(sys.stdin.read())
-data = None if body is None else json.dumps(body).encode()
-request = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-try:
-    with urllib.request.urlopen(request, timeout=30) as response:
-        status, text = response.status, response.read().decode()
-except urllib.error.HTTPError as e:
-    status, text = e.code, e.read().decode()
-print(json.dumps({"status": status, "text": text}))
-"""
-
 
 def from_hub(method: str, path: str, body: dict | None = None) -> tuple[int, str]:
     """Send one Docker API request from inside the hub container to the filter."""
-    result = docker(
-        "exec", "-i", HUB, "python", "-c", REQUEST, stdin=json.dumps([method, FILTER + path, body])
-    )
-    assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout)
-    return answer["status"], answer["text"]
+    content = b"" if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    answer = request_in_container(HUB, method, FILTER + path, content, headers)
+    return answer.status_code, answer.text
 
 
 def inspect(container: str) -> dict:

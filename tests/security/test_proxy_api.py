@@ -6,29 +6,22 @@ password check (401), so the refusal is the address check's."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
-from tests.compose.conftest import docker
+from tests.support.servers import request_in_container
 
 HUB = "jupyterhub-keycloak-hub-1"
-#: Prints the HTTP status of one GET (no credentials, or wrong ones), with the Host header
-#: the hub's API router matches (any caller can send it).
-STATUS_OF = """
-import base64, sys, urllib.error, urllib.request
-request = urllib.request.Request(sys.argv[1], headers={"Host": "traefik-api"})
-if len(sys.argv) > 2:
-    request.add_header("Authorization", "Basic " + base64.b64encode(sys.argv[2].encode()).decode())
-try:
-    print(urllib.request.urlopen(request, timeout=10).status)
-except urllib.error.HTTPError as e:
-    print(e.code)
-"""
 
 
 def status_from(container: str, url: str, *credentials: str) -> int:
-    result = docker("exec", container, "python", "-c", STATUS_OF, url, *credentials)
-    assert result.returncode == 0, result.stderr
-    return int(result.stdout.strip())
+    """The HTTP status of one GET from inside ``container`` (no credentials, or wrong ones),
+    with the Host header the hub's API router matches (any caller can send it)."""
+    headers = {"Host": "traefik-api"}
+    if credentials:
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials[0].encode()).decode()
+    return request_in_container(container, "GET", url, headers=headers).status_code
 
 
 @pytest.mark.parametrize("credentials", [(), ("jupyterhub:wrong-password",)], ids=["none", "wrong"])

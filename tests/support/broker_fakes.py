@@ -5,6 +5,7 @@ broker's tests share: a clock, hub users, a refresher and Keycloak's token endpo
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -39,6 +40,34 @@ def registry(audience: str, roles: dict[str, str], realm: str = "demo") -> dict[
 
 def make_jwt(exp, **claims):
     return jwt.encode({"exp": int(exp), **claims}, "k", algorithm="HS256")
+
+
+def exchange_form(request: httpx.Request) -> dict[str, str]:
+    """The form fields of a token request the broker sent."""
+    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+
+
+def minted_answer(number: int, scope: str, **extra: Any) -> httpx.Response:
+    """Keycloak's answer to an exchange: access token ``MINTED-<number>`` for ``scope``."""
+    body = {"access_token": f"MINTED-{number}", "expires_in": 300, "scope": scope, **extra}
+    return httpx.Response(200, json=body)
+
+
+class FreshUser:
+    """A hub user (alice) whose Keycloak token is fresh: no refresh may happen. ``spawners``:
+    her servers (handler tests that need the calling token's server)."""
+
+    name = "alice"
+    kind = "user"
+
+    def __init__(self, spawners: dict[str, Any] | None = None) -> None:
+        self.spawners = spawners or {}
+
+    async def get_auth_state(self):
+        return {"access_token": make_jwt(time.time() + 600)}
+
+    async def save_auth_state(self, state):
+        raise AssertionError("no refresh expected")
 
 
 class Clock:
@@ -101,18 +130,11 @@ class Keycloak:
         self.counter = 0
 
     def __call__(self, request):
-        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        form = exchange_form(request)
         self.requests.append(form)
         self.events.append(("exchange", form["subject_token"]))
         if self.answer is not None:
             return self.answer
         self.counter += 1
-        return httpx.Response(
-            200,
-            json={
-                "access_token": f"MINTED-{self.counter}",
-                "expires_in": 300,
-                "scope": f"profile email {form['scope']}",
-                "token_type": "Bearer",
-            },
-        )
+        scope = f"profile email {form['scope']}"
+        return minted_answer(self.counter, scope, token_type="Bearer")

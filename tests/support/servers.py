@@ -28,24 +28,31 @@ from tests.support.stack import Stack
 BROKER_PATH = "/token-exchange"  # under $JUPYTERHUB_API_URL
 START_TIMEOUT = 120.0
 
-#: Runs inside a user's container: one request to the hub's API as the server itself. stdin:
-#: a JSON line (method, path under the API URL, extra headers, chunked, token override), then
-#: the body. stdout: the answer as JSON (status, headers, body).
-IN_SERVER = r"""
+#: Runs inside a container: one HTTP request. stdin: a JSON line, then the body. The line has
+#: the method, and either ``url`` (any address, only the given headers) or ``path`` (under the
+#: container's $JUPYTERHUB_API_URL, with its $JUPYTERHUB_API_TOKEN or ``token``: a request of
+#: the server itself); extra headers; chunked. stdout: the answer as JSON (status, headers,
+#: body).
+IN_CONTAINER = r"""
 import http.client, json, os, sys, urllib.parse
 spec = json.loads(sys.stdin.buffer.readline())
 body = sys.stdin.buffer.read()
-url = urllib.parse.urlsplit(os.environ["JUPYTERHUB_API_URL"] + spec["path"])
-token = spec.get("token") or os.environ["JUPYTERHUB_API_TOKEN"]
-headers = {"Authorization": "token " + token, "Content-Type": "application/json"}
+headers = {}
+if spec.get("url"):
+    url = urllib.parse.urlsplit(spec["url"])
+else:
+    url = urllib.parse.urlsplit(os.environ["JUPYTERHUB_API_URL"] + spec["path"])
+    token = spec.get("token") or os.environ["JUPYTERHUB_API_TOKEN"]
+    headers = {"Authorization": "token " + token, "Content-Type": "application/json"}
 headers.update(spec.get("headers") or {})
+target = url.path + ("?" + url.query if url.query else "")
 connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
 if spec.get("chunked"):
     chunks = [body[i:i + 65536] for i in range(0, len(body), 65536)]
-    connection.request(spec["method"], url.path, body=iter(chunks), headers=headers,
+    connection.request(spec["method"], target, body=iter(chunks), headers=headers,
                        encode_chunked=True)
 else:
-    connection.request(spec["method"], url.path, body=body or None, headers=headers)
+    connection.request(spec["method"], target, body=body or None, headers=headers)
 answer = connection.getresponse()
 print(json.dumps({"status": answer.status, "headers": dict(answer.getheaders()),
                   "body": answer.read().decode("utf-8", "replace")}))
@@ -165,11 +172,33 @@ def call_in_container(
 ) -> httpx.Response:
     """One request to the hub's API sent by Python inside a user's server container, with the
     container's $JUPYTERHUB_API_URL and token (or ``token``)."""
-    spec = {"method": method, "path": path, "headers": headers, "chunked": chunked}
-    spec["token"] = token
+    spec = {"path": path, "token": token, "chunked": chunked}
+    return _in_container(container, method, spec, content, headers)
+
+
+def request_in_container(
+    container: str,
+    method: str,
+    url: str,
+    content: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One request to ``url`` sent by Python inside ``container`` (from its address), with
+    only ``headers``."""
+    return _in_container(container, method, {"url": url}, content, headers)
+
+
+def _in_container(
+    container: str,
+    method: str,
+    spec: dict[str, Any],
+    content: bytes,
+    headers: dict[str, str] | None,
+) -> httpx.Response:
+    line = json.dumps({**spec, "method": method, "headers": headers}).encode()
     result = subprocess.run(
-        ["docker", "exec", "-i", container, "python", "-c", IN_SERVER],
-        input=json.dumps(spec).encode() + b"\n" + content,
+        ["docker", "exec", "-i", container, "python", "-c", IN_CONTAINER],
+        input=line + b"\n" + content,
         capture_output=True,
         check=False,
     )

@@ -1,5 +1,5 @@
 """OIDC Back-Channel Logout: which logout tokens the hub accepts (``verify_logout_token``)
-and which hub users one names (``matches``). Keys are generated here; the live path (Keycloak
+and which hub users one names (``names_user``). Keys are generated here; the live path (Keycloak
 signs, the hub revokes) is tests/integration/test_backchannel_logout.py."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hubtokens.broker.backchannel import (
     BACKCHANNEL_LOGOUT_EVENT,
     InvalidLogoutToken,
+    names_user,
     verify_logout_token,
 )
-from hubtokens.broker.handlers import matches
 from hubtokens.broker.service import SUB_KEY
 
 ISSUER = "https://hub.example.org/auth/realms/demo"
@@ -93,10 +93,10 @@ def test_anything_else_is_refused_and_says_why(token, says) -> None:
 
 def test_the_token_names_users_by_their_keycloak_account_or_session() -> None:
     bound = {SUB_KEY: "user-sub-1", "token_response": {"session_state": "session-1"}}
-    assert matches(bound, {"sub": "user-sub-1"})
-    assert not matches(bound, {"sub": "user-sub-2"})
-    assert not matches({SUB_KEY: "user-sub-2"}, {"sub": "user-sub-1"})
-    assert not matches(None, {"sub": "user-sub-1"})
-    assert matches(bound, {"sid": "session-1"})  # a token that names only the session
-    assert not matches(bound, {"sid": "session-2"})
-    assert not matches({SUB_KEY: "user-sub-1"}, {"sid": "session-1"})
+    assert names_user(bound, {"sub": "user-sub-1"})
+    assert not names_user(bound, {"sub": "user-sub-2"})
+    assert not names_user({SUB_KEY: "user-sub-2"}, {"sub": "user-sub-1"})
+    assert not names_user(None, {"sub": "user-sub-1"})
+    assert names_user(bound, {"sid": "session-1"})  # a token that names only the session
+    assert not names_user(bound, {"sid": "session-2"})
+    assert not names_user({SUB_KEY: "user-sub-1"}, {"sid": "session-1"})

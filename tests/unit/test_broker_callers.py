@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from types import SimpleNamespace
 
 import httpx
-import jwt
 import pytest
 import respx
 from tornado.httpclient import AsyncHTTPClient
@@ -23,7 +21,7 @@ from tornado.web import Application
 from hubtokens.broker.callers import ONLY_SERVERS_MINT, addresses_of, calling_server, check_peer
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.handlers import TOKEN_EXCHANGE_SCOPE, TokenExchangeHandler
-from tests.support.broker_fakes import TOKEN_URL, make_broker, registry
+from tests.support.broker_fakes import TOKEN_URL, FreshUser, make_broker, registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -100,27 +98,13 @@ class Token:
         return other == self.secret
 
 
-class User:
-    name = "alice"
-    kind = "user"
-
-    def __init__(self, server_ip: str) -> None:
-        self.spawners = {"": spawner("server-secret", ip=server_ip)}
-
-    async def get_auth_state(self):
-        exp = int(time.time()) + 600
-        return {"access_token": jwt.encode({"exp": exp}, "k", algorithm="HS256")}
-
-    async def save_auth_state(self, state):
-        raise AssertionError("no refresh expected")
-
-
 class Handler(TokenExchangeHandler):
     """The real ``_caller``: the test names the calling token (X-Test-Token: a secret, or
     "session" for a browser cookie) and where alice's server runs (X-Test-Server-Ip)."""
 
     async def prepare(self):
-        self._jupyterhub_user = User(self.request.headers.get("X-Test-Server-Ip", "127.0.0.1"))
+        server_ip = self.request.headers.get("X-Test-Server-Ip", "127.0.0.1")
+        self._jupyterhub_user = FreshUser({"": spawner("server-secret", ip=server_ip)})
         self.parsed_scopes = {TOKEN_EXCHANGE_SCOPE}
 
     def get_token(self):

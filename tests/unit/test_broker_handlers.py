@@ -6,11 +6,9 @@ streamed body, parsing, the broker, the error responses) is the real handler.
 
 import json
 import logging
-import time
 from types import SimpleNamespace
 
 import httpx
-import jwt
 import pytest
 import respx
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
@@ -21,7 +19,7 @@ from tornado.web import Application
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.handlers import BoundedBody, TokenExchangeHandler, parse_request
-from tests.support.broker_fakes import TOKEN_URL, make_broker, registry
+from tests.support.broker_fakes import TOKEN_URL, FreshUser, make_broker, registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 POLICY = registry("fruit-api", {"fruits:read": "fruit-reader"})
@@ -29,24 +27,12 @@ POLICY = registry("fruit-api", {"fruits:read": "fruit-reader"})
 SMALL = 512
 
 
-class User:
-    name = "alice"
-    kind = "user"
-
-    async def get_auth_state(self):
-        exp = int(time.time()) + 600
-        return {"access_token": jwt.encode({"exp": exp}, "k", algorithm="HS256")}
-
-    async def save_auth_state(self, state):
-        raise AssertionError("no refresh expected")
-
-
 class Handler(TokenExchangeHandler):
     """The real handler with JupyterHub's login replaced: the caller is alice; the hub token
     that calls is named by the X-Test-Server header (a new one per value)."""
 
     async def prepare(self):
-        self._jupyterhub_user = User()
+        self._jupyterhub_user = FreshUser()
 
     def _caller(self):
         return self.current_user, self.request.headers.get("X-Test-Server", "default")

@@ -7,7 +7,6 @@ blocks until the test lets it go, while a logout or a revocation runs.
 
 import asyncio
 import logging
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -25,8 +24,10 @@ from tests.support.broker_fakes import (
     Clock,
     FakeRefresher,
     FakeUser,
+    exchange_form,
     make_broker,
     make_jwt,
+    minted_answer,
     registry,
 )
 
@@ -48,18 +49,11 @@ class BlockingKeycloak:
         self.subjects = []
 
     async def __call__(self, request):
-        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        form = exchange_form(request)
         self.subjects.append(form["subject_token"])
         self.entered.set()
         await self.release.wait()
-        return httpx.Response(
-            200,
-            json={
-                "access_token": f"MINTED-{len(self.subjects)}",
-                "expires_in": 300,
-                "scope": f"profile {form['scope']}",
-            },
-        )
+        return minted_answer(len(self.subjects), f"profile {form['scope']}")
 
 
 class BlockingRefresher(FakeRefresher):

@@ -19,6 +19,8 @@ from typing import Any
 
 import jwt
 
+from hubtokens.broker.service import SUB_KEY
+
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 ALGORITHMS = ["RS256"]
 
@@ -64,6 +66,10 @@ def verify_logout_token(
     return claims
 
 
-def bound_to(state: dict[str, Any] | None, sub_key: str, sub: str) -> bool:
-    """Whether a hub user's auth_state is bound to the Keycloak account ``sub``."""
-    return bool(sub) and (state or {}).get(sub_key) == sub
+def names_user(state: dict[str, Any] | None, claims: dict[str, Any]) -> bool:
+    """Whether a hub user's auth_state belongs to the account (``sub``) or, for a token that
+    names only a session, the Keycloak session (``sid``) a logout token names."""
+    if claims.get("sub"):
+        return (state or {}).get(SUB_KEY) == claims["sub"]
+    session = ((state or {}).get("token_response") or {}).get("session_state")
+    return bool(session) and session == claims.get("sid")

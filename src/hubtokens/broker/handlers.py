@@ -16,10 +16,10 @@ from jupyterhub.utils import new_token
 from oauthenticator.oauth2 import OAuthLogoutHandler
 from tornado.web import stream_request_body
 
-from hubtokens.broker.backchannel import InvalidLogoutToken, bound_to
+from hubtokens.broker.backchannel import InvalidLogoutToken, names_user
 from hubtokens.broker.callers import ONLY_SERVERS_MINT, calling_server, check_peer
 from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.service import SUB_KEY, TokenBroker, logged_out_state, realm_roles
+from hubtokens.broker.service import TokenBroker, logged_out_state, realm_roles
 from hubtokens.errors import echo
 
 #: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
@@ -90,13 +90,17 @@ class TokenExchangeHandler(APIHandler):
             self._body = BoundedBody(self.authenticator.broker.limits.max_body)
         self._body.feed(chunk)
 
-    def _send_error(self, error: BrokerError) -> None:
-        self.set_status(error.status)
+    def _send_json(self, body: Any, status: int = 200) -> None:
+        """A JSON answer that no cache keeps (tokens, errors)."""
+        self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
+
+    def _send_error(self, error: BrokerError) -> None:
         if error.retry_after is not None:
             self.set_header("Retry-After", str(error.retry_after))
-        self.finish(json.dumps(error.to_json()))
+        self._send_json(error.to_json(), error.status)
 
     def _caller(self) -> tuple[Any, str]:
         """``(user, server name)``: the owner of the calling token, whose token is minted, and
@@ -144,22 +148,17 @@ class TokenExchangeHandler(APIHandler):
         except BrokerError as error:
             self._send_error(error)
             return
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
         expires_in = max(0, int(minted.expires_at - broker.clock()))
-        self.finish(
-            json.dumps(
-                {
-                    "access_token": minted.access_token,
-                    "token_type": "Bearer",
-                    "expires_in": expires_in,
-                    "expires_at": datetime.fromtimestamp(minted.expires_at, UTC)
-                    .isoformat(timespec="seconds")
-                    .replace("+00:00", "Z"),
-                    "audience": minted.audience,
-                    "scope": minted.scope,
-                }
-            )
+        expires_at = datetime.fromtimestamp(minted.expires_at, UTC).isoformat(timespec="seconds")
+        self._send_json(
+            {
+                "access_token": minted.access_token,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "expires_at": expires_at.replace("+00:00", "Z"),
+                "audience": minted.audience,
+                "scope": minted.scope,
+            }
         )
 
     async def delete(self) -> None:
@@ -170,10 +169,7 @@ class TokenExchangeHandler(APIHandler):
         except BrokerError as error:
             self._send_error(error)
             return
-        dropped = broker.forget(user.name, server)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps({"forgotten": dropped}))
+        self._send_json({"forgotten": broker.forget(user.name, server)})
 
     async def get(self) -> None:
         broker = self.authenticator.current_broker()
@@ -298,7 +294,7 @@ class BackchannelLogoutHandler(BaseHandler):
         users = []
         for orm_user in self.db.query(orm.User).all():
             user = self.find_user(orm_user.name)
-            if user is not None and matches(await user.get_auth_state(), claims):
+            if user is not None and names_user(await user.get_auth_state(), claims):
                 users.append(user)
         for user in users:
             await log_out(
@@ -315,12 +311,3 @@ class BackchannelLogoutHandler(BaseHandler):
             ", ".join(u.name for u in users) or "no hub user (none bound to that account)",
         )
         self.finish({"revoked": [u.name for u in users]})
-
-
-def matches(state: dict[str, Any] | None, claims: dict[str, Any]) -> bool:
-    """Whether a hub user's auth_state belongs to the account (``sub``) or session (``sid``)
-    a logout token names."""
-    if claims.get("sub"):
-        return bound_to(state, SUB_KEY, claims["sub"])
-    session = ((state or {}).get("token_response") or {}).get("session_state")
-    return bool(session) and session == claims.get("sid")
