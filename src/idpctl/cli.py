@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="idpctl", description=__doc__)
     parser.add_argument("command", choices=["validate", "plan", "apply"])
     parser.add_argument(
-        "--idp-dir", type=Path, default=conf.get_path("IDP_DIR", base=Path.cwd()),
+        "--idp-dir",
+        type=Path,
+        default=conf.get_path("IDP_DIR", base=Path.cwd()),
         help="the folder with apis.yml and realms/ (default: $IDP_DIR or ./idp)",
     )
     parser.add_argument(

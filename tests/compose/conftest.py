@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -15,6 +16,49 @@ DOCKER = "docker"
 
 def docker(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([DOCKER, *args], input=stdin, capture_output=True, text=True, check=False)
+
+
+# Run in a container: resolve each name (a failed lookup is reported, never "closed"), then
+# try a TCP connection to each address given. Prints JSON.
+PROBE = """
+import errno, json, socket, sys
+names, targets = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+out = {"resolved": {}, "connect": {}}
+for name in names:
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        out["resolved"][name] = sorted({info[4][0] for info in infos})
+    except socket.gaierror as e:
+        out["resolved"][name] = "lookup failed: " + str(e)
+for address, port in targets:
+    try:
+        socket.create_connection((address, port), timeout=3).close()
+        outcome = "open"
+    except TimeoutError:
+        outcome = "timeout"
+    except ConnectionRefusedError:
+        outcome = "refused"
+    except OSError as e:
+        # EHOSTUNREACH: also what a firewall's ICMP "administratively prohibited" gives
+        why = {errno.EHOSTUNREACH: "unreachable", errno.ENETUNREACH: "no route"}
+        outcome = why.get(e.errno, f"error {e.errno}: {e}")
+    out["connect"][f"{address}:{port}"] = outcome
+print(json.dumps(out))
+"""
+
+
+def probe(container: str, names: list[str], targets: list[tuple[str, int]]) -> dict:
+    result = docker(
+        "exec", container, "python", "-c", PROBE, json.dumps(names), json.dumps(targets)
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def container_addresses(container: str) -> list[str]:
+    """Every address the container has, on every network it is attached to."""
+    networks = json.loads(docker("inspect", container).stdout)[0]["NetworkSettings"]["Networks"]
+    return sorted({n["IPAddress"] for n in networks.values() if n["IPAddress"]})
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ def test_public_endpoints_are_routed(stack: Stack) -> None:
     assert httpx.get(f"{stack.public_url}/fruit-api/health", timeout=10).status_code == 200
 
 
-
 def test_every_public_response_carries_the_security_headers(stack: Stack) -> None:
     """Keycloak, the fruit API and the hub, through the same entrypoint middleware."""
     for url in (

@@ -9,12 +9,14 @@ import pytest
 
 from tests.compose.conftest import docker
 
-SERVICES = ("traefik", "postgres", "keycloak", "fruit-api", "hub", "docker-api")
+SERVICES = ("traefik", "postgres", "keycloak", "fruit-api", "hub", "docker-api", "users-firewall")
 #: Services that need no Linux capability (Postgres's entrypoint switches users; Traefik
 #: reads the hub's route file, which the unprivileged hub writes with mode 0600).
 NO_CAPABILITIES = ("keycloak", "fruit-api", "hub", "docker-api")
 #: CAP_DAC_READ_SEARCH: read any file (its bit in /proc/<pid>/status's capability masks).
 DAC_READ_SEARCH = 1 << 2
+#: CAP_NET_ADMIN: change the network configuration (the users firewall's rules).
+NET_ADMIN = 1 << 12
 
 
 def host_config(container: str) -> dict:
@@ -71,3 +73,9 @@ def test_traefik_holds_only_the_right_to_read_the_hubs_routes(compose_stack) -> 
     status = proc_status("jupyterhub-keycloak-traefik-1")
     assert int(status["CapEff"], 16) == DAC_READ_SEARCH
     assert int(status["CapBnd"], 16) == DAC_READ_SEARCH
+
+
+def test_the_users_firewall_holds_only_the_right_to_change_the_firewall(compose_stack) -> None:
+    status = proc_status("jupyterhub-keycloak-users-firewall-1")
+    assert int(status["CapEff"], 16) == NET_ADMIN
+    assert int(status["CapBnd"], 16) == NET_ADMIN

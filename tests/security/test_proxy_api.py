@@ -1,8 +1,10 @@
-"""Traefik's API is the hub's only (review item 5): user containers share the users network
-with Traefik, but its API entrypoint admits only the hub's own network (proxy-api) and
-Traefik's loopback, before any password is checked (each basic-auth check is a bcrypt hash: a
-CPU lever on the only front door). The control: from the hub, the same request reaches the
-password check (401), so the refusal is the address check's."""
+"""Traefik's API is the hub's only (review item 5). User containers do not reach its port at all
+(the users firewall: tests/security/test_users_network.py). The other services that share a
+network with Traefik (edge: Keycloak, the fruit API) reach the port, but its entrypoint
+admits only the hub's own network (proxy-api) and Traefik's loopback, before any password is
+checked (each basic-auth check is a bcrypt hash: a CPU lever on the only front door). The
+control: from the hub, the same request reaches the password check (401), so the refusal is
+the address check's."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 from tests.support.servers import request_in_container
 
 HUB = "jupyterhub-keycloak-hub-1"
+FRUIT_API = "jupyterhub-keycloak-fruit-api-1"  # on the edge network, with Traefik
 
 
 def status_from(container: str, url: str, *credentials: str) -> int:
@@ -25,10 +28,10 @@ def status_from(container: str, url: str, *credentials: str) -> int:
 
 
 @pytest.mark.parametrize("credentials", [(), ("jupyterhub:wrong-password",)], ids=["none", "wrong"])
-def test_a_user_container_is_refused_by_traefiks_api_before_the_password(
-    reader_container, credentials
+def test_another_service_is_refused_by_traefiks_api_before_the_password(
+    compose_stack, credentials
 ) -> None:
-    assert status_from(reader_container, "http://traefik:8099/api/overview", *credentials) == 403
+    assert status_from(FRUIT_API, "http://traefik:8099/api/overview", *credentials) == 403
 
 
 def test_control_the_hub_reaches_the_password_check(compose_stack) -> None:

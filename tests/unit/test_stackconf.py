@@ -135,3 +135,27 @@ def test_the_table_names_only_known_readers(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setattr(settings, "TABLE_FILE", table)
     with pytest.raises(ValueError, match=r"unknown reader\(s\) \['gateway'\]"):
         settings._load_table()
+
+
+def test_compose_defaults_are_the_settings_defaults() -> None:
+    """compose/*.yml repeats a setting's default in ``${NAME:-default}`` (for a plain
+    `docker compose`); each must be settings.yml's own, so that the table stays its one owner."""
+    import re
+    from pathlib import Path
+
+    compose_dir = Path(__file__).resolve().parents[2] / "compose"
+    found = {
+        (path.name, name, default)
+        for path in sorted(compose_dir.glob("*.yml"))
+        for name, default in re.findall(r"\$\{([A-Z0-9_]+):-([^}]*)\}", path.read_text())
+        if name in settings.VARIABLES and "{" not in settings.VARIABLES[name].default
+    }
+    # Files: the compose file names them relative to itself, and "no extra CA" by an empty one.
+    paths = {"EXTRA_CA_BUNDLE": "./ca/none.pem", "SECRETS_FILE": "../.state/secrets.env"}
+    assert len(found) >= 10
+    wrong = [
+        f"{file}: ${{{name}:-{default}}} but settings.yml says {settings.VARIABLES[name].default!r}"
+        for file, name, default in found
+        if default not in (settings.VARIABLES[name].default, paths.get(name))
+    ]
+    assert wrong == []
