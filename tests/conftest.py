@@ -24,7 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from stackconf import localhost_names
 from tests.support.stack import Stack, running_stack
+
+localhost_names.install()  # auth.localhost, reader.localhost: the loopback (RFC 6761)
 
 TESTS = Path(__file__).resolve().parent
 SUITES = ("unit", "integration", "e2e", "compose", "deploy", "security")

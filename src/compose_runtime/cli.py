@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from stackconf import hosts
 from stackconf import secrets as secrets_file
 from stackconf import settings as conf
 from stackconf.banner import banner
@@ -39,6 +40,10 @@ def compose(s: Settings, *args: str, check: bool = True) -> int:
         "COMPOSE_BAKE": "false",
         "DOCKER_BUILDKIT": "1",
         "SECRETS_FILE": str(s.secrets_file),
+        # The origins as stackconf resolves them (compose.yml's x-public-urls).
+        "HUB_PUBLIC_URL": s.public_url,
+        "KEYCLOAK_PUBLIC_URL": s.keycloak_public_url,
+        "HUB_USER_SUBDOMAINS": str(s.user_subdomains).lower(),
     }
     if env.get("EXTRA_CA_BUNDLE"):  # an absolute host path: the hub mounts it into user servers
         env["EXTRA_CA_BUNDLE"] = str(Path(env["EXTRA_CA_BUNDLE"]).resolve())
@@ -69,6 +74,11 @@ def up(s: Settings) -> int:
             "the old data with `make clean`, then `make up`.",
             file=sys.stderr,
         )
+        return 1
+    try:
+        hosts.check_origins(s.public_url, s.keycloak_public_url)
+    except conf.SettingError as error:
+        print(error, file=sys.stderr)
         return 1
     secrets = secrets_file.ensure(s.secrets_file)
     print("Building images (cached after the first run) ...", flush=True)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_ISSUER = "http://localhost:8000/auth/realms/demo"
+DEFAULT_ISSUER = "http://auth.localhost:8000/auth/realms/demo"
 
 
 def _check_algorithms(algorithms: tuple[str, ...]) -> None:
@@ -26,7 +26,7 @@ class Settings:
     """Fruit API configuration. Each field maps to an env var (see ``from_env``).
 
     issuer: ``FRUIT_API_ISSUER``; the realm URL, exactly as in the tokens' ``iss`` claim.
-        Must be set in production. Default ``http://localhost:8000/auth/realms/demo``.
+        Must be set in production. Default ``http://auth.localhost:8000/auth/realms/demo``.
     jwks_url: ``FRUIT_API_JWKS_URL``; default ``<issuer>/protocol/openid-connect/certs``.
         May be an internal URL while the issuer is public.
     audience: ``FRUIT_API_AUDIENCE``; required in ``aud``. Default ``fruit-api``.

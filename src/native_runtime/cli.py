@@ -14,7 +14,9 @@ import httpx
 from idpctl import cli as idpctl_cli
 from native_runtime import keycloak, render
 from native_runtime.settings import Settings
+from stackconf import hosts, localhost_names
 from stackconf import secrets as secrets_file
+from stackconf import settings as conf
 from stackconf.banner import banner
 
 SUPERVISORD = str(Path(sys.executable).parent / "supervisord")
@@ -95,6 +97,11 @@ def up(s: Settings, timeout: float) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    try:
+        hosts.check_origins(s.public_url, s.keycloak_public_url)
+    except conf.SettingError as error:
+        print(error, file=sys.stderr)
+        return 2
     secrets = secrets_file.ensure(s.secrets_file)
     secrets_file.private_dir(s.state_dir)
     kc_home = keycloak.install(s)
@@ -168,6 +175,7 @@ def logs(s: Settings, lines: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    localhost_names.install()  # it waits for Keycloak at auth.localhost (its public URL)
     parser = argparse.ArgumentParser(prog="native-runtime", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start everything and wait until it is ready")

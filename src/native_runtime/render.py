@@ -86,6 +86,7 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
             if variable.reader in ("stack", "hub") and os.environ.get(name)
         },
         "HUB_PUBLIC_URL": s.public_url,
+        "KEYCLOAK_PUBLIC_URL": s.keycloak_public_url,
         "HUB_BIND_URL": f"http://127.0.0.1:{s.hub_api_port}",
         "HUB_STATE_DIR": str(s.state_dir / "hub"),
         "HUB_SPAWNER": "local",
@@ -108,6 +109,7 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
     # The upstreams of the shared route files (compose's defaults are the service names).
     traefik = {
         **common,
+        "KEYCLOAK_PUBLIC_URL": s.keycloak_public_url,  # Keycloak's router matches its host
         "KEYCLOAK_UPSTREAM_URL": f"http://127.0.0.1:{s.keycloak_port}",
         "FRUIT_API_UPSTREAM_URL": f"http://127.0.0.1:{s.fruit_api_port}",
     }

@@ -39,6 +39,8 @@ def banner(s: StackSettings, secrets: dict[str, str], *, runtime: str, seconds: 
         f"\nThe demo is up ({runtime}).\n\n"
         f"  Open {s.public_url}/ and log in as one of the demo users (realm {s.realm}):\n"
         f"    {'user':<11} {'password':<18} groups\n{rows}\n\n"
+        f"  Each user's server: {s.server_url('<user>')}/ (a host of its own)\n"
+        f"  Keycloak (its own host): {s.keycloak_public_url}/realms/{s.realm}/account/\n"
         f"  Keycloak admin console: {console}\n"
         f"  Fruit API docs: {s.public_url}/fruit-api/docs\n"
         f"  Logs: make logs    Status: make ps    Stop: make down\n"

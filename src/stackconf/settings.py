@@ -132,6 +132,13 @@ class StackSettings:
     keycloak_public_url: str
     realm: str
     admin_console_routed: bool
+    user_subdomains: bool
+
+    def server_url(self, user: str, base: str = "") -> str:
+        """Where ``user``'s default server answers (stackconf.hosts.server_url)."""
+        from stackconf.hosts import server_url
+
+        return server_url(self.public_url, user, base, self.user_subdomains)
 
     @classmethod
     def from_env(cls, repo: Path = REPO, **more: object):
@@ -145,6 +152,7 @@ class StackSettings:
             keycloak_public_url=get("KEYCLOAK_PUBLIC_URL").rstrip("/"),
             realm=get("KEYCLOAK_REALM"),
             admin_console_routed=get_bool("KEYCLOAK_ADMIN_CONSOLE"),
+            user_subdomains=get_bool("HUB_USER_SUBDOMAINS"),
             **more,
         )
 

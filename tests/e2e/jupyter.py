@@ -38,7 +38,7 @@ def expect_kernel_idle(page: Page) -> None:
 
 def open_notebook(page: Page, stack: Stack, user: str, name: str) -> None:
     """Open one notebook in a fresh workspace (``?reset``) and wait for its kernel."""
-    page.goto(f"{stack.public_url}/user/{user}/lab/tree/{name}?reset")
+    page.goto(f"{stack.server_url(user)}/lab/tree/{name}?reset")
     # The status bar describes the active notebook once it is open; then wait for its kernel.
     expect(page.get_by_role("contentinfo").get_by_text(name)).to_be_visible(timeout=CELL_TIMEOUT)
     expect_kernel_idle(page)
@@ -50,11 +50,22 @@ def run_all(page: Page) -> None:
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
-def _xsrf(page: Page) -> str:
-    for cookie in page.context.cookies():
-        if cookie["name"] == "_xsrf":
-            return cookie["value"]
-    raise AssertionError("JupyterLab set no _xsrf cookie")
+#: Runs in JupyterLab's page: one call of the Jupyter server's REST API, from the server's
+#: own origin (its host name, <user>.localhost, is resolved by Chromium, not by Playwright's
+#: driver), with the XSRF token the page's cookie holds, as JupyterLab itself sends it.
+IN_PAGE_API = """async ([method, url, body]) => {
+  const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "";
+  const headers = {"X-XSRFToken": xsrf, "Content-Type": "application/json"};
+  const answer = await fetch(url, {method, body, headers, credentials: "same-origin"});
+  return [answer.status, await answer.text()];
+}"""
+
+
+def server_api(page: Page, method: str, url: str, body: object = None) -> tuple[int, str]:
+    """``method url`` of the user's Jupyter server, sent by the page (which shows JupyterLab)."""
+    data = None if body is None else json.dumps(body)
+    status, text = page.evaluate(IN_PAGE_API, [method, url, data])
+    return status, text
 
 
 def run_cells(
@@ -81,23 +92,19 @@ def run_cells(
             for src in [*cells, f"print({done!r})"]
         ],
     }
-    base = f"{stack.public_url}/user/{user}"
-    response = page.request.put(
-        f"{base}/api/contents/{name}",
-        data=json.dumps({"type": "notebook", "content": notebook}),
-        headers={"X-XSRFToken": _xsrf(page), "Content-Type": "application/json"},
-    )
-    assert response.ok, f"saving {name} failed: {response.status} {response.text()}"
+    base = stack.server_url(user)
+    body = {"type": "notebook", "content": notebook}
+    status, text = server_api(page, "PUT", f"{base}/api/contents/{name}", body)
+    assert status in (200, 201), f"saving {name} failed: {status} {text}"
     open_notebook(page, stack, user, name)
     run_all(page)
     expect(page.locator(".jp-OutputArea-output", has_text=done)).to_be_visible(timeout=CELL_TIMEOUT)
     outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-    headers = {"X-XSRFToken": _xsrf(page)}
     if not keep_kernel:
-        for session in page.request.get(f"{base}/api/sessions").json():
+        for session in json.loads(server_api(page, "GET", f"{base}/api/sessions")[1]):
             if session["path"] == name:
-                page.request.delete(f"{base}/api/sessions/{session['id']}", headers=headers)
-    page.request.delete(f"{base}/api/contents/{name}", headers=headers)
+                server_api(page, "DELETE", f"{base}/api/sessions/{session['id']}")
+    server_api(page, "DELETE", f"{base}/api/contents/{name}")
     return outputs
 
 

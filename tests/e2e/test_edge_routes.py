@@ -1,5 +1,6 @@
 """Traefik's route table (compose/traefik/routes.yml, the same file in both runtimes): Keycloak's
-public endpoints and the fruit API are routed, Keycloak's admin side is not."""
+public endpoints (on Keycloak's own host only) and the fruit API are routed, Keycloak's admin
+side is not."""
 
 from __future__ import annotations
 
@@ -49,10 +50,28 @@ def test_html_pages_allow_framing_by_their_own_origin_only(stack: Stack) -> None
         assert re.search(r"frame-ancestors '(self|none)'", csp), (url, csp)
 
 
+def keycloak_origin(stack: Stack) -> str:
+    return stack.keycloak_url.removesuffix("/auth")
+
+
+def test_keycloak_is_served_on_its_own_host_only(stack: Stack) -> None:
+    """The hub's origin serves no Keycloak page (Keycloak's origin is another one)."""
+    assert keycloak_origin(stack) != stack.public_url
+    on_its_host = httpx.get(f"{stack.issuer}/.well-known/openid-configuration", timeout=10)
+    assert on_its_host.json()["issuer"] == stack.issuer
+    on_the_hub = httpx.get(
+        f"{stack.public_url}/auth/realms/{stack.realm}/.well-known/openid-configuration",
+        timeout=10,
+    )
+    assert on_the_hub.status_code in (302, 404), on_the_hub.status_code
+    assert "issuer" not in on_the_hub.text
+
+
 def test_keycloak_admin_side_is_not_routed(stack: Stack) -> None:
     """Keycloak answers these itself (the console page, 401 for the admin API, realm master's
-    login page and keys); through Traefik they reach no Keycloak: nothing (404) or the hub's
-    catch-all route, which sends the browser to the hub (a relative /hub/... location)."""
+    login page and keys); through Traefik they reach no Keycloak, on Keycloak's host or the
+    hub's: nothing (404) or the hub's catch-all route, which sends the browser to the hub (a
+    /hub/... location)."""
     paths = (
         "/auth/admin/master/console/",
         "/auth/admin/realms/demo/users",
@@ -62,9 +81,10 @@ def test_keycloak_admin_side_is_not_routed(stack: Stack) -> None:
         "/auth/realms/master/protocol/openid-connect/auth?client_id=security-admin-console",
         "/auth/realms/master/account/",
     )
-    for path in paths:
-        response = httpx.get(f"{stack.public_url}{path}", timeout=10)
-        location = response.headers.get("location", "")
-        assert response.status_code == 404 or (
-            response.status_code == 302 and location.startswith("/hub/")
-        ), (path, response.status_code, location)
+    for origin in (keycloak_origin(stack), stack.public_url):
+        for path in paths:
+            response = httpx.get(f"{origin}{path}", timeout=10)
+            location = response.headers.get("location", "")
+            assert response.status_code == 404 or (
+                response.status_code == 302 and "/hub/" in location
+            ), (origin, path, response.status_code, location)

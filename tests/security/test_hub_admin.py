@@ -67,7 +67,7 @@ def test_admin_cannot_open_another_users_server(
     compose_stack: Stack, admin: CookieCarrier, reader_container: str
 ) -> None:
     """The reader's server runs; the admin's browser asks it for the reader's files."""
-    url = f"{compose_stack.public_url}/user/reader/api/contents"
+    url = f"{compose_stack.server_url('reader')}/api/contents"
     response = admin.follow(admin.request("GET", url))
     assert response.status_code == 403, (response.url, response.status_code)
     assert "fruits-demo.ipynb" not in response.text

@@ -159,5 +159,5 @@ def test_control_traefik_and_the_hub_still_reach_a_users_server(
     would mean Traefik cannot reach it; the hub would redirect, not refuse) and from the hub."""
     address = users_address(reader_container)
     assert probe(HUB, [], [(address, SERVER_PORT)])["connect"] == {f"{address}:8888": "open"}
-    answer = httpx.get(f"{compose_stack.public_url}/user/reader/api/status", timeout=30)
+    answer = httpx.get(f"{compose_stack.server_url('reader')}/api/status", timeout=30)
     assert answer.status_code == 403, (answer.status_code, answer.headers)  # Jupyter Server's

@@ -1,6 +1,8 @@
 """Log in through Keycloak's real login form without a browser (httpx), for integration tests
-and benchmarks. Keycloak sets its cookies `Secure`; browsers accept those on http://localhost,
-httpx does not, so cookies are carried by hand here."""
+and benchmarks. Keycloak sets its cookies `Secure`; browsers accept those on http://localhost
+(and its subdomains), httpx does not, so cookies are carried by hand here: per host, as a
+browser keeps them (the hub, Keycloak and each user's server are separate hosts), a cookie
+with a Domain attribute also for that domain's subdomains."""
 
 from __future__ import annotations
 
@@ -20,34 +22,56 @@ FORM_ACTION = re.compile(r'<form[^>]+id="kc-form-login"[^>]+action="([^"]+)"')
 
 
 class CookieCarrier:
-    """A minimal browser: follows redirects, remembers every cookie regardless of Secure."""
+    """A minimal browser: follows redirects, remembers every cookie regardless of Secure, and
+    sends a host the cookies that host (or a domain above it) set."""
 
     def __init__(self) -> None:
         self.http = httpx.Client(timeout=30.0)
-        self.cookies: dict[str, str] = {}
+        #: (scope, name) -> value; scope is "host" or ".domain" (a Domain attribute)
+        self.jar: dict[tuple[str, str], str] = {}
+        self.home = ""  # the host of the first request (the hub, in hub_session)
+
+    def cookies_for(self, host: str) -> dict[str, str]:
+        """What a browser would send ``host``."""
+        return {
+            name: value
+            for (scope, name), value in self.jar.items()
+            if scope == host or (scope.startswith(".") and f".{host}".endswith(scope))
+        }
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The cookies of the host this carrier first went to (the hub: its _xsrf)."""
+        return self.cookies_for(self.home)
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        host = (urlparse(url).hostname or "").lower()
+        self.home = self.home or host
         headers = dict(kwargs.pop("headers", {}) or {})
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if "Cookie" not in headers and (sent := self.cookies_for(host)):
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in sent.items())
         response = self.http.request(method, url, headers=headers, **kwargs)
         for header in response.headers.get_list("set-cookie"):
             name, _, rest = header.partition("=")
             value = rest.split(";", 1)[0].strip('"')
+            domain = re.search(r";\s*domain=\.?([^;\s]+)", header, re.IGNORECASE)
+            key = (f".{domain.group(1).lower()}" if domain else host, name.strip())
             if "Max-Age=0" in header or "expires=Thu, 01 Jan 1970" in header:
-                self.cookies.pop(name.strip(), None)
+                self.jar.pop(key, None)
             else:
-                self.cookies[name.strip()] = value
+                self.jar[key] = value
         return response
 
     def follow(self, response: httpx.Response, stop: str | None = None) -> httpx.Response:
-        """Follow redirects, stopping before a URL that starts with ``stop``."""
+        """Follow redirects, stopping before a URL that starts with ``stop`` (a URL), or whose
+        path does (``stop`` a path: on any host, e.g. a user's server on its own host)."""
         for _ in range(20):
             location = response.headers.get("location")
             if not response.is_redirect or not location:
                 return response
             target = urljoin(str(response.url), location)
-            if stop and target.startswith(stop):
+            checked = urlparse(target).path if stop and stop.startswith("/") else target
+            if stop and checked.startswith(stop):
                 return response
             response = self.request("GET", target)
         raise AssertionError("too many redirects")
@@ -117,7 +141,7 @@ def hub_session(stack: Stack, username: str, hub: str = "") -> CookieCarrier:
     base = f"{stack.public_url}{hub}"
     page = browser.follow(browser.request("GET", f"{base}/hub/oauth_login"))
     submitted = browser.submit_login(page, username, stack.password(username))
-    response = browser.follow(submitted, stop=f"{base}/user/")
+    response = browser.follow(submitted, stop=f"{hub}/user/")  # a server, on any host
     logged_in = any(name.startswith("jupyterhub-") for name in browser.cookies)
     if not logged_in or "_xsrf" not in browser.cookies:
         raise AssertionError(

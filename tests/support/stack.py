@@ -11,6 +11,7 @@ import httpx
 
 from stackconf import secrets as secrets_file
 from stackconf import settings as conf
+from stackconf.hosts import server_url
 
 REPO = conf.REPO
 
@@ -24,6 +25,12 @@ class Stack:
     secrets: dict[str, str] = field(repr=False)  # never printed in test reports
     users_dir: Path | None
     runtime: str = "native"
+    user_subdomains: bool = True
+
+    def server_url(self, user: str, hub: str = "") -> str:
+        """Where ``user``'s default server answers: on a host of its own with subdomains
+        (``http://reader.localhost:8000/user/reader``), under the hub's origin otherwise."""
+        return server_url(self.public_url, user, hub, self.user_subdomains)
 
     @property
     def issuer(self) -> str:
@@ -72,4 +79,5 @@ def running_stack() -> Stack:
         realm=shared.realm,
         secrets=secrets_file.read(secrets_path),
         users_dir=conf.get_path("NATIVE_STATE_DIR") / "hub" / "users",
+        user_subdomains=shared.user_subdomains,
     )

@@ -38,7 +38,9 @@ def env(monkeypatch):
 
 def test_defaults_come_from_the_settings_table():
     a = KeycloakAuthenticator()
-    assert a.keycloak_url == settings.get("KEYCLOAK_PUBLIC_URL") == "http://localhost:8000/auth"
+    assert (
+        a.keycloak_url == settings.get("KEYCLOAK_PUBLIC_URL") == "http://auth.localhost:8000/auth"
+    )
     assert a.keycloak_backchannel_url == a.keycloak_url
     assert a.realm == "demo"
     assert (a.client_id, a.client_secret) == ("jupyterhub", "")
@@ -46,7 +48,9 @@ def test_defaults_come_from_the_settings_table():
     assert a.admin_groups == set()  # nobody gets JupyterHub's unrestricted admin role
     assert a.cache_margin == 30.0
     assert a.refresh_margin == 60.0
-    assert a.token_url == "http://localhost:8000/auth/realms/demo/protocol/openid-connect/token"
+    assert (
+        a.token_url == "http://auth.localhost:8000/auth/realms/demo/protocol/openid-connect/token"
+    )
     assert a.broker.cache.margin == 30.0 and a.broker.refresh_margin == 60.0
     assert (a.max_request_body, a.max_scopes, a.max_name_length) == (4096, 20, 128)
     assert (a.broker.limits.max_body, a.broker.limits.max_scopes) == (4096, 20)

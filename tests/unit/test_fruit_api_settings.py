@@ -9,8 +9,8 @@ from fruit_api import Settings
 
 def test_defaults() -> None:
     s = Settings.from_env({})
-    assert s.issuer == "http://localhost:8000/auth/realms/demo"
-    assert s.jwks_url == "http://localhost:8000/auth/realms/demo/protocol/openid-connect/certs"
+    assert s.issuer == "http://auth.localhost:8000/auth/realms/demo"
+    assert s.jwks_url == "http://auth.localhost:8000/auth/realms/demo/protocol/openid-connect/certs"
     assert s.audience == "fruit-api"
     assert s.database_url == "sqlite:///fruits.db"
     assert s.root_path == "/fruit-api"

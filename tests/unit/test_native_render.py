@@ -46,7 +46,8 @@ def test_the_admin_console_is_routed_only_when_asked(
     dynamic = routed.state_dir / "traefik" / "dynamic"
     admin = yaml.safe_load((dynamic / "admin-console.yml").read_text())
     rule = admin["http"]["routers"]["keycloak-admin"]["rule"]
-    assert rule.startswith("PathPrefix(`/auth/admin`)")
+    assert rule.startswith('Host(`{{ (urlParse (env "KEYCLOAK_PUBLIC_URL")).hostname }}`)')
+    assert "PathPrefix(`/auth/admin`)" in rule
     monkeypatch.setenv("KEYCLOAK_ADMIN_CONSOLE", "false")
     render.write_all(Settings.from_env(), secrets.generate(), Path("/opt/keycloak"))
     assert not (dynamic / "admin-console.yml").exists()  # turned off again: removed

@@ -21,7 +21,7 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 def test_a_default_may_name_other_settings() -> None:
     env = {"PUBLIC_PORT": "9000"}
     assert settings.get("HUB_PUBLIC_URL", env) == "http://localhost:9000"
-    assert settings.get("KEYCLOAK_INTERNAL_URL", env) == "http://localhost:9000/auth"
+    assert settings.get("KEYCLOAK_INTERNAL_URL", env) == "http://auth.localhost:9000/auth"
     env["KEYCLOAK_PUBLIC_URL"] = "https://id.example.org/auth"
     assert settings.get("KEYCLOAK_INTERNAL_URL", env) == "https://id.example.org/auth"
 
