@@ -2,10 +2,12 @@
 # End-to-end test of the playbooks against this machine (connection local), in a compose
 # project and a deploy directory of its own:
 #   lint (ansible-lint production profile) and --syntax-check;
-#   a self-signed certificate for localhost (openssl); first run (HTTPS on DEPLOY_HTTPS_PORT,
-#   HTTP on DEPLOY_HTTP_PORT redirecting to it); the smoke test (tests/deploy: login in Chromium
-#   through Keycloak, a token minted by the hub's broker for aud=fruit-api); a second run that
-#   must report changed=0; a --check --diff run that must succeed.
+#   a self-signed certificate for localhost, auth.localhost (Keycloak) and the demo users'
+#   hosts (openssl); first run (HTTPS on DEPLOY_HTTPS_PORT, HTTP on DEPLOY_HTTP_PORT
+#   redirecting to it); the smoke test (tests/deploy: login in Chromium through Keycloak on its
+#   own host, the user's server on <user>.localhost, a token minted by the hub's broker for
+#   aud=fruit-api); a second run that must report changed=0; a --check --diff run that must
+#   succeed.
 # Always removes what it created (containers, volumes, networks, images of its tag, files).
 # Needs: Docker Engine + Compose v2, .venv with the [deploy] and [dev] extras, Chromium.
 set -euo pipefail
@@ -18,10 +20,14 @@ project=${DEPLOY_PROJECT:-jhk-deploy-test}
 https_port=${DEPLOY_HTTPS_PORT:-8443}
 http_port=${DEPLOY_HTTP_PORT:-8080}
 image_tag=${DEPLOY_IMAGE_TAG:-deploy-test}
+user_subdomains=${DEPLOY_USER_SUBDOMAINS:-true}  # false: users' servers under the hub's origin
 work=$(mktemp -d /tmp/jhk-deploy-test.XXXXXX)
 deploy_dir=$work/stack
 log_dir=${DEPLOY_LOG_DIR:-$repo/test-results/deploy}
-mkdir -p "$log_dir"
+# Logs are written in the work directory and copied to log_dir at the end: another test run
+# in this checkout may delete test-results/ meanwhile (pytest-playwright empties its --output).
+logs=$work/logs
+mkdir -p "$logs"
 started=$(date +%s)
 
 step() { printf '\n=== %s (%ss) ===\n' "$*" "$(( $(date +%s) - started ))"; }
@@ -54,6 +60,7 @@ cleanup() {
   for image in hub singleuser fruit-api keycloak; do
     docker image rm "jupyterhub-keycloak/$image:$image_tag" >/dev/null 2>&1
   done
+  mkdir -p "$log_dir" && cp -r "$logs/." "$log_dir/" && echo "logs in $log_dir"
   rm -rf "$work"
   echo "deploy test took $(( $(date +%s) - started ))s (exit $status)"
   exit "$status"
@@ -71,8 +78,15 @@ for port in "$https_port" "$http_port"; do
 done
 
 step "self-signed certificate for localhost"
+# Every name the deployment answers on: the hub (localhost), Keycloak (auth.localhost, the
+# role's default auth.<stack_public_hostname>) and the servers of the demo users the smoke test
+# may start (<user>.localhost, stack_user_subdomains). Listed one by one: a wildcard
+# *.localhost is refused by OpenSSL's host name check (Python's ssl, httpx) for
+# reader.localhost (a wildcard needs two labels after it).
+demo_users=(reader curator hubadmin)
+sans="DNS:localhost,DNS:auth.localhost$(printf ',DNS:%s.localhost' "${demo_users[@]}"),IP:127.0.0.1"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -addext "subjectAltName=$sans" \
   -keyout "$work/localhost.key" -out "$work/localhost.crt" 2>/dev/null
 
 cat >"$work/vars.yml" <<VARS
@@ -91,6 +105,17 @@ stack_extra_ca_bundle: "${EXTRA_CA_BUNDLE:-}"
 stack_docker_cli: $(command -v docker)
 # The smoke test logs in as a demo user: a demo server, so the demo users are asked for.
 stack_demo_users: true
+# Keycloak at auth.localhost (the role's default) and, with user subdomains (the default),
+# each user's server at <user>.localhost.
+stack_user_subdomains: $user_subdomains
+# Networks of its own, so that it runs beside a development stack (compose's defaults:
+# 10.255.224.0/20, bridge jhk-users, proxy-api 10.255.255.248/29) on the same Docker engine.
+stack_proxy_api_subnet: 10.255.255.240/29
+stack_settings:
+  USERS_SUBNET: 10.255.192.0/20
+  USERS_HUB_ADDRESS: 10.255.192.2
+  USERS_TRAEFIK_ADDRESS: 10.255.192.3
+  USERS_BRIDGE: jhkdt-users
 VARS
 
 playbook() {
@@ -102,14 +127,15 @@ recap() {  # the PLAY RECAP counters of localhost in log $1
 
 step "first run"
 t0=$(date +%s)
-playbook 2>&1 | tee "$log_dir/first-run.log"
+playbook 2>&1 | tee "$logs/first-run.log"
 first=$(( $(date +%s) - t0 ))
-echo "first run: ${first}s; $(recap "$log_dir/first-run.log")"
+echo "first run: ${first}s; $(recap "$logs/first-run.log")"
 
 step "smoke test"
 DEPLOY_URL="https://localhost:$https_port" DEPLOY_HTTP_URL="http://localhost:$http_port" \
+DEPLOY_KEYCLOAK_URL="https://auth.localhost:$https_port/auth" DEPLOY_USER_SUBDOMAINS="$user_subdomains" \
 DEPLOY_ENV_FILE="$deploy_dir/secrets.env" DEPLOY_CA_FILE="$work/localhost.crt" \
-  pytest tests -m deploy -q -p no:cacheprovider --screenshot=only-on-failure --output="$log_dir/smoke"
+  pytest tests -m deploy -q -p no:cacheprovider --screenshot=only-on-failure --output="$logs/smoke"
 
 step "user containers reach the fruit API through Traefik's internal entrypoint"
 docker run --rm --network "$project-users" --entrypoint python \
@@ -118,18 +144,18 @@ docker run --rm --network "$project-users" --entrypoint python \
 
 step "second run (must change nothing)"
 t0=$(date +%s)
-playbook 2>&1 | tee "$log_dir/second-run.log"
+playbook 2>&1 | tee "$logs/second-run.log"
 second=$(( $(date +%s) - t0 ))
-line=$(recap "$log_dir/second-run.log")
+line=$(recap "$logs/second-run.log")
 echo "second run: ${second}s; $line"
 if ! echo "$line" | grep -qE 'changed=0 .*failed=0'; then
   echo "the second run changed something (expected changed=0):" >&2
-  grep -E '^changed:' -A1 "$log_dir/second-run.log" >&2 || true
+  grep -E '^changed:' -A1 "$logs/second-run.log" >&2 || true
   exit 1
 fi
 
 step "check mode (--check --diff)"
-playbook --check --diff 2>&1 | tee "$log_dir/check-run.log"
-echo "check run: $(recap "$log_dir/check-run.log")"
+playbook --check --diff 2>&1 | tee "$logs/check-run.log"
+echo "check run: $(recap "$logs/check-run.log")"
 
 step "passed: first run ${first}s, second run changed=0, check mode ok"
