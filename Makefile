@@ -9,7 +9,7 @@ EXTRAS := hub,api,native,singleuser,client,dev,deploy
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down ps logs test test-unit test-stack test-compose lint bench clean \
+.PHONY: help venv up down ps logs test test-unit test-fuzz test-stack test-compose lint bench clean \
 	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy test-security
 
 help:  ## list the targets
@@ -77,11 +77,14 @@ PYTEST := $(BIN)/pytest tests -q --screenshot=only-on-failure --output=test-resu
 test-unit: venv  ## unit tests only (no stack needed)
 	$(BIN)/pytest tests -q -m unit $(PYTEST_ARGS)
 
+test-fuzz: venv  ## fuzzing (hypothesis, schemathesis) of our code, bounded budgets (no stack needed)
+	$(BIN)/pytest tests -q -m fuzz $(PYTEST_ARGS)
+
 test-stack: venv  ## integration and browser tests against the native stack
 	$(MAKE) up RUNTIME=native
 	$(PYTEST) -m "integration or e2e" $(PYTEST_ARGS)
 
-test: lint lint-playbooks test-unit test-stack  ## lint, unit, integration, e2e (starts the stack)
+test: lint lint-playbooks test-unit test-fuzz test-stack  ## lint, unit, fuzz, integration, e2e (starts the stack)
 
 lint-playbooks: venv  ## ansible-lint (production profile) and --syntax-check of playbooks/
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint -c playbooks/.ansible-lint --profile production playbooks/

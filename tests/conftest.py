@@ -1,6 +1,8 @@
 """One test tree, several suites; each suite needs a different thing to run against.
 
 - unit (tests/unit): nothing; our code, with fakes for Keycloak and the hub.
+- fuzz (tests/fuzz): nothing; generated and mutated inputs (hypothesis, schemathesis) against
+  our code, with bounded budgets; every crash found stays as a regression example.
 - integration (tests/integration): the native stack (`make up RUNTIME=native`); the idp
   tests and the research hub reach Keycloak's admin API and start processes on this machine.
 - e2e (tests/e2e): a running stack of either runtime, and Debian's Chromium.
@@ -30,7 +32,7 @@ from tests.support.stack import Stack, running_stack
 localhost_names.install()  # auth.localhost, reader.localhost: the loopback (RFC 6761)
 
 TESTS = Path(__file__).resolve().parent
-SUITES = ("unit", "integration", "e2e", "compose", "deploy", "security")
+SUITES = ("unit", "fuzz", "integration", "e2e", "compose", "deploy", "security")
 
 #: Debian's Chromium (never `playwright install`), with the flags our closed network needs.
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -6,7 +6,15 @@ object, ``ConfigError`` carries every problem found at once.
 """
 
 from apiregistry.problems import ConfigError, Problem
-from apiregistry.registry import ApiSpec, ScopeSpec, apis_of_realm, load_registry, read_yaml
+from apiregistry.registry import (
+    ApiSpec,
+    ScopeSpec,
+    apis_of_realm,
+    is_name,
+    is_object_name,
+    load_registry,
+    read_yaml,
+)
 
 __all__ = [
     "ApiSpec",
@@ -14,6 +22,8 @@ __all__ = [
     "Problem",
     "ScopeSpec",
     "apis_of_realm",
+    "is_name",
+    "is_object_name",
     "load_registry",
     "read_yaml",
 ]

@@ -65,8 +65,9 @@ class TokenValidator:
             raise TokenError("malformed token: not a JWT") from None
         alg = header.get("alg")
         if alg not in s.algorithms:
+            # echo(): the header is the caller's, a message quotes a bounded part of it only.
             raise TokenError(
-                f"algorithm {alg} is not allowed; this API accepts {', '.join(s.algorithms)}"
+                f"algorithm {echo(alg)} is not allowed; this API accepts {', '.join(s.algorithms)}"
             )
         try:
             key = self.keys.get_signing_key_from_jwt(token)
@@ -75,7 +76,7 @@ class TokenValidator:
             raise KeysUnavailableError("cannot fetch the issuer's signing keys") from e
         except jwt.PyJWKClientError:
             raise TokenError(
-                f"signing key {header.get('kid')} is not one of the issuer's keys: "
+                f"signing key {echo(header.get('kid'))} is not one of the issuer's keys: "
                 f"the token was not issued by {s.issuer}"
             ) from None
         except jwt.InvalidTokenError:
@@ -99,7 +100,7 @@ class TokenValidator:
             raise TokenError("token is not valid yet (nbf or iat in the future)") from None
         except jwt.InvalidIssuerError:
             iss = unverified_claims(token).get("iss")  # only to explain the error
-            raise TokenError(f"issuer {iss} is not {s.issuer}") from None
+            raise TokenError(f"issuer {echo(iss)} is not {s.issuer}") from None
         except jwt.InvalidSignatureError:
             raise TokenError("signature invalid") from None
         except jwt.MissingRequiredClaimError as e:
@@ -109,6 +110,7 @@ class TokenValidator:
         self._check_type(claims)
         self._check_audience(claims)
         self._check_authorized_party(claims)
+        self._check_scope(claims)
         return claims
 
     @staticmethod
@@ -126,6 +128,22 @@ class TokenValidator:
                 f"token type (typ) is {echo(typ)}, not {ACCESS_TOKEN_TYPE}: this API accepts "
                 "only access tokens, not ID or refresh tokens"
             )
+
+    @staticmethod
+    def _check_scope(claims: dict[str, Any]) -> None:
+        """``scope``, when present, is a space-separated string (RFC 9068) or a list of
+        strings: anything else (null, a number, an object) is refused, never guessed at."""
+        if "scope" not in claims:
+            return
+        scope = claims["scope"]
+        if isinstance(scope, str):
+            return
+        if isinstance(scope, list) and all(isinstance(s, str) for s in scope):
+            return
+        raise TokenError(
+            f"token scope claim {echo(scope)} is malformed: this API expects a space-separated "
+            "string of scopes"
+        )
 
     def _check_audience(self, claims: dict[str, Any]) -> None:
         """``aud`` is this API, alone (a string, or a list of exactly one entry)."""

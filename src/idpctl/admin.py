@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+
+
+def segment(name: str) -> str:
+    """``name`` (an id, a realm) as one segment of an admin API path: ``a/b``, ``a?b`` or
+    ``a#b`` must not reach another path, and ``.`` or ``..`` must not reach the parent."""
+    if str(name).strip(".") == "":
+        raise AdminError(f"{name!r} cannot be a segment of an admin API path")
+    return quote(str(name), safe="")
 
 
 class AdminError(Exception):
@@ -76,6 +85,7 @@ class KeycloakAdmin:
 
     def find_id(self, realm: str, kind: str, name: str) -> str:
         """The id of a client (by clientId), client scope, group or user (by name)."""
+        realm = segment(realm)
         if kind == "clients":
             found = self.get(f"/{realm}/clients", clientId=name)
         elif kind == "users":

@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from idpctl.admin import AdminError, KeycloakAdmin
+from idpctl.admin import AdminError, KeycloakAdmin, segment
 from idpctl.live import KINDS, TRACKING_ATTRIBUTE, Live
 from idpctl.model import Desired
-from idpctl.plan import Change, public_fields, same
+from idpctl.plan import Change, client_scope_lists, public_fields, same
 
 
 class ApplyError(Exception):
@@ -20,28 +20,41 @@ class Applier:
     def __init__(self, admin: KeycloakAdmin, desired: Desired) -> None:
         self.admin = admin
         self.d = desired
-        self.r = f"/{desired.realm}"
+        self.r = f"/{segment(desired.realm)}"
 
     # -- sub-resources, synced against what Keycloak has right now -------------------------
 
     def sync_mappers(self, base: str, want: list[dict[str, Any]]) -> None:
-        live = {m["name"]: m for m in self.admin.get(f"{base}/protocol-mappers/models")}
+        models = f"{base}/protocol-mappers/models"
+        live = {m["name"]: m for m in self.admin.get(models)}
         for mapper in want:
             current = live.pop(mapper["name"], None)
             if current is None:
-                self.admin.post(f"{base}/protocol-mappers/models", mapper)
+                self.admin.post(models, mapper)
             elif not same(mapper, current):
                 self.admin.put(
-                    f"{base}/protocol-mappers/models/{current['id']}",
-                    {**mapper, "id": current["id"]},
+                    f"{models}/{segment(current['id'])}", {**mapper, "id": current["id"]}
                 )
         for mapper in live.values():
-            self.admin.delete(f"{base}/protocol-mappers/models/{mapper['id']}")
+            self.admin.delete(f"{models}/{segment(mapper['id'])}")
+
+    def roles(self) -> dict[str, Any]:
+        """The realm's roles by name. Roles are then addressed by id (roles-by-id): a name
+        never becomes a path (a role named .. would otherwise address the realm itself)."""
+        return {r["name"]: r for r in self.admin.get(f"{self.r}/roles")}
+
+    def role(self, name: str, roles: dict[str, Any]) -> Any:
+        if name not in roles:
+            raise AdminError(f"realm role {name!r} not found in realm {self.d.realm}")
+        return roles[name]
 
     def sync_role_mappings(self, path: str, want: list[str]) -> None:
         have = {r["name"] for r in self.admin.get(path)}
-        remove = [self.admin.get(f"{self.r}/roles/{n}") for n in sorted(have - set(want))]
-        add = [self.admin.get(f"{self.r}/roles/{n}") for n in sorted(set(want) - have)]
+        if have == set(want):
+            return
+        roles = self.roles()
+        remove = [self.role(n, roles) for n in sorted(have - set(want))]
+        add = [self.role(n, roles) for n in sorted(set(want) - have)]
         if remove:
             self.admin.delete(path, remove)
         if add:
@@ -51,25 +64,28 @@ class Applier:
         self, cid: str, want_default: list[str] | None, want_optional: list[str] | None
     ) -> None:
         scope_ids = {s["name"]: s["id"] for s in self.admin.get(f"{self.r}/client-scopes")}
-        links = {"default": want_default, "optional": want_optional}
+        base = f"{self.r}/clients/{segment(cid)}"
         have = {
-            which: {
-                s["name"] for s in self.admin.get(f"{self.r}/clients/{cid}/{which}-client-scopes")
-            }
-            for which in links
+            which: [s["name"] for s in self.admin.get(f"{base}/{which}-client-scopes")]
+            for which in ("default", "optional")
         }
-        for which, want in links.items():  # removals first: a scope may move lists
-            if want is not None:
-                for name in sorted(have[which] - set(want)):
-                    self.admin.delete(
-                        f"{self.r}/clients/{cid}/{which}-client-scopes/{scope_ids[name]}"
-                    )
-        for which, want in links.items():
-            if want is not None:
-                for name in sorted(set(want) - have[which]):
-                    self.admin.put(
-                        f"{self.r}/clients/{cid}/{which}-client-scopes/{scope_ids[name]}"
-                    )
+        want = {"_defaultScopes": want_default, "_optionalScopes": want_optional}
+        default, optional = client_scope_lists(want, have["default"], have["optional"])
+        links = {"default": default, "optional": optional}
+
+        def path(which: str, name: str) -> str:
+            if name not in scope_ids:
+                raise AdminError(f"client scope {name!r} not found in realm {self.d.realm}")
+            return f"{base}/{which}-client-scopes/{segment(scope_ids[name])}"
+
+        for which, names in links.items():  # removals first: a scope may move lists
+            if names is not None:
+                for name in sorted(set(have[which]) - set(names)):
+                    self.admin.delete(path(which, name))
+        for which, names in links.items():
+            if names is not None:
+                for name in sorted(set(names) - set(have[which])):
+                    self.admin.put(path(which, name))
 
     # -- one change ------------------------------------------------------------------------
 
@@ -84,49 +100,49 @@ class Applier:
             self.admin.put(self.r, body)
 
     def _roles(self, change: Change) -> None:
-        path = f"{self.r}/roles"
-        if change.action == "delete":
-            self.admin.delete(f"{path}/{change.name}")
-            return
-        body = public_fields(self.d.roles[change.name])
         if change.action == "create":
-            self.admin.post(path, body)
+            self.admin.post(f"{self.r}/roles", public_fields(self.d.roles[change.name]))
+            return
+        rid = segment(self.role(change.name, self.roles())["id"])
+        if change.action == "delete":
+            self.admin.delete(f"{self.r}/roles-by-id/{rid}")
         else:
-            self.admin.put(f"{path}/{change.name}", body)
+            self.admin.put(f"{self.r}/roles-by-id/{rid}", public_fields(self.d.roles[change.name]))
 
     def _upsert(self, change: Change, collection: str, want_all: dict[str, Any]) -> str | None:
-        """Create, update or delete one object; its admin path, unless it was deleted."""
+        """Create, update or delete one object; its id, unless it was deleted."""
         if change.action == "create":
             self.admin.post(f"{self.r}/{collection}", public_fields(want_all[change.name]))
         oid = self.admin.find_id(self.d.realm, collection, change.name)
-        base = f"{self.r}/{collection}/{oid}"
+        base = f"{self.r}/{collection}/{segment(oid)}"
         if change.action == "delete":
             self.admin.delete(base)
             return None
         if change.action == "update":
             self.admin.put(base, {**public_fields(want_all[change.name]), "id": oid})
-        return base
+        return oid
 
     def _client_scopes(self, change: Change) -> None:
-        base = self._upsert(change, "client-scopes", self.d.client_scopes)
-        if base:
+        oid = self._upsert(change, "client-scopes", self.d.client_scopes)
+        if oid:
+            base = f"{self.r}/client-scopes/{segment(oid)}"
             want = self.d.client_scopes[change.name]
             self.sync_mappers(base, want["_protocolMappers"])
             self.sync_role_mappings(f"{base}/scope-mappings/realm", want["_roles"])
 
     def _clients(self, change: Change) -> None:
-        base = self._upsert(change, "clients", self.d.clients)
-        if base:
+        cid = self._upsert(change, "clients", self.d.clients)
+        if cid:
             want = self.d.clients[change.name]
-            self.sync_mappers(base, want["_protocolMappers"])
-            cid = base.rsplit("/", 1)[1]
+            self.sync_mappers(f"{self.r}/clients/{segment(cid)}", want["_protocolMappers"])
             self.sync_client_scopes(cid, want.get("_defaultScopes"), want.get("_optionalScopes"))
 
     def _groups(self, change: Change) -> None:
-        base = self._upsert(change, "groups", self.d.groups)
-        if base:
+        gid = self._upsert(change, "groups", self.d.groups)
+        if gid:
             self.sync_role_mappings(
-                f"{base}/role-mappings/realm", self.d.groups[change.name]["_roles"]
+                f"{self.r}/groups/{segment(gid)}/role-mappings/realm",
+                self.d.groups[change.name]["_roles"],
             )
 
     def _users(self, change: Change) -> None:
@@ -135,7 +151,7 @@ class Applier:
             body = {k: v for k, v in want.items() if not k.startswith("_")}
             self.admin.post(f"{self.r}/users", body)
         uid = self.admin.find_id(self.d.realm, "users", change.name)
-        base = f"{self.r}/users/{uid}"
+        base = f"{self.r}/users/{segment(uid)}"
         if change.action == "delete":
             self.admin.delete(base)
             return
@@ -144,10 +160,10 @@ class Applier:
             self.admin.put(base, public_fields(want))
         have = {g["name"]: g["id"] for g in self.admin.get(f"{base}/groups")}
         for name in sorted(set(have) - set(want["_groups"])):
-            self.admin.delete(f"{base}/groups/{have[name]}")
+            self.admin.delete(f"{base}/groups/{segment(have[name])}")
         for name in sorted(set(want["_groups"]) - set(have)):
             gid = self.admin.find_id(self.d.realm, "groups", name)
-            self.admin.put(f"{base}/groups/{gid}")
+            self.admin.put(f"{base}/groups/{segment(gid)}")
 
     # -- the whole plan --------------------------------------------------------------------
 

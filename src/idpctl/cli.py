@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from apiregistry import ConfigError, Problem, load_registry
+from apiregistry import ConfigError, Problem, is_name, load_registry
 from idpctl import live as live_state
 from idpctl import plan as planning
 from idpctl.admin import AdminError, KeycloakAdmin
@@ -30,14 +30,37 @@ def load(idp_dir: Path, realms: list[str], variables: dict[str, str]) -> list[De
     """Read and check every requested realm; ConfigError lists all problems at once."""
     problems: list[Problem] = []
     apis = {}
+    registry = idp_dir / "apis.yml"
     try:
-        apis = load_registry(idp_dir / "apis.yml")
+        apis = load_registry(registry)
     except ConfigError as e:
         problems += e.problems
+    except OSError as e:
+        problems.append(
+            Problem(
+                str(registry),
+                "file",
+                f"cannot be read ({e.strerror or e}): the API registry is required "
+                "(it may list no API: `apis: {}`)",
+            )
+        )
     desired = []
     for realm in realms:
         folder = idp_dir / "realms" / realm
-        if not folder.is_dir():
+        if not is_name(realm):
+            problems.append(
+                Problem(
+                    str(idp_dir / "realms"),
+                    f"realm {realm}",
+                    "a realm's name (a folder of idp/realms/) may use letters, digits, : . _ -",
+                )
+            )
+            continue
+        try:
+            found = folder.is_dir()
+        except OSError:  # a name too long for a folder's
+            found = False
+        if not found:
             problems.append(
                 Problem(
                     str(folder),
@@ -47,13 +70,14 @@ def load(idp_dir: Path, realms: list[str], variables: dict[str, str]) -> list[De
             )
             continue
         try:
-            desired.append(load_realm(folder, apis, variables, str(idp_dir / "apis.yml")))
+            desired.append(load_realm(folder, apis, variables, str(registry)))
         except ConfigError as e:
             problems += e.problems
+    folders = idp_dir / "realms"
     unknown = sorted(
         {api.realm for api in apis.values()}
         - set(realms)
-        - {p.name for p in (idp_dir / "realms").iterdir() if p.is_dir()}
+        - ({p.name for p in folders.iterdir() if p.is_dir()} if folders.is_dir() else set())
     )
     for realm in unknown:
         problems.append(

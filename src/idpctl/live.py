@@ -6,10 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from idpctl.admin import KeycloakAdmin
-from idpctl.model import Desired
+from idpctl.admin import AdminError, KeycloakAdmin, segment
+from idpctl.model import TRACKING_ATTRIBUTE, Desired
 
-TRACKING_ATTRIBUTE = "idpctl.managed"
 KINDS = ("roles", "client_scopes", "clients", "groups", "users")
 
 
@@ -29,8 +28,23 @@ def _names(roles: list[dict[str, Any]]) -> list[str]:
     return sorted(r["name"] for r in roles)
 
 
+def managed_names(raw: str, realm: str) -> dict[str, set[str]]:
+    """The names idpctl recorded as managed in the realm's tracking attribute."""
+    try:
+        record = json.loads(raw)
+        if not isinstance(record, dict):
+            raise ValueError(record)
+        return {k: {str(n) for n in v} for k, v in record.items() if k in KINDS}
+    except (ValueError, TypeError):
+        raise AdminError(
+            f"realm {realm}: its attribute {TRACKING_ATTRIBUTE} is not what idpctl wrote "
+            f"({str(raw)[:80]!r}): remove the attribute in Keycloak (idpctl then manages only what "
+            "the files name) and apply again"
+        ) from None
+
+
 def fetch(admin: KeycloakAdmin, desired: Desired) -> Live:
-    realm = desired.realm
+    realm = segment(desired.realm)
     if not admin.exists(f"/{realm}"):
         return Live(exists=False)
     settings = admin.get(f"/{realm}")
@@ -40,17 +54,17 @@ def fetch(admin: KeycloakAdmin, desired: Desired) -> Live:
     live = Live(exists=True, settings=settings)
     raw = (settings.get("attributes") or {}).get(TRACKING_ATTRIBUTE)
     if raw:
-        live.managed.update({k: set(v) for k, v in json.loads(raw).items() if k in KINDS})
+        live.managed.update(managed_names(raw, desired.realm))
     for role in admin.get(f"/{realm}/roles", briefRepresentation="false"):
         live.roles[role["name"]] = role
     for scope in admin.get(f"/{realm}/client-scopes"):
         scope["_protocolMappers"] = scope.pop("protocolMappers", [])
         scope["_roles"] = _names(
-            admin.get(f"/{realm}/client-scopes/{scope['id']}/scope-mappings/realm")
+            admin.get(f"/{realm}/client-scopes/{segment(scope['id'])}/scope-mappings/realm")
         )
         live.client_scopes[scope["name"]] = scope
     for client in admin.get(f"/{realm}/clients"):
-        cid = client["id"]
+        cid = segment(client["id"])
         client["_protocolMappers"] = client.pop("protocolMappers", [])
         client["_defaultScopes"] = sorted(
             s["name"] for s in admin.get(f"/{realm}/clients/{cid}/default-client-scopes")
@@ -64,14 +78,16 @@ def fetch(admin: KeycloakAdmin, desired: Desired) -> Live:
             client["secret"] = admin.get(f"/{realm}/clients/{cid}/client-secret").get("value")
         live.clients[client["clientId"]] = client
     for group in admin.get(f"/{realm}/groups", briefRepresentation="false"):
-        group["_roles"] = _names(admin.get(f"/{realm}/groups/{group['id']}/role-mappings/realm"))
+        group["_roles"] = _names(
+            admin.get(f"/{realm}/groups/{segment(group['id'])}/role-mappings/realm")
+        )
         live.groups[group["name"]] = group
     for username in sorted(set(desired.users) | live.managed["users"]):
         found = admin.get(f"/{realm}/users", username=username, exact="true")
         if found:
             user = found[0]
             user["_groups"] = sorted(
-                g["name"] for g in admin.get(f"/{realm}/users/{user['id']}/groups")
+                g["name"] for g in admin.get(f"/{realm}/users/{segment(user['id'])}/groups")
             )
             live.users[username] = user
     return live

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apiregistry import ApiSpec, ConfigError, Problem, ScopeSpec, read_yaml
-from idpctl.templates import expand, map_strings
+from apiregistry import ApiSpec, ConfigError, Problem, ScopeSpec
+from idpctl import fields
+from idpctl.templates import expand, read_yaml_file
 from stackconf import settings as conf
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGED_MARK = "idpctl"
+#: The realm attribute where idpctl records what it manages (idpctl.live): never in a file.
+TRACKING_ATTRIBUTE = "idpctl.managed"
 #: Clients Keycloak creates in every realm: never redefined by an API, never deleted.
 BUILTIN_CLIENTS = {
     "account",
@@ -42,6 +45,11 @@ BUILTIN_SCOPES = {
 }
 
 
+def builtin_roles(realm: str) -> set[str]:
+    """Realm roles Keycloak creates in every realm; files may reference them."""
+    return {"offline_access", "uma_authorization", f"default-roles-{realm}"}
+
+
 @dataclass
 class Desired:
     """Objects keyed by their name (clientId, scope name, role name, group name, username).
@@ -58,28 +66,35 @@ class Desired:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def substitute(value: Any, variables: dict[str, str], missing: set[str]) -> Any:
-    """``value`` with every ``${VAR}`` replaced; unset names are left and added to ``missing``."""
+def substitute(value: Any, variables: dict[str, str], missing: dict[str, str]) -> Any:
+    """``value`` with every ``${VAR}`` replaced; each unset name is left, and added to
+    ``missing`` with the key path where it is first used."""
 
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in variables:
-            missing.add(name)
-            return match.group(0)
-        return variables[name]
+    def walk(value: Any, path: tuple[Any, ...]) -> Any:
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if not isinstance(value, str):
+            return value
 
-    return map_strings(value, lambda text: PLACEHOLDER.sub(repl, text))
+        def repl(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in variables:
+                missing.setdefault(name, fields.key_path(path))
+                return match.group(0)
+            return variables[name]
+
+        return PLACEHOLDER.sub(repl, value)
+
+    return walk(value, ())
 
 
 def read_file(path: Path, problems: list[Problem], kind: type) -> Any:
     """The parsed file, or an empty ``kind`` when it is absent, empty or invalid."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return kind()
-    try:
-        data = read_yaml(path)
-    except ConfigError as e:
-        problems.extend(e.problems)
-        return kind()
+    data = read_yaml_file(path, problems)
     if data is None:
         return kind()
     if not isinstance(data, kind):
@@ -92,14 +107,14 @@ def resolve_variables(
     data: Any, variables: dict[str, str], file: str, problems: list[Problem]
 ) -> Any:
     """``data`` with every ${VAR} replaced; each unset variable is a problem of ``file``."""
-    missing: set[str] = set()
+    missing: dict[str, str] = {}
     data = substitute(data, variables, missing)
-    for name in sorted(missing):
+    for name, where in sorted(missing.items()):
         problems.append(
             Problem(
                 file,
                 "file",
-                f"${{{name}}} is not set: add it to the "
+                f"${{{name}}} is not set (in {where}): add it to the "
                 "secrets file (.state/secrets.env) or the environment",
             )
         )
@@ -150,20 +165,67 @@ def add_object(
     file: str,
     what: str,
     problems: list[Problem],
+    builtin: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     """Add ``obj`` to ``kind`` under ``obj[key]``, remembering its file; a missing or
-    duplicate name is a problem."""
+    duplicate name is a problem, and so is the name of an object Keycloak creates itself
+    (``builtin``: a new realm has it already, so creating it would fail half-way)."""
     if not isinstance(obj, dict):
         problems.append(Problem(file, what, f"expected a mapping, got {obj!r}"))
         return
     name = obj.get(key)
     if not name:
         problems.append(Problem(file, what, f"{key} is required"))
+    elif not fields.is_name(name):
+        problems.append(
+            Problem(
+                file,
+                what,
+                f"{key} must be a name (text on one line, not blank, not . or ..), got {name!r}",
+            )
+        )
+    elif name in builtin:
+        problems.append(
+            Problem(
+                file,
+                f"{what} {name}",
+                f"{key} {name!r} is the name of a Keycloak built-in {what} (every realm has "
+                "it): choose another name",
+            )
+        )
     elif name in kind:
         problems.append(Problem(file, f"{what} {name}", f"duplicate {what} {name!r}"))
     else:
         obj["_file"] = file
         kind[name] = obj
+
+
+def protocol_mappers(
+    obj: dict[str, Any], file: str, what: str, problems: list[Problem]
+) -> list[dict[str, Any]]:
+    """``obj``'s protocolMappers (removed from obj): each needs a name of its own, the key
+    idpctl and Keycloak know it by. Their fields are checked with the object's."""
+    mappers = obj.pop("protocolMappers", None)
+    if not isinstance(mappers, list) or not all(isinstance(m, dict) for m in mappers):
+        return []  # None, or a problem fields.check reports
+    seen: set[str] = set()
+    for i, mapper in enumerate(mappers):
+        name = mapper.get("name")
+        if not fields.is_name(name):
+            problems.append(
+                Problem(
+                    file,
+                    what,
+                    f"protocolMappers[{i}].name must be a name (text on one line), got {name!r}",
+                )
+            )
+        elif name in seen:
+            problems.append(
+                Problem(file, what, f"protocolMappers[{i}]: a second protocol mapper {name!r}")
+            )
+        else:
+            seen.add(name)
+    return mappers
 
 
 # -- the realm's own files ------------------------------------------------------------------
@@ -172,13 +234,25 @@ def add_object(
 def read_settings(realm_dir: Path, variables: dict[str, str], problems: list[Problem]) -> dict:
     """realm.yml; its ``realm`` must be the folder's name."""
     realm = realm_dir.name
+    file = str(realm_dir / "realm.yml")
     settings = _load(realm_dir / "realm.yml", variables, problems, dict)
     if settings.get("realm", realm) != realm:
         problems.append(
             Problem(
-                str(realm_dir / "realm.yml"),
+                file,
                 f"realm {realm}",
                 f"realm is {settings.get('realm')!r} but the folder is {realm!r}",
+            )
+        )
+    fields.check(settings, fields.REALM, file, f"realm {realm}", problems)
+    attributes = settings.get("attributes")
+    if isinstance(attributes, dict) and TRACKING_ATTRIBUTE in attributes:
+        problems.append(
+            Problem(
+                file,
+                f"realm {realm}",
+                f"attributes.{TRACKING_ATTRIBUTE} is idpctl's record of what it manages: "
+                "remove it from the file",
             )
         )
     settings["realm"] = realm
@@ -216,11 +290,12 @@ def read_clients(
             continue
         client = resolve_variables(client, variables, file, problems)
         what = f"client {client.get('clientId')}"
+        fields.check(client, fields.CLIENT, file, what, problems)
         # Absent lists are left as Keycloak has them; listed ones are managed exactly.
         client["_optionalScopes"] = _names(client, "optionalClientScopes", file, what, problems)
         client["_defaultScopes"] = _names(client, "defaultClientScopes", file, what, problems)
-        client["_protocolMappers"] = client.pop("protocolMappers", None) or []
-        add_object(desired.clients, "clientId", client, file, "client", problems)
+        client["_protocolMappers"] = protocol_mappers(client, file, what, problems)
+        add_object(desired.clients, "clientId", client, file, "client", problems, BUILTIN_CLIENTS)
 
 
 def read_client_scopes(
@@ -228,17 +303,24 @@ def read_client_scopes(
 ) -> None:
     for path in sorted((realm_dir / "client-scopes").glob("*.yml")):
         scope, file = _load(path, variables, problems, dict), str(path)
-        scope["_protocolMappers"] = scope.pop("protocolMappers", None) or []
-        scope["_roles"] = _names(scope, "roles", file, "client scope", problems) or []
-        add_object(desired.client_scopes, "name", scope, file, "client scope", problems)
+        what = f"client scope {scope.get('name')}"
+        fields.check(scope, fields.CLIENT_SCOPE, file, what, problems)
+        scope["_protocolMappers"] = protocol_mappers(scope, file, what, problems)
+        scope["_roles"] = _names(scope, "roles", file, what, problems) or []
+        add_object(
+            desired.client_scopes, "name", scope, file, "client scope", problems, BUILTIN_SCOPES
+        )
 
 
 def read_roles(
     desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
 ) -> None:
     for path in sorted((realm_dir / "roles").glob("*.yml")):
-        role = _load(path, variables, problems, dict)
-        add_object(desired.roles, "name", role, str(path), "role", problems)
+        role, file = _load(path, variables, problems, dict), str(path)
+        fields.check(role, fields.ROLE, file, f"role {role.get('name')}", problems)
+        add_object(
+            desired.roles, "name", role, file, "role", problems, builtin_roles(desired.realm)
+        )
 
 
 def read_groups(
@@ -248,6 +330,7 @@ def read_groups(
     for group in _load(file, variables, problems, list):
         if isinstance(group, dict):
             what = f"group {group.get('name')}"
+            fields.check(group, fields.GROUP, str(file), what, problems)
             group["_roles"] = _names(group, "realmRoles", str(file), what, problems) or []
         add_object(desired.groups, "name", group, str(file), "group", problems)
 
@@ -259,6 +342,7 @@ def read_users(
     for user in _load(file, variables, problems, list):
         if isinstance(user, dict):
             what = f"user {user.get('username')}"
+            fields.check(user, fields.USER, str(file), what, problems)
             groups = _names(user, "groups", str(file), what, problems) or []
             user["_groups"] = [g.lstrip("/") for g in groups]
         add_object(desired.users, "username", user, str(file), "user", problems)
@@ -384,7 +468,16 @@ def add_api_scope(
         "client scope",
         problems,
     )
-    if scope.role not in desired.roles:
+    if scope.role in builtin_roles(desired.realm):
+        problems.append(
+            Problem(
+                registry_file,
+                f"api {api.name}, scope {scope.name}",
+                f"role {scope.role!r} is a Keycloak built-in role that other things grant: "
+                "give the scope a role of its own",
+            )
+        )
+    elif scope.role not in desired.roles:
         desired.roles[scope.role] = {
             "name": scope.role,
             "description": f"May obtain scope {scope.name} of {api.name}",
@@ -434,54 +527,71 @@ def load_realm(
     return desired
 
 
+UNDEFINED_ROLE = "is not defined (in roles/, or as an API scope's role in apis.yml)"
+
+
 def cross_check(d: Desired) -> list[Problem]:
     """References between objects, and values Keycloak would reject or misuse."""
     problems: list[Problem] = []
     scopes = BUILTIN_SCOPES | set(d.client_scopes)
+    roles = builtin_roles(d.realm) | set(d.roles)
     for client_id, client in d.clients.items():
         file, what = client["_file"], f"client {client_id}"
-        for scope in (client["_defaultScopes"] or []) + (client["_optionalScopes"] or []):
+        default, optional = client["_defaultScopes"] or [], client["_optionalScopes"] or []
+        for scope in sorted(set(default) | set(optional)):
             if scope not in scopes:
-                problems.append(Problem(file, what, f"references undefined client scope {scope!r}"))
-        for uri in client.get("redirectUris", []):
-            if not re.match(r"^https?://[^/]+", uri):
+                problems.append(
+                    Problem(
+                        file,
+                        what,
+                        f"references undefined client scope {scope!r} (define it in "
+                        "client-scopes/, as an API scope in apis.yml, or use a built-in)",
+                    )
+                )
+        for scope in sorted(set(default) & set(optional)):
+            problems.append(
+                Problem(
+                    file,
+                    what,
+                    f"client scope {scope!r} is both a default and an optional scope "
+                    "(Keycloak links it one way only)",
+                )
+            )
+        uris = client.get("redirectUris")
+        for uri in uris if isinstance(uris, list) else []:
+            if isinstance(uri, str) and not re.match(r"^https?://[^/]+", uri):
                 problems.append(
                     Problem(
                         file, what, f"redirect URI {uri!r} is not absolute (use https://host/path)"
                     )
                 )
     for name, group in d.groups.items():
-        attributes = group.get("attributes", {})
-        if not isinstance(attributes, dict) or not all(
-            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in attributes.values()
-        ):
-            problems.append(
-                Problem(
-                    group["_file"],
-                    f"group {name}",
-                    "attributes must map each "
-                    "name to a list of strings (quote values that contain ': ')",
-                )
-            )
         for role in group["_roles"]:
-            if role not in d.roles:
+            if role not in roles:
                 problems.append(
-                    Problem(group["_file"], f"group {name}", f"realm role {role!r} is not defined")
+                    Problem(
+                        group["_file"], f"group {name}", f"realm role {role!r} {UNDEFINED_ROLE}"
+                    )
                 )
     for name, user in d.users.items():
         for group in user["_groups"]:
             if group not in d.groups:
+                groups_file = Path(user["_file"]).with_name("groups.yml")
                 problems.append(
-                    Problem(user["_file"], f"user {name}", f"group {group!r} is not defined")
+                    Problem(
+                        user["_file"],
+                        f"user {name}",
+                        f"group {group!r} is not defined in {groups_file}",
+                    )
                 )
     for name, scope in d.client_scopes.items():
         for role in scope["_roles"]:
-            if role not in d.roles:
+            if role not in roles:
                 problems.append(
                     Problem(
                         scope["_file"],
                         f"client scope {name}",
-                        f"realm role {role!r} is not defined",
+                        f"realm role {role!r} {UNDEFINED_ROLE}",
                     )
                 )
     return problems

@@ -63,9 +63,19 @@ def public_fields(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if not k.startswith("_") and k not in CREATE_ONLY}
 
 
+def is_confidential(client: dict[str, Any]) -> bool:
+    """Keycloak keeps and shows a secret only for a client that is neither public nor
+    bearer-only (idpctl.live reads it only then)."""
+    return not same(True, client.get("publicClient")) and not same(True, client.get("bearerOnly"))
+
+
 def field_changes(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    """The fields of ``want`` that ``have`` does not already say. A null field is not
+    compared: Keycloak leaves a field as it is when an update gives null for it."""
     out = []
     for key, value in public_fields(want).items():
+        if value is None or (key == "secret" and not is_confidential(want)):
+            continue
         if not same(value, have.get(key)):
             shown = "(secret)" if key == "secret" else _short(value)
             out.append(
@@ -99,17 +109,31 @@ def mapper_changes(want: list[dict[str, Any]], have: list[dict[str, Any]]) -> li
     return out
 
 
+def client_scope_lists(
+    want: dict[str, Any], have_default: list[str], have_optional: list[str]
+) -> tuple[list[str] | None, list[str] | None]:
+    """The default and optional client scopes a client must end with (None: left as they
+    are). Keycloak links a scope to a client once, as default or as optional, and silently
+    ignores a link to a scope linked the other way: a scope a file lists in one list leaves
+    the other, even when the file leaves that other list to Keycloak."""
+    default, optional = want.get("_defaultScopes"), want.get("_optionalScopes")
+    if default is None and optional and set(optional) & set(have_default):
+        default = [s for s in have_default if s not in optional]
+    if optional is None and default and set(default) & set(have_optional):
+        optional = [s for s in have_optional if s not in default]
+    return default, optional
+
+
 def sub_changes(kind: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
     out = []
     if "_protocolMappers" in want:
         out += mapper_changes(want["_protocolMappers"], have.get("_protocolMappers", []))
     if kind == "clients":
-        out += set_changes(
-            "default client scopes", want.get("_defaultScopes"), have.get("_defaultScopes", [])
-        )
-        out += set_changes(
-            "optional client scopes", want.get("_optionalScopes"), have.get("_optionalScopes", [])
-        )
+        have_default = have.get("_defaultScopes", [])
+        have_optional = have.get("_optionalScopes", [])
+        default, optional = client_scope_lists(want, have_default, have_optional)
+        out += set_changes("default client scopes", default, have_default)
+        out += set_changes("optional client scopes", optional, have_optional)
     if kind in ("client_scopes", "groups"):
         out += set_changes("realm roles", want["_roles"], have.get("_roles", []))
     if kind == "users":

@@ -25,6 +25,18 @@ TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 TEMPLATE_KEYS = ("template", "vars")
 
 
+def read_yaml_file(path: Path, problems: list[Problem]) -> Any:
+    """The document in ``path``; None, with the problem added, when it cannot be read or
+    parsed (a folder, a broken link, binary data, invalid YAML)."""
+    try:
+        return read_yaml(path)
+    except ConfigError as e:
+        problems.extend(e.problems)
+    except OSError as e:
+        problems.append(Problem(str(path), "file", f"cannot be read: {e.strerror or e}"))
+    return None
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``override``'s keys: mappings merged key by key, other values replaced."""
     merged = copy.deepcopy(base)
@@ -79,12 +91,12 @@ class Template:
     ) -> dict[str, Any]:
         """The value of every variable: ``given`` over the defaults; unknown, missing and
         non-scalar values are problems of ``file``."""
-        for key in sorted(set(given) - set(self.variables)):
+        for key in sorted(set(given) - set(self.variables), key=repr):
             problems.append(
                 Problem(
                     file,
                     what,
-                    f"unknown key {key!r} in vars: template {self.name} takes "
+                    f"unknown key {key!r} in vars: template {self.name} ({self.file}) takes "
                     f"{sorted(self.variables)}",
                 )
             )
@@ -94,13 +106,18 @@ class Template:
                 Problem(
                     file,
                     what,
-                    f"missing template variable {key!r}: template {self.name} needs it in vars",
+                    f"missing template variable {key!r}: template {self.name} ({self.file}) "
+                    "needs it in vars",
                 )
             )
-        for key, value in sorted(given.items()):
-            if isinstance(value, dict | list) or value is None:
+        for key, value in sorted(given.items(), key=lambda item: repr(item[0])):
+            if key in self.variables and not isinstance(value, str | int | float | bool):
                 problems.append(
-                    Problem(file, what, f"vars: {key} must be a string, a number or a boolean")
+                    Problem(
+                        file,
+                        what,
+                        f"vars: {key} must be a string, a number or a boolean, got {value!r}",
+                    )
                 )
         return values
 
@@ -116,17 +133,20 @@ def read_template(
         )
         return None
     path = folder / f"{name}.yml"
-    if not path.is_file():
+    try:
+        found_file = path.is_file()
+    except OSError:  # a name too long for a file name
+        found_file = False
+    if not found_file:
         problems.append(
             Problem(file, what, f"unknown template {name!r}: no {path} (known: {known})")
         )
         return None
-    try:
-        data = read_yaml(path)
-    except ConfigError as e:
-        problems.extend(e.problems)
+    found = len(problems)
+    data = read_yaml_file(path, problems)
+    if len(problems) != found:
         return None
-    where, found = f"template {name}", len(problems)
+    where = f"template {name}"
     if not isinstance(data, dict):
         problems.append(Problem(str(path), where, "expected a mapping (an object and vars:)"))
         return None
@@ -134,9 +154,16 @@ def read_template(
     variables = body.pop("vars", None) or {}
     if "template" in body:
         problems.append(Problem(str(path), where, "a template cannot name another template"))
-    if not isinstance(variables, dict):
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and TEMPLATE_VARIABLE.fullmatch(f"{{{{{k}}}}}") for k in variables
+    ):
         problems.append(
-            Problem(str(path), where, "vars must map each variable to its default (or nothing)")
+            Problem(
+                str(path),
+                where,
+                "vars must map each variable (a name: letters, digits, _) to its default "
+                "(or nothing)",
+            )
         )
         variables = {}
     for key in sorted(used_variables(body) - set(variables)):

@@ -60,6 +60,12 @@ def parse_request(raw: bytes) -> tuple[Any, Any]:
         body = json.loads(raw or b"null")
     except ValueError:
         raise BrokerError("invalid_request", "the request body is not valid JSON.") from None
+    except RecursionError:  # e.g. "[" * 1000: json recurses per level; a 4 KiB body suffices
+        raise BrokerError(
+            "invalid_request",
+            'the request body is nested too deeply: send a flat JSON object, {"audience": '
+            '"fruit-api", "scope": "fruits:read"}.',
+        ) from None
     if not isinstance(body, dict):
         raise BrokerError(
             "invalid_request",
@@ -91,7 +97,7 @@ class TokenExchangeHandler(APIHandler):
         self._body.feed(chunk)
 
     def _send_json(self, body: Any, status: int = 200) -> None:
-        """A JSON answer that no cache keeps (tokens, errors)."""
+        """A JSON answer that no cache keeps (tokens, errors, the listing)."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
@@ -180,8 +186,12 @@ class TokenExchangeHandler(APIHandler):
             return
         state = await user.get_auth_state() or {}
         roles = realm_roles(state.get("access_token"))
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(broker.policy.listing(roles)))
+        self._send_json(broker.policy.listing(roles))
+
+    def compute_etag(self) -> None:
+        """No ETag: every answer is per caller and not to be cached (``no-store``), so a GET with
+        ``If-None-Match`` gets the listing, never tornado's bodyless 304."""
+        return None
 
 
 def revoke_api_tokens(db: Any, user: Any, log: Any) -> None:
