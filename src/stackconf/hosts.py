@@ -43,10 +43,11 @@ def names_taken(hub_url: str, *other_urls: str) -> set[str]:
 
 def check_origins(hub_url: str, keycloak_url: str) -> None:
     """Keycloak must have a host name of its own (its origin is not the hub's)."""
+    hub = urlsplit(hub_url)
     if _host(hub_url) == _host(keycloak_url):
+        port = f":{hub.port}" if hub.port else ""
         raise SettingError(
-            f"KEYCLOAK_PUBLIC_URL ({keycloak_url}) has the hub's host name "
-            f"({_host(hub_url)}): give Keycloak a host of its own, e.g. "
-            f"KEYCLOAK_PUBLIC_URL={urlsplit(hub_url).scheme}://auth.{_host(hub_url)}"
-            f"{':' + str(urlsplit(hub_url).port) if urlsplit(hub_url).port else ''}/auth"
+            f"KEYCLOAK_PUBLIC_URL ({keycloak_url}) has the hub's host name ({_host(hub_url)}): "
+            f"give Keycloak a host of its own, e.g. "
+            f"KEYCLOAK_PUBLIC_URL={hub.scheme}://auth.{_host(hub_url)}{port}/auth"
         )
