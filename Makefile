@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv up down ps logs test test-unit test-fuzz test-stack test-compose lint bench clean \
-	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy test-security
+	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy test-security \
+	test-chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +51,22 @@ ps: venv  ## show the demo's processes or containers
 
 logs: venv  ## print the last lines of every log
 	@$(BIN)/$(CURRENT)-runtime logs
+
+# Backups of the compose stack (docs/compose.md#backups): the Postgres databases, the fruits,
+# every user's home and the secrets file, taken while it runs, into a new folder under
+# BACKUP_DIR (default .state/backups). A restore checks the backup first, refuses to replace
+# existing data without FORCE=yes, then replaces the volumes and starts the stack.
+.PHONY: backup restore
+backup: venv  ## back up the compose stack while it runs: make backup [BACKUP_DIR=folder]
+	@$(BIN)/compose-runtime backup
+
+restore: venv  ## restore a backup and start the stack: make restore BACKUP=folder [FORCE=yes]
+	@[ -n "$(BACKUP)" ] || { echo "usage: make restore BACKUP=path/to/backup-folder [FORCE=yes]" >&2; exit 2; }
+	@if [ "$(CURRENT)" = native ]; then \
+	  echo "Stopping the native runtime first (it uses the same ports)."; \
+	  $(BIN)/native-runtime down || exit 1; fi
+	@$(BIN)/compose-runtime restore "$(BACKUP)" $(if $(filter yes,$(FORCE)),--force) \
+	  && mkdir -p .state && echo compose > $(RUNTIME_FILE)
 
 # idp/ as code: realms from IDP_REALMS (default demo). Native: idpctl on this machine;
 # compose: the same idpctl in the hub image, on the stack's network (idp/ is mounted).
@@ -100,6 +117,11 @@ test-deploy: venv  ## the playbooks end to end on this machine (HTTPS :8443), cl
 test-compose: venv  ## the browser suite, container checks and attacks against the compose stack
 	$(MAKE) up RUNTIME=compose
 	$(PYTEST) -m "e2e or compose or security" $(PYTEST_ARGS)
+
+# Last on the compose stack: it kills parts of it (they come back by themselves).
+test-chaos: venv  ## faults under load (20 users), a killed idpctl apply, backup/restore (compose)
+	$(MAKE) up RUNTIME=compose
+	$(PYTEST) -m chaos $(PYTEST_ARGS)
 
 test-security: venv  ## only the attacks (tests/security) against the compose stack
 	$(MAKE) up RUNTIME=compose

@@ -10,6 +10,9 @@
 - deploy (tests/deploy): a deployment made by the Ansible playbooks (playbooks/tests/run.sh).
 - security (tests/security): attacks against the compose stack; each passes only when the
   attack fails.
+- chaos (tests/chaos): faults under load against the compose stack (parts killed, Keycloak
+  cut off, a full disk), a killed idpctl apply, and backup/restore; it hurts the stack and
+  puts it back, so it runs last, in a pytest run of its own (`make test-chaos`).
 
 Only one stack can run at a time (they share ports), so the suites run apart: one pytest
 invocation per stack, the marker selecting its suites (`make test-unit`, `make test-stack`,
@@ -32,7 +35,7 @@ from tests.support.stack import Stack, running_stack
 localhost_names.install()  # auth.localhost, reader.localhost: the loopback (RFC 6761)
 
 TESTS = Path(__file__).resolve().parent
-SUITES = ("unit", "fuzz", "integration", "e2e", "compose", "deploy", "security")
+SUITES = ("unit", "fuzz", "integration", "e2e", "compose", "deploy", "security", "chaos")
 
 #: Debian's Chromium (never `playwright install`), with the flags our closed network needs.
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

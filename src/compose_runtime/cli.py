@@ -1,15 +1,26 @@
-"""`compose-runtime up|down|ps|logs|clean`: docker compose with the generated secrets."""
+"""`compose-runtime up|down|ps|logs|clean|idp-plan|idp-apply|backup|restore`: docker compose
+with the generated secrets."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from compose_runtime import backup as backups
+from compose_runtime.engine import (
+    Compose,
+    DockerError,
+    docker,
+    remove_user_containers,
+    run,
+    user_volume_names,
+    volume_exists,
+    volume_names,
+)
+from compose_runtime.manifest import BackupError
 from stackconf import hosts
 from stackconf import secrets as secrets_file
 from stackconf import settings as conf
@@ -17,61 +28,44 @@ from stackconf.banner import banner
 from stackconf.settings import StackSettings as Settings
 
 
-def docker() -> str:
-    """Debian's docker client first (BuildKit builds), else whatever is on PATH."""
-    return (
-        "/usr/bin/docker"
-        if Path("/usr/bin/docker").exists()
-        else (shutil.which("docker") or "docker")
-    )
-
-
 def compose_command(s: Settings) -> list[str]:
-    files = ["-f", str(s.repo / "compose" / "compose.yml")]
-    if s.admin_console_routed:
-        files += ["-f", str(s.repo / "compose" / "admin-console.yml")]
-    return [docker(), "compose", "--env-file", str(s.secrets_file), *files]
+    """`docker compose` with the stack's env file and compose files, up to the subcommand."""
+    return list(Compose.of(s).argv)
+
+
+def compose_env(s: Settings) -> dict[str, str]:
+    """The environment of the stack's compose calls (the origins, SECRETS_FILE, BuildKit)."""
+    return dict(Compose.of(s).env)
 
 
 def compose(s: Settings, *args: str, check: bool = True) -> int:
-    # SECRETS_FILE: the idp job mounts it (idpctl reads its ${VAR}s there).
-    env = {
-        **os.environ,
-        "COMPOSE_BAKE": "false",
-        "DOCKER_BUILDKIT": "1",
-        "SECRETS_FILE": str(s.secrets_file),
-        # The origins as stackconf resolves them (compose.yml's x-public-urls).
-        "HUB_PUBLIC_URL": s.public_url,
-        "KEYCLOAK_PUBLIC_URL": s.keycloak_public_url,
-        "HUB_USER_SUBDOMAINS": str(s.user_subdomains).lower(),
-    }
-    if env.get("EXTRA_CA_BUNDLE"):  # an absolute host path: the hub mounts it into user servers
-        env["EXTRA_CA_BUNDLE"] = str(Path(env["EXTRA_CA_BUNDLE"]).resolve())
-    result = subprocess.run([*compose_command(s), *args], env=env, check=False)
-    if check and result.returncode != 0:
+    returncode = Compose.of(s).call(*args)
+    if check and returncode != 0:
         raise SystemExit(
-            f"`docker compose {' '.join(args)}` failed (exit {result.returncode}); "
+            f"`docker compose {' '.join(args)}` failed (exit {returncode}); "
             "see the output above, and `make logs`."
         )
-    return result.returncode
+    return returncode
 
 
-def volume_exists(name: str) -> bool:
-    return (
-        subprocess.run(
-            [docker(), "volume", "inspect", name], capture_output=True, check=False
-        ).returncode
-        == 0
-    )
+def database_volume_exists(s: Settings) -> bool:
+    """Whether the stack's Postgres volume exists (its name from the compose file, read
+    without the secrets file)."""
+    try:
+        names = Compose.of(s, env_file=Path(os.devnull)).project(interpolate=False)
+        return volume_exists(names.volume(backups.POSTGRES))
+    except DockerError:
+        return False  # compose cannot read its file: the build below says why
 
 
 def up(s: Settings) -> int:
     started = time.monotonic()
-    if not s.secrets_file.exists() and volume_exists("jupyterhub-keycloak_postgres"):
+    if not s.secrets_file.exists() and database_volume_exists(s):
         print(
             f"{s.secrets_file} is missing but the stack's database volume exists: new "
-            "passwords would not match the stored ones. Restore the secrets file, or delete "
-            "the old data with `make clean`, then `make up`.",
+            "passwords would not match the stored ones. Restore the secrets file (a backup "
+            "has it: `make restore BACKUP=folder`), or delete the old data with `make clean`, "
+            "then `make up`.",
             file=sys.stderr,
         )
         return 1
@@ -98,15 +92,80 @@ def up(s: Settings) -> int:
     return 0
 
 
+def clean(s: Settings) -> int:
+    """User containers the hub left (e.g. of users deleted while their server ran: they carry
+    the stack's label), containers, networks, the stack's volumes, per-user volumes."""
+    try:
+        remove_user_containers(conf.get("DOCKER_API_STACK_LABEL"))
+    except DockerError as error:
+        print(f"warning: {error}", file=sys.stderr)
+    compose(s, "down", "--volumes", check=False)
+    homes = user_volume_names(volume_names(), conf.get("USER_VOLUME_NAME"))
+    if homes:
+        try:
+            run([docker(), "volume", "rm", *homes.values()])
+        except DockerError as error:
+            print(f"warning: {error}", file=sys.stderr)
+    return 0
+
+
+def backup(s: Settings, to: Path | None) -> int:
+    folder = to.resolve() if to else backups.default_folder()
+    backups.report(backups.backup(Compose.of(s), s.secrets_file, folder), folder)
+    return 0
+
+
+def restore(s: Settings, folder: Path, force: bool) -> int:
+    folder = folder.resolve()
+    # Until the backup's secrets file is back in place compose reads the backup's copy (the
+    # stack may have none yet); the restored file is byte for byte the same.
+    backup_secrets = folder / "secrets.env"
+    env_file = backup_secrets if backup_secrets.is_file() else None
+    return backups.restore(
+        Compose.of(s, env_file=env_file),
+        s.secrets_file,
+        folder,
+        force=force,
+        start=lambda: up(s),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compose-runtime", description=__doc__)
-    parser.add_argument(
-        "command", choices=["up", "down", "ps", "logs", "clean", "idp-plan", "idp-apply"]
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, what in [
+        ("up", "build and start the stack, print its URL and demo users"),
+        ("down", "stop the stack (volumes are kept)"),
+        ("ps", "list the stack's containers"),
+        ("logs", "the last lines of every service's log"),
+        ("clean", "remove the stack's containers, networks, volumes and user volumes"),
+        ("idp-plan", "show what idpctl apply would change in Keycloak"),
+        ("idp-apply", "apply idp/ to Keycloak"),
+    ]:
+        commands.add_parser(name, help=what)
+    make = commands.add_parser(
+        "backup", help="back up the running stack: databases, fruits, user homes, secrets"
+    )
+    make.add_argument(
+        "--to", type=Path, help="a new or empty folder (default: a new one under BACKUP_DIR)"
+    )
+    put = commands.add_parser("restore", help="replace the stack's data with a backup, start it")
+    put.add_argument("folder", type=Path, help="a folder `compose-runtime backup` made")
+    put.add_argument(
+        "--force", action="store_true", help="replace existing data (it is lost: back it up first)"
     )
     args = parser.parse_args(argv)
     s = Settings.from_env()
     if args.command == "up":
         return up(s)
+    try:
+        if args.command == "restore":
+            return restore(s, args.folder, args.force)
+        if args.command == "backup":
+            return backup(s, args.to)
+    except (BackupError, DockerError, conf.SettingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if not s.secrets_file.exists():
         print("Nothing to do: the stack was never started (no .state/secrets.env).")
         return 0
@@ -134,27 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         return compose(s, "ps", "--all", check=False)
     if args.command == "logs":
         return compose(s, "logs", "--tail", "60", check=False)
-    # clean: user containers the hub left (e.g. of users deleted while their server ran: they
-    # carry the stack's label), containers, networks, the stack's volumes, per-user volumes.
-    label = conf.get("DOCKER_API_STACK_LABEL")
-    leftovers = subprocess.run(
-        [docker(), "ps", "-aq", "--filter", f"label={label}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if leftovers:
-        subprocess.run([docker(), "rm", "-f", *leftovers], check=False, capture_output=True)
-    compose(s, "down", "--volumes", check=False)
-    volumes = subprocess.run(
-        [docker(), "volume", "ls", "-q", "--filter", "name=jupyterhub-user-"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if volumes:
-        subprocess.run([docker(), "volume", "rm", *volumes], check=False)
-    return 0
+    return clean(s)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,16 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fruit_api.db import KINDS, FruitStore
+from fruit_api.db import (
+    KINDS,
+    STORAGE_RETRY_AFTER,
+    FruitStore,
+    StorageError,
+    StorageFullError,
+)
 from fruit_api.settings import Settings
 from fruit_api.tokens import (
+    KEYS_RETRY_AFTER,
     KeysUnavailableError,
     SigningKeySource,
     TokenError,
@@ -114,6 +121,24 @@ def _www_authenticate(description: str) -> dict[str, Any]:
     return {"WWW-Authenticate": {"description": description, "schema": {"type": "string"}}}
 
 
+#: ``Retry-After`` of a 503: seconds to wait before trying again.
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+KEYS_UNAVAILABLE = (
+    "The issuer's signing keys cannot be fetched or read (Keycloak down or cut off) and the "
+    "token is signed by a key this API has not fetched yet (tokens signed by a key it already "
+    "has keep working): try again after Retry-After seconds."
+)
+STORAGE_UNAVAILABLE = (
+    "The API's storage cannot serve the call now (the database stayed locked by other writes, "
+    "an I/O error, the database cannot be opened or written): nothing was changed; try again "
+    "after Retry-After seconds."
+)
+
 #: The answers of every call that needs a token (documented, so clients and fuzzers know them).
 TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {
@@ -122,14 +147,16 @@ TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
         "the message says what is wrong; get a fresh token from the hub.",
         "headers": _www_authenticate('Bearer error="invalid_token", error_description="..."'),
     },
-    503: {
-        "model": ErrorBody,
-        "description": "The issuer's signing keys cannot be fetched or read: try again shortly.",
-    },
+    503: {"model": ErrorBody, "description": KEYS_UNAVAILABLE, "headers": RETRY_AFTER_HEADER},
 }
-#: The answers of the fruit calls besides TOKEN_RESPONSES: missing scope, unknown kind.
+#: The answers of the fruit calls besides TOKEN_RESPONSES: missing scope, unknown kind, storage.
 FRUIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **TOKEN_RESPONSES,
+    503: {
+        "model": ErrorBody,
+        "description": f"Either: {KEYS_UNAVAILABLE} Or: {STORAGE_UNAVAILABLE}",
+        "headers": RETRY_AFTER_HEADER,
+    },
     403: {
         "model": ScopeErrorBody,
         "description": "The token lacks a scope the call needs (fruits:read or fruits:write, "
@@ -137,6 +164,16 @@ FRUIT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "headers": _www_authenticate('Bearer error="insufficient_scope", scope="..."'),
     },
     404: {"model": ErrorBody, "description": "Unknown kind: use usual or exotic."},
+}
+#: The answers of the calls that write, besides FRUIT_RESPONSES.
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **FRUIT_RESPONSES,
+    507: {
+        "model": ErrorBody,
+        "description": "The API's storage is full (its data volume has no space left): the "
+        "change was not made. The operator must free space on the fruit API's data volume; "
+        "retry later (reads keep working meanwhile).",
+    },
 }
 
 #: The path parameter ``kind``: documented as the known kinds; any other is a 404.
@@ -204,10 +241,32 @@ def create_app(settings: Settings, jwks_client: SigningKeySource | None = None) 
     )
     # The proxy prefix is the server's root path (uvicorn --root-path, see __main__).
     app.state.settings = settings
+    app.state.store = store
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StorageError)
+    async def _storage_error(request: Request, exc: StorageError) -> JSONResponse:
+        """A write that could not be stored (507) or storage that cannot serve (503): never
+        a 500, and never a half-made change (each call is one transaction)."""
+        if isinstance(exc, StorageFullError):
+            body = {
+                "error": "insufficient_storage",
+                "message": f"{exc.reason}: the change was not made. The operator must free "
+                "space on the fruit API's data volume; retry later (reads keep working)",
+            }
+            return JSONResponse(body, status_code=507)
+        changed = "" if request.method in ("GET", "HEAD") else "nothing was changed; "
+        body = {
+            "error": "temporarily_unavailable",
+            "message": f"the fruit API's storage cannot serve the call ({exc.reason}): "
+            f"{changed}try again in {STORAGE_RETRY_AFTER} s (if it lasts, the operator should "
+            "check the fruit API's data volume)",
+        }
+        headers = {"Retry-After": str(STORAGE_RETRY_AFTER)}
+        return JSONResponse(body, status_code=503, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -230,7 +289,8 @@ def create_app(settings: Settings, jwks_client: SigningKeySource | None = None) 
             header = f'Bearer error="invalid_token", error_description="{_header_safe(e.message)}"'
             raise ApiError(401, "invalid_token", message, {"WWW-Authenticate": header}) from None
         except KeysUnavailableError as e:
-            raise ApiError(503, "temporarily_unavailable", f"{e}; try again shortly") from None
+            message, retry = f"{e}; try again shortly", {"Retry-After": str(KEYS_RETRY_AFTER)}
+            raise ApiError(503, "temporarily_unavailable", message, retry) from None
 
     def require(token: Claims, kind: str, action: str) -> None:
         """404 for an unknown kind; 403 unless the token has every scope the call needs."""
@@ -282,7 +342,7 @@ def create_app(settings: Settings, jwks_client: SigningKeySource | None = None) 
         "/fruits/{kind}",
         status_code=201,
         responses={
-            **FRUIT_RESPONSES,
+            **WRITE_RESPONSES,
             400: {
                 "model": ErrorBody,
                 "description": "The body cannot be read as JSON (e.g. it is not UTF-8).",
@@ -302,7 +362,7 @@ def create_app(settings: Settings, jwks_client: SigningKeySource | None = None) 
         status_code=204,
         response_class=Response,
         responses={
-            **FRUIT_RESPONSES,
+            **WRITE_RESPONSES,
             404: {
                 "model": ErrorBody,
                 "description": "Unknown kind (use usual or exotic), or the fruit is not there.",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import jwt
@@ -36,9 +39,150 @@ class SigningKeySource(Protocol):
     def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK: ...
 
 
-def make_jwks_client(settings: Settings) -> jwt.PyJWKClient:
-    """The production key source: Keycloak's JWKS, key set cached for 5 minutes."""
-    return jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=10)
+#: Seconds between two attempts to fetch the signing keys while fetching fails: the
+#: ``Retry-After`` of a 503 for a token whose key the API could not fetch.
+KEYS_RETRY_AFTER = 10
+
+
+def _in_thread(refresh: Callable[[], None]) -> None:
+    threading.Thread(target=refresh, name="fruit-api-keys-refresh", daemon=True).start()
+
+
+class IssuerKeys:
+    """The issuer's signing keys by key id (``kid``), fetched from its JWKS, and kept while
+    the issuer cannot be reached. A ``SigningKeySource``; ``client`` fetches the key set
+    (``fetch_data``: a ``jwt.PyJWKClient``, whose own caches are not used).
+
+    - The key set is refreshed when older than ``lifespan`` seconds, in the background: the
+      current keys keep serving meanwhile, and a key the issuer dropped stops being accepted
+      then.
+    - A token naming a key that is not in the set makes a refresh at once (the issuer may
+      have rotated its keys), at most once per ``cooldown``: made-up key ids cannot make the
+      API call Keycloak on every request.
+    - A refresh that fails (Keycloak down or cut off, or answering something that is not a
+      key set) changes nothing: the last good keys keep serving, and the next attempt waits
+      ``retry_interval``. Only a token whose key was never fetched fails then, with the
+      fetch's error (PyJWKClientConnectionError, or PyJWKSetError for an unreadable answer):
+      the validator answers 503, not 401, since the key may well exist.
+    """
+
+    def __init__(
+        self,
+        client: jwt.PyJWKClient,
+        *,
+        lifespan: float = 300,
+        cooldown: float = 30,
+        retry_interval: float = KEYS_RETRY_AFTER,
+        clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], None]], None] = _in_thread,
+    ) -> None:
+        self.client = client
+        self.lifespan, self.cooldown, self.retry_interval = lifespan, cooldown, retry_interval
+        self._clock, self._background = clock, background
+        self._lock = threading.Lock()  # one fetch at a time
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None  # the last fetch that succeeded
+        self._tried_at: float | None = None  # the last fetch, whatever its outcome
+        #: the last fetch's failure (the error class and message), None if it succeeded
+        self._error: tuple[type[jwt.PyJWTError], str] | None = None
+        self._refreshing = False
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        kid = jwt.get_unverified_header(token).get("kid")
+        if not isinstance(kid, str):
+            raise jwt.PyJWKClientError("the token names no signing key (kid)")
+        return self.get_signing_key(kid)
+
+    def get_signing_key(self, kid: str) -> jwt.PyJWK:
+        if self._keys and not self._refreshing and self._stale():
+            self._refreshing = True
+            try:
+                self._background(self._refresh_stale)
+            except RuntimeError:  # no thread to be had: the next call tries again
+                self._refreshing = False
+        key = self._keys.get(kid)
+        if key is None:  # unknown: never fetched yet, or a key the issuer has just added
+            with self._lock:
+                if self._may_try(after_success=self.cooldown):
+                    self._fetch()
+            key = self._keys.get(kid)
+        if key is not None:
+            return key
+        if self._error is not None:  # the keys cannot be fetched: cannot tell
+            error_class, message = self._error
+            raise error_class(message)
+        raise jwt.PyJWKClientError(f"no signing key {kid!r} in the issuer's key set")
+
+    def _may_try(self, *, after_success: float) -> bool:
+        """Whether a fetch may be made now: ``after_success`` seconds after one that
+        succeeded, ``retry_interval`` after one that failed."""
+        if self._tried_at is None:
+            return True
+        wait = self.retry_interval if self._error is not None else after_success
+        return self._clock() - self._tried_at >= wait
+
+    def _stale(self) -> bool:
+        fetched = self._fetched_at
+        if fetched is not None and self._clock() - fetched < self.lifespan:
+            return False
+        return self._may_try(after_success=0)
+
+    def _refresh_stale(self) -> None:
+        try:
+            with self._lock:
+                if self._stale():
+                    self._fetch()
+        finally:
+            self._refreshing = False
+
+    def _fetch(self) -> None:
+        """Fetch the key set (holding ``_lock``); on failure keep the keys held."""
+        try:
+            keys = _signing_keys(self.client.fetch_data())
+        except Exception as e:  # whatever the fetch met: keep the keys held
+            error_class = (
+                jwt.PyJWKClientConnectionError
+                if isinstance(e, jwt.PyJWKClientConnectionError)
+                else jwt.PyJWKSetError
+            )
+            self._error = (error_class, str(e) or type(e).__name__)
+            if self._keys:
+                age = self._clock() - (self._fetched_at or 0)
+                log.warning(
+                    "cannot refresh the signing keys from %s (%s): still accepting the %d "
+                    "keys fetched %.0f s ago; next attempt in %.0f s",
+                    self.client.uri,
+                    e,
+                    len(self._keys),
+                    age,
+                    self.retry_interval,
+                )
+        else:
+            self._keys, self._error = keys, None
+            self._fetched_at = self._clock()
+        self._tried_at = self._clock()
+
+
+def _signing_keys(data: Any) -> dict[str, jwt.PyJWK]:
+    """The signing keys of a JWKS document by key id; PyJWKSetError if it holds none."""
+    if not isinstance(data, dict):
+        raise jwt.PyJWKSetError("the JWKS endpoint did not return a JSON object")
+    keys = {
+        key.key_id: key
+        for key in jwt.PyJWKSet.from_dict(data).keys
+        if key.public_key_use in ("sig", None) and key.key_id
+    }
+    if not keys:
+        raise jwt.PyJWKSetError("the JWKS endpoint returned no signing key")
+    return keys
+
+
+def make_jwks_client(settings: Settings) -> IssuerKeys:
+    """The production key source: Keycloak's JWKS, refreshed every 5 minutes, kept while
+    Keycloak cannot be reached (``IssuerKeys``)."""
+    return IssuerKeys(
+        jwt.PyJWKClient(settings.jwks_url, cache_keys=False, cache_jwk_set=False, timeout=5)
+    )
 
 
 class TokenValidator:

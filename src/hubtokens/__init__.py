@@ -14,7 +14,8 @@ the role each scope needs::
     {"audiences": {"fruit-api": {"description": "...", "scopes": {
         "fruits:read": {"description": "...", "role": "fruit-reader", "granted": True}}}}}
 
-Imports without JupyterHub: it needs only httpx and pyjwt (``requests`` is optional).
+Imports without JupyterHub: it needs only httpx, pyjwt and tenacity (its retries while
+the hub or Keycloak is down); ``requests`` is optional.
 """
 
 from __future__ import annotations

@@ -46,11 +46,13 @@ class HubTokensError(Exception):
     """Base class: a token could not be obtained.
 
     ``code`` is the broker's error code, ``status`` the HTTP status (``None`` when no
-    response arrived), ``message`` what happened, ``hint`` what to do about it.
+    response arrived), ``message`` what happened, ``hint`` what to do about it, ``attempts``
+    how many times the client asked before raising it (more than 1 after retries).
     """
 
     code: str = "error"
     status: int | None = None
+    attempts: int = 1
     default_message: str = "The hub's token broker returned an error."
     hint: str = ""
 
@@ -116,17 +118,10 @@ class RequestTooLarge(HubTokensError):
     hint = "Send only an audience and a few scopes: hubtokens.available() lists them."
 
 
-class RateLimited(HubTokensError):
-    """Too many tokens minted for this user in a short time. ``retry_after``: the seconds the
-    hub asked to wait (its ``Retry-After`` header), ``None`` when it sent none."""
+class RetryAfterError(HubTokensError):
+    """An error the hub answered with a ``Retry-After`` header. ``retry_after``: the seconds
+    the hub asked to wait, ``None`` when it sent none (or not a number of seconds)."""
 
-    code = "rate_limited"
-    status = 429
-    default_message = "The hub minted too many tokens for you in a short time."
-    hint = (
-        "Reuse tokens instead of asking in a loop (hubtokens.get and HubTokenAuth cache them "
-        "until shortly before they expire)."
-    )
     retry_after: int | None = None
 
     def __init__(
@@ -143,7 +138,24 @@ class RateLimited(HubTokensError):
         self.retry_after = retry_after
 
 
-class IdpUnavailable(HubTokensError):
+class RateLimited(RetryAfterError):
+    """Too many tokens minted for this user in a short time (``retry_after``: when to retry).
+    The client never retries it by itself."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = "The hub minted too many tokens for you in a short time."
+    hint = (
+        "Reuse tokens instead of asking in a loop (hubtokens.get and HubTokenAuth cache them "
+        "until shortly before they expire)."
+    )
+
+
+class IdpUnavailable(RetryAfterError):
+    """Keycloak (the identity provider) could not mint: unreachable, failing, or refusing the
+    hub's client. The hub says when to retry (``retry_after``); the client retries by itself
+    within its budget (``TokenClient(retry_seconds=...)``) before raising this."""
+
     code = "idp_unavailable"
     status = 503
     default_message = "The identity provider is not answering."
@@ -195,7 +207,8 @@ def error_from_response(status: int, body: Any, retry_after: str | None = None) 
     ``body`` is the parsed JSON (a dict) or the raw body (``str``/``bytes``). A known
     ``error`` code gives its class; an unknown code or a body that is not a JSON error
     object gives a plain :class:`HubTokensError` carrying the status. ``retry_after`` is the
-    response's ``Retry-After`` header: a :class:`RateLimited` carries it in seconds.
+    response's ``Retry-After`` header: a :class:`RateLimited` or :class:`IdpUnavailable`
+    carries it in seconds.
     """
     if isinstance(body, bytes | str):
         try:
@@ -221,6 +234,6 @@ def error_from_response(status: int, body: Any, retry_after: str | None = None) 
             status=status,
             code=code,
         )
-    if cls is RateLimited:
-        return RateLimited(message, status=status, retry_after=retry_after_seconds(retry_after))
+    if issubclass(cls, RetryAfterError):
+        return cls(message, status=status, retry_after=retry_after_seconds(retry_after))
     return cls(message, status=status)

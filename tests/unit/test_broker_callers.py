@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import respx
+from jupyterhub.utils import compare_token, hash_token
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -194,3 +195,33 @@ async def test_delete_forgets_the_calling_servers_tokens(hub) -> None:
         hub, method="DELETE", headers={"X-Test-Token": "made-on-the-token-page"}, raise_error=False
     )
     assert refused.code == 403
+
+
+def restarted(hashed_secret: str | None) -> SimpleNamespace:
+    """A running server as JupyterHub holds it after a restart: no token in memory, its OAuth
+    client's secret (the same token, at spawn) hashed in the database."""
+    client = SimpleNamespace(secret=hashed_secret) if hashed_secret is not None else None
+    server = spawner(None)
+    server.orm_spawner = SimpleNamespace(oauth_client=client)
+    return server
+
+
+def test_after_a_hub_restart_a_server_is_known_by_its_oauth_client() -> None:
+    server = restarted(hash_token("server-secret"))
+    found = calling_server(bool, {"": server}, "server-secret", compare_token)
+    assert found == ("default", server)
+    assert server.api_token == "server-secret"  # held again: no hash on the next call
+    assert calling_server("server-secret".__eq__, {"": server})[0] == "default"
+
+
+@pytest.mark.parametrize(
+    ("presented", "hashed"),
+    [("made-on-the-token-page", "server-secret"), ("server-secret", None), ("", "server-secret")],
+    ids=["another token", "no OAuth client", "no token"],
+)
+def test_after_a_hub_restart_other_tokens_are_still_refused(presented, hashed) -> None:
+    server = restarted(hash_token(hashed) if hashed else None)
+    with pytest.raises(BrokerError) as refused:
+        calling_server(bool, {"": server}, presented, compare_token)
+    assert refused.value.code == "forbidden"
+    assert server.api_token is None

@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from jwt.algorithms import RSAAlgorithm
 
 from fruit_api import Settings, create_app
+from fruit_api.tokens import IssuerKeys, make_jwks_client
 
 ISSUER = "http://keycloak.test/auth/realms/demo"
 KID = "test-key"
@@ -426,6 +427,7 @@ def test_unreachable_jwks_is_503_not_401(fruit_settings, make_token) -> None:
     client = TestClient(create_app(fruit_settings, jwks_client=DownJWKS({})))
     r = client.get("/fruits/usual", headers=auth(make_token()))
     assert r.status_code == 503
+    assert r.headers["retry-after"] == "10"
     assert r.json()["error"] == "temporarily_unavailable"
     assert "cannot fetch the issuer's signing keys" in r.json()["message"]
 
@@ -635,3 +637,233 @@ def test_the_api_docs_load_nothing_from_another_site(client: TestClient, page: s
     for asset in assets:
         assert not re.match(r"(?:https?:)?//", asset), asset
         assert client.get(asset).status_code == 200, asset
+
+
+# --- Keycloak down: the keys already fetched keep working (issue 10) -----------------------
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class IssuerJWKS(jwt.PyJWKClient):
+    """Keycloak's JWKS endpoint, from memory: ``down`` fails every fetch as an unreachable
+    Keycloak does; ``answer`` is what it serves otherwise; ``fetches`` counts the attempts."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__("http://keycloak-internal.test/certs")
+        self.answer, self.down, self.fetches = answer, False, 0
+        self.release: threading.Event | None = None  # set: a fetch waits for it (a slow one)
+
+    def fetch_data(self) -> Any:
+        self.fetches += 1
+        if self.release is not None:
+            self.release.wait(10)
+        if self.down:
+            raise jwt.PyJWKClientConnectionError("connection refused")
+        return self.answer
+
+
+def key_set(*keys: tuple[rsa.RSAPrivateKey, str]) -> dict[str, Any]:
+    jwks = [RSAAlgorithm.to_jwk(key.public_key(), as_dict=True) for key, _ in keys]
+    return {
+        "keys": [
+            {**jwk, "kid": kid, "alg": "RS256", "use": "sig"}
+            for jwk, (_, kid) in zip(jwks, keys, strict=True)
+        ]
+    }
+
+
+def run_now(refresh: Callable[[], None]) -> None:
+    """IssuerKeys' background refresh, run in the calling thread: tests see its result."""
+    refresh()
+
+
+@pytest.fixture
+def issuer(fruit_key: rsa.RSAPrivateKey) -> IssuerJWKS:
+    return IssuerJWKS(key_set((fruit_key, KID)))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def keys_client(fruit_settings: Settings, issuer: IssuerJWKS, clock: Clock) -> TestClient:
+    """The app with the production key source (IssuerKeys: 5 min lifespan, 30 s cooldown,
+    10 s between failed attempts) over the in-memory Keycloak, on the test's clock."""
+    keys = IssuerKeys(issuer, clock=clock, background=run_now)
+    return TestClient(create_app(fruit_settings, jwks_client=keys))
+
+
+def test_the_production_key_source_keeps_keys_through_outages(fruit_settings) -> None:
+    keys = make_jwks_client(fruit_settings)
+    assert isinstance(keys, IssuerKeys)
+    assert keys.client.uri == fruit_settings.jwks_url
+    assert (keys.lifespan, keys.cooldown, keys.retry_interval) == (300, 30, 10)
+
+
+def test_a_key_already_fetched_keeps_working_while_keycloak_is_down(
+    keys_client: TestClient, issuer: IssuerJWKS, clock: Clock, make_token, caplog
+) -> None:
+    token = make_token("fruits:read")
+    assert keys_client.get("/fruits/usual", headers=auth(token)).status_code == 200
+    issuer.down = True
+    with caplog.at_level(logging.WARNING, logger="fruit_api"):
+        for _ in range(120):  # an hour past the key set's lifespan, a call every 30 s
+            clock.now += 30
+            r = keys_client.get("/fruits/usual", headers=auth(token))
+            assert r.status_code == 200, r.text
+    assert "cannot refresh the signing keys from http://keycloak-internal.test/certs" in caplog.text
+    assert "still accepting the 1 keys" in caplog.text
+
+    issuer.down = False  # back: the next refresh succeeds, the key still verifies
+    clock.now += 30
+    assert keys_client.get("/fruits/usual", headers=auth(token)).status_code == 200
+
+
+def test_failed_refreshes_are_retried_every_10_s_not_on_every_call(
+    keys_client: TestClient, issuer: IssuerJWKS, clock: Clock, make_token
+) -> None:
+    token = make_token("fruits:read")
+    assert keys_client.get("/whoami", headers=auth(token)).status_code == 200
+    issuer.down = True
+    clock.now += 301  # the key set is stale
+    for _ in range(50):  # 50 calls in 5 s
+        assert keys_client.get("/whoami", headers=auth(token)).status_code == 200
+        clock.now += 0.1
+    assert issuer.fetches == 2  # the first fetch, one failed refresh; the next after 10 s
+    clock.now += 10
+    assert keys_client.get("/whoami", headers=auth(token)).status_code == 200
+    assert issuer.fetches == 3
+
+
+def test_a_key_never_fetched_is_503_with_retry_after_while_keycloak_is_down(
+    keys_client: TestClient,
+    issuer: IssuerJWKS,
+    clock: Clock,
+    make_token,
+    fruit_key,
+    fruit_other_key,
+) -> None:
+    """Keycloak rotated its key and went down before the API saw the new one: tokens signed
+    by the new key cannot be checked (503, not 401: the key may well exist); tokens signed by
+    the old one still are. Once Keycloak answers again, the new key is fetched."""
+    old = make_token("fruits:read")
+    new = make_token("fruits:read", key=fruit_other_key, kid="rotated")
+    assert keys_client.get("/fruits/usual", headers=auth(old)).status_code == 200
+    issuer.down = True
+    issuer.answer = key_set((fruit_key, KID), (fruit_other_key, "rotated"))
+    clock.now += 60
+
+    r = keys_client.get("/fruits/usual", headers=auth(new))
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "10"
+    assert r.json() == {
+        "error": "temporarily_unavailable",
+        "message": "cannot fetch the issuer's signing keys; try again shortly",
+    }
+    assert "keycloak-internal" not in r.text
+    assert keys_client.get("/fruits/usual", headers=auth(old)).status_code == 200
+
+    issuer.down = False
+    clock.now += 10  # Retry-After later
+    assert keys_client.get("/fruits/usual", headers=auth(new)).status_code == 200
+    assert keys_client.get("/fruits/usual", headers=auth(old)).status_code == 200
+
+
+def test_an_unreadable_answer_keeps_the_keys_too(
+    keys_client: TestClient, issuer: IssuerJWKS, clock: Clock, make_token, fruit_other_key
+) -> None:
+    """Keycloak behind a proxy that answers an error page: not a key set, the keys stay."""
+    token = make_token("fruits:read")
+    assert keys_client.get("/fruits/usual", headers=auth(token)).status_code == 200
+    issuer.answer = "<html>502 Bad Gateway</html>"
+    clock.now += 301
+    assert keys_client.get("/fruits/usual", headers=auth(token)).status_code == 200
+    r = keys_client.get("/fruits/usual", headers=auth(make_token(kid="unseen")))
+    assert r.status_code == 503
+    assert r.json()["message"] == "cannot read the issuer's signing keys; try again shortly"
+
+
+def test_a_key_the_issuer_dropped_stops_being_accepted_at_the_next_refresh(
+    keys_client: TestClient, issuer: IssuerJWKS, clock: Clock, make_token, fruit_other_key
+) -> None:
+    """Keys are kept through outages, not for ever: a key gone from a key set Keycloak did
+    serve is refused once the set is refreshed (at most 5 minutes later)."""
+    token = make_token("fruits:read")
+    assert keys_client.get("/fruits/usual", headers=auth(token)).status_code == 200
+    issuer.answer = key_set((fruit_other_key, "rotated"))
+    clock.now += 299
+    assert keys_client.get("/fruits/usual", headers=auth(token)).status_code == 200
+    clock.now += 2
+    r = keys_client.get("/fruits/usual", headers=auth(token))
+    assert_invalid_token(r, f"signing key {KID} is not one of the issuer's keys")
+
+
+def test_made_up_key_ids_fetch_the_keys_at_most_once_per_30_s(
+    keys_client: TestClient, issuer: IssuerJWKS, clock: Clock, make_token
+) -> None:
+    assert keys_client.get("/whoami", headers=auth(make_token())).status_code == 200
+    for n in range(60):  # 60 made-up key ids in 60 s
+        clock.now += 1
+        r = keys_client.get("/whoami", headers=auth(make_token(kid=f"made-up-{n}")))
+        assert_invalid_token(r, f"signing key made-up-{n} is not one of the issuer's keys")
+    assert issuer.fetches == 1 + 2  # the first fetch, then one per 30 s
+
+
+def test_a_slow_refresh_does_not_hold_up_calls(
+    fruit_settings: Settings, issuer: IssuerJWKS, clock: Clock, make_token
+) -> None:
+    """The refresh of a stale key set runs in the background (default): while Keycloak
+    takes its time (cut off: the fetch waits for its timeout), calls go on with the keys
+    held."""
+    keys = IssuerKeys(issuer, clock=clock)  # the real background thread
+    client = TestClient(create_app(fruit_settings, jwks_client=keys))
+    token = make_token("fruits:read")
+    assert client.get("/fruits/usual", headers=auth(token)).status_code == 200
+    issuer.release = threading.Event()  # the next fetch hangs until released
+    clock.now += 301
+    try:
+        for _ in range(5):
+            started = time.monotonic()
+            assert client.get("/fruits/usual", headers=auth(token)).status_code == 200
+            assert time.monotonic() - started < 2
+        assert issuer.fetches == 2  # one refresh under way, not one per call
+    finally:
+        issuer.release.set()
+
+
+def test_keys_kept_while_a_real_jwks_endpoint_is_gone(tmp_path: Path, make_token, caplog) -> None:
+    """The production classes end to end (PyJWKClient over HTTP): the endpoint served the
+    keys, then its port is closed (connection refused); the key fetched keeps working."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    server = HTTPServer(("127.0.0.1", 0), _JWKSHandler)
+    _JWKSHandler.body = json.dumps(key_set((key, KID))).encode()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/auth/realms/demo/certs"
+    keys = IssuerKeys(jwt.PyJWKClient(url, timeout=2), lifespan=0.001, background=run_now)
+    settings = Settings(issuer=ISSUER, jwks_url=url, database_url=f"sqlite:///{tmp_path / 'f.db'}")
+    client = TestClient(create_app(settings, jwks_client=keys))
+    token = make_token("fruits:read", key=key)
+    try:
+        assert client.get("/fruits/usual", headers=auth(token)).status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    time.sleep(0.01)  # the key set is stale: the next call tries to refresh it, and fails
+    with caplog.at_level(logging.WARNING, logger="fruit_api"):
+        r = client.get("/fruits/usual", headers=auth(token))
+    assert r.status_code == 200, r.text
+    assert f"cannot refresh the signing keys from {url}" in caplog.text
+    r = client.get("/fruits/usual", headers=auth(make_token("fruits:read", kid="unseen", key=key)))
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "10"

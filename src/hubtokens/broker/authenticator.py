@@ -9,6 +9,7 @@ hub user to one Keycloak account (its ``sub``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from functools import cached_property
 from inspect import isawaitable
@@ -25,6 +26,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 from apiregistry import ConfigError, apis_of_realm, load_registry
 from hubtokens.broker.backchannel import InvalidLogoutToken, verify_logout_token
 from hubtokens.broker.errors import BrokerError
+from hubtokens.broker.exchange import keycloak_failed, keycloak_unreachable
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.handlers import (
     BackchannelLogoutHandler,
@@ -40,6 +42,30 @@ from stackconf import settings as conf
 def group_name(path: str) -> str:
     """A Keycloak group path as the hub's group name: the path without its leading slash."""
     return path[1:] if path.startswith("/") else path
+
+
+#: Keycloak's OAuth error codes that mean the hub's own client was refused (its id, secret or
+#: settings), not the user's session: a hub admin must act, logging in again would not help.
+CLIENT_REFUSED = ("invalid_client", "unauthorized_client")
+
+
+def keycloak_down(error: BaseException) -> bool:
+    """Whether an error of a call to Keycloak through tornado (OAuthenticator's ``httpfetch``)
+    means Keycloak is unavailable: no answer (tornado's code 599: refused, reset, timed out;
+    or a socket error), or a 5xx answer (Keycloak, or a proxy in front of it, failing)."""
+    if isinstance(error, HTTPClientError):
+        return error.code == 599 or error.code >= 500
+    return isinstance(error, OSError)  # also TimeoutError, ssl and DNS errors
+
+
+def oauth_error(error: HTTPClientError) -> str:
+    """The ``error`` code of Keycloak's JSON error answer ("" when there is none)."""
+    body = getattr(error.response, "body", None) or b""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return ""
+    return str(parsed.get("error") or "") if isinstance(parsed, dict) else ""
 
 
 class KeycloakAuthenticator(GenericOAuthenticator):
@@ -79,6 +105,18 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     @default("realm")
     def _realm_default(self) -> str:
         return conf.get("KEYCLOAK_REALM")
+
+    keycloak_timeout = Float(
+        config=True,
+        help="The longest the hub waits for Keycloak, in seconds, to connect and then for its "
+        "answer, on every call (login, login checks, refreshes, token exchanges, logout, "
+        "keys): a mint that times out is answered 503 idp_unavailable, never left hanging. "
+        "Env: KEYCLOAK_TIMEOUT_SECONDS.",
+    )
+
+    @default("keycloak_timeout")
+    def _keycloak_timeout_default(self) -> float:
+        return conf.get_float("KEYCLOAK_TIMEOUT_SECONDS")
 
     @default("client_id")
     def _client_id_default(self) -> str:
@@ -283,6 +321,7 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             client_id=self.exchange_client_id,
             client_secret=self.exchange_client_secret,
             refresher=self.refresh_keycloak_token,
+            http=httpx.AsyncClient(timeout=self.keycloak_timeout),
             cache_margin=self.cache_margin,
             refresh_margin=self.refresh_margin,
             log=self.log,
@@ -309,7 +348,11 @@ class KeycloakAuthenticator(GenericOAuthenticator):
 
     @cached_property
     def _jwks(self) -> jwt.PyJWKClient:
-        return jwt.PyJWKClient(self._oidc(self.keycloak_backchannel_url, "certs"), lifespan=300)
+        return jwt.PyJWKClient(
+            self._oidc(self.keycloak_backchannel_url, "certs"),
+            lifespan=300,
+            timeout=self.keycloak_timeout,
+        )
 
     async def verify_logout_token(self, token: str) -> dict[str, Any]:
         """The claims of a back-channel logout token Keycloak sent for this hub's client;
@@ -323,43 +366,120 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             token, signing_key=lambda _token: key, issuer=self.issuer, client_id=self.client_id
         )
 
+    async def httpfetch(
+        self,
+        url: str,
+        label: str = "fetching",
+        parse_json: bool = True,
+        raise_error: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """OAuthenticator's calls to Keycloak (login, userinfo, refresh), bounded by
+        ``keycloak_timeout`` to connect and for the whole request, unless
+        ``http_request_kwargs`` sets tornado's ``connect_timeout``/``request_timeout``."""
+        for name in ("connect_timeout", "request_timeout"):
+            if name not in kwargs and name not in self.http_request_kwargs:
+                kwargs[name] = self.keycloak_timeout
+        return await super().httpfetch(
+            url, label=label, parse_json=parse_json, raise_error=raise_error, **kwargs
+        )
+
     async def refresh_keycloak_token(self, refresh_token: str) -> dict[str, Any]:
-        """Use the refresh token once; map failures to the broker's error codes."""
+        """Use the refresh token once (the broker's refresh of the user's Keycloak token);
+        map failures to the broker's error codes, never to an exception of another type.
+
+        ``idp_unavailable``: Keycloak not answering within ``keycloak_timeout`` (tornado's
+        599), refused connections, 5xx, 408/429, an answer that is not a token, or Keycloak
+        refusing the hub's own client. ``login_required``: any other refusal (the refresh
+        token expired or was revoked: the session ended).
+        """
         params = self.build_refresh_token_request_params(refresh_token)
         try:
-            return await self.get_token_info(None, params)
+            token_info = await self.get_token_info(None, params)
         except HTTPClientError as e:
-            if e.code == 599 or e.code >= 500:
+            if keycloak_down(e) or e.code in (408, 429):
+                self.log.warning(
+                    "token-exchange: Keycloak refresh at %s failed: %s %s",
+                    self.token_url,
+                    e.code,
+                    e.message,
+                )
+                if e.code == 599:  # no answer: refused, reset, or timed out
+                    raise keycloak_unreachable("no answer to a refresh") from None
+                raise keycloak_failed("the refresh of your login", e.code) from None
+            if oauth_error(e) in CLIENT_REFUSED:
+                self.log.warning(
+                    "token-exchange: Keycloak refused the hub's client %s for a refresh (%s)",
+                    self.client_id,
+                    oauth_error(e),
+                )
                 raise BrokerError(
                     "idp_unavailable",
-                    f"Keycloak could not refresh the login (HTTP {e.code}); try again shortly.",
+                    f"Keycloak refused the hub as a client ({oauth_error(e)}) when refreshing "
+                    "your login: a hub admin must check the hub's client id and secret.",
                 ) from None
             raise BrokerError(
                 "login_required",
                 "your Keycloak session has ended (the refresh was refused): "
                 "log in to the hub again.",
             ) from None
-        except HTTPError:
-            raise BrokerError(
-                "login_required",
-                "your Keycloak session has ended: log in to the hub again.",
-            ) from None
+        except HTTPError as e:
+            if e.status_code == 403:  # OAuthenticator: Keycloak sent an error_description
+                raise BrokerError(
+                    "login_required",
+                    "your Keycloak session has ended: log in to the hub again.",
+                ) from None
+            raise self._not_a_token() from None  # e.g. 500 "Bad response": no access_token
         except OSError as e:
-            raise BrokerError(
-                "idp_unavailable", f"Keycloak could not be reached ({type(e).__name__})."
-            ) from None
+            self.log.warning("token-exchange: Keycloak refresh at %s failed: %s", self.token_url, e)
+            raise keycloak_unreachable(type(e).__name__) from None
+        except (ValueError, TypeError):  # not JSON, or JSON that is not an object
+            raise self._not_a_token() from None
+        access_token = token_info.get("access_token") if isinstance(token_info, dict) else None
+        if not isinstance(access_token, str) or not access_token:
+            raise self._not_a_token()
+        return token_info
+
+    def _not_a_token(self) -> BrokerError:
+        self.log.warning(
+            "token-exchange: Keycloak at %s answered a refresh without a token", self.token_url
+        )
+        return BrokerError(
+            "idp_unavailable",
+            "Keycloak answered the refresh of your login without a token; try again in a "
+            "minute, and tell a hub admin if it persists.",
+        )
 
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
         """OAuthenticator's refresh, under the broker's per-user lock (a refresh token is never
         used twice at once), for a user who still holds a session, and who must still be
         allowed (``check_allowed``, as at login: JupyterHub does not re-check it on refresh).
-        A user no longer allowed is revoked (broker and auth_state) and must log in again."""
+        A user no longer allowed is revoked (broker and auth_state) and must log in again.
+        Keycloak not answering the check (``keycloak_down``) keeps the session until the next
+        check (True): see the comment below."""
         broker = self.broker
         async with broker.locks.hold(user.name):
             if not has_session(await user.get_auth_state()):
                 return False  # logged out: the state holds at most the Keycloak sub
             epoch = broker.epoch(user.name)
-            model = await super().refresh_user(user, handler, **kwargs)
+            try:
+                model = await super().refresh_user(user, handler, **kwargs)
+            except Exception as e:
+                if not keycloak_down(e):
+                    raise
+                # Keycloak cannot check the login now (down, restarting): keep the hub
+                # session until JupyterHub's next check (auth_refresh_age) rather than fail
+                # the request; JupyterHub would log a traceback and treat the caller as
+                # anonymous, so the broker would answer login_required (log in again: wrong,
+                # and impossible while Keycloak is down). Nothing is minted meanwhile: a mint
+                # needs Keycloak (idp_unavailable while it is down).
+                self.log.warning(
+                    "Keycloak did not answer the login check of %s (%s): session kept until "
+                    "the next check",
+                    user.name,
+                    getattr(e, "code", None) or type(e).__name__,
+                )
+                return True
             if not isinstance(model, dict):
                 return model
             if broker.epoch(user.name) != epoch:
@@ -473,7 +593,7 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     async def end_keycloak_session(self, refresh_token: str) -> None:
         """End the user's Keycloak session from the back channel (best effort, logged)."""
         try:
-            async with httpx.AsyncClient(timeout=10.0) as http:
+            async with httpx.AsyncClient(timeout=self.keycloak_timeout) as http:
                 response = await http.post(
                     self._oidc(self.keycloak_backchannel_url, "logout"),
                     data={"refresh_token": refresh_token},

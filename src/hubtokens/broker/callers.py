@@ -30,14 +30,39 @@ ONLY_SERVERS_MINT = (
 
 
 def calling_server(
-    token_matches: Callable[[str], bool], spawners: Mapping[str, Any]
+    token_matches: Callable[[str], bool],
+    spawners: Mapping[str, Any],
+    presented: str | None = None,
+    secret_matches: Callable[[str, str], bool] | None = None,
 ) -> tuple[str, Any]:
     """``(server name, spawner)`` of the running server whose API token is the caller's;
-    ``BrokerError`` forbidden when the token belongs to no running server."""
+    ``BrokerError`` forbidden when the token belongs to no running server.
+
+    JupyterHub holds a server's token in memory only (``spawner.api_token``): after a hub
+    restart the servers it finds running have none. Such a server is recognised by its OAuth
+    client instead, whose secret JupyterHub set to the same token at spawn and keeps, hashed,
+    in its database: ``secret_matches(hashed, presented)`` (JupyterHub's ``compare_token``)
+    with ``presented``, the caller's token. The spawner then holds the token again, as before
+    the restart (so the hash is computed once per server)."""
     for name, spawner in spawners.items():
-        if spawner.active and spawner.api_token and token_matches(spawner.api_token):
+        if not spawner.active:
+            continue
+        if spawner.api_token:
+            if token_matches(spawner.api_token):
+                return name or "default", spawner
+        elif presented and secret_matches and _is_oauth_secret(spawner, presented, secret_matches):
+            spawner.api_token = presented
             return name or "default", spawner
     raise BrokerError("forbidden", ONLY_SERVERS_MINT)
+
+
+def _is_oauth_secret(
+    spawner: Any, presented: str, secret_matches: Callable[[str, str], bool]
+) -> bool:
+    orm_spawner = getattr(spawner, "orm_spawner", None)
+    client = getattr(orm_spawner, "oauth_client", None)
+    hashed = getattr(client, "secret", "") or ""
+    return bool(hashed) and secret_matches(hashed, presented)
 
 
 def addresses_of(host: str) -> frozenset[str]:

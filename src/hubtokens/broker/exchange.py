@@ -19,6 +19,21 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]*", re.IGNORECASE)
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
+#: Answers that say "not now" rather than "no": Keycloak (or a proxy in front of it)
+#: overloaded or timing out. With every 5xx they mean ``idp_unavailable``.
+BUSY_STATUSES = (408, 429)
+TRY_AGAIN = "try again in a minute, and tell a hub admin if it persists."
+
+
+def keycloak_unreachable(reason: str) -> BrokerError:
+    """``idp_unavailable`` for a call to Keycloak that got no answer (``reason``: the kind of
+    error, never its text, which may hold the back-channel URL)."""
+    return BrokerError("idp_unavailable", f"Keycloak could not be reached ({reason}); {TRY_AGAIN}")
+
+
+def keycloak_failed(what: str, status: int) -> BrokerError:
+    """``idp_unavailable`` for Keycloak answering ``what`` with a failure status."""
+    return BrokerError("idp_unavailable", f"Keycloak failed {what} (HTTP {status}); {TRY_AGAIN}")
 
 
 async def exchange_token(
@@ -35,7 +50,9 @@ async def exchange_token(
     Returns Keycloak's token response (``access_token``, ``expires_in``, ``scope``, ...).
     Raises ``BrokerError``: ``login_required`` when Keycloak no longer accepts the user's
     token (session ended), ``scope_not_allowed`` when the user's roles produce no token for
-    that audience, ``idp_unavailable`` when Keycloak cannot be reached or fails.
+    that audience, ``idp_unavailable`` when Keycloak cannot be reached (within ``http``'s
+    timeout), fails (5xx, 408, 429, an answer that is not JSON or not a token) or refuses the
+    hub's client; ``invalid_request`` for another refusal.
 
     Messages go to notebook users: they say "Keycloak", never ``token_url`` (often an internal
     back-channel address such as http://keycloak:8080/...); the hub's log has the URL.
@@ -50,23 +67,31 @@ async def exchange_token(
     }
     try:
         response = await http.post(token_url, data=data, auth=(client_id, client_secret))
-    except httpx.HTTPError as e:
+    except httpx.HTTPError as e:  # no answer within the client's timeout, refused, reset...
         log.warning("token-exchange: Keycloak unreachable at %s (%s)", token_url, type(e).__name__)
-        raise BrokerError(
-            "idp_unavailable",
-            f"Keycloak could not be reached ({type(e).__name__}); "
-            "try again in a minute, and tell a hub admin if it persists.",
-        ) from None
+        raise keycloak_unreachable(type(e).__name__) from None
     if response.status_code == 200:
         try:
             body = response.json()
         except ValueError:
             body = {}
-        if not isinstance(body, dict) or "access_token" not in body:
+        if not _is_token(body):
             log.warning("token-exchange: Keycloak at %s answered 200 without a token", token_url)
-            raise BrokerError("idp_unavailable", "Keycloak answered without an access token.")
+            raise BrokerError(
+                "idp_unavailable", f"Keycloak answered without an access token; {TRY_AGAIN}"
+            )
         return body
     return _raise_for_error(response, audience, scopes)
+
+
+def _is_token(body: Any) -> bool:
+    """A token response the broker can use: a non-empty ``access_token`` string and, when
+    present, a numeric ``expires_in``."""
+    if not isinstance(body, dict):
+        return False
+    token, expires_in = body.get("access_token"), body.get("expires_in", 0)
+    number = isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
+    return isinstance(token, str) and bool(token) and number
 
 
 def without_urls(text: str) -> str:
@@ -83,15 +108,11 @@ def _raise_for_error(response: httpx.Response, audience: str, scopes: tuple[str,
         body = {}
     error = without_urls(str(body.get("error") or ""))
     description = without_urls(str(body.get("error_description") or ""))
-    if response.status_code >= 500 or not error:
+    if response.status_code >= 500 or response.status_code in BUSY_STATUSES or not error:
         log.warning(
             "token-exchange: Keycloak at %s answered HTTP %s", response.url, response.status_code
         )
-        raise BrokerError(
-            "idp_unavailable",
-            f"Keycloak failed the token exchange (HTTP {response.status_code}); "
-            "try again in a minute, and tell a hub admin if it persists.",
-        )
+        raise keycloak_failed("the token exchange", response.status_code)
     if "audience not available" in description.lower():
         raise BrokerError(
             "scope_not_allowed",

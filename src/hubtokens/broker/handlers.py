@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from jupyterhub import orm
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers.base import BaseHandler
-from jupyterhub.utils import new_token
+from jupyterhub.utils import compare_token, new_token
 from oauthenticator.oauth2 import OAuthLogoutHandler
 from tornado.web import stream_request_body
 
@@ -129,7 +129,9 @@ class TokenExchangeHandler(APIHandler):
         orm_token = self.get_token()
         if orm_token is None:  # a browser session (cookie), not a token
             raise BrokerError("forbidden", ONLY_SERVERS_MINT)
-        name, spawner = calling_server(orm_token.match, user.spawners)
+        name, spawner = calling_server(
+            orm_token.match, user.spawners, self.get_auth_token(), compare_token
+        )
         if self.authenticator.check_caller_address:
             server = spawner.server
             # The connection's own peer: request.remote_ip follows X-Forwarded-For (the hub
