@@ -34,6 +34,7 @@ ERROR_STATUS: dict[str, int] = {
     "request_too_large": 413,
     "rate_limited": 429,
     "idp_unavailable": 503,
+    "hub_unavailable": 503,
 }
 
 NOT_IN_JUPYTERHUB_MESSAGE = (
@@ -162,6 +163,17 @@ class IdpUnavailable(RetryAfterError):
     hint = "Wait a minute and re-run this cell; if it persists, tell your hub admin."
 
 
+class HubUnavailable(RetryAfterError):
+    """The hub answered but could not check the caller's token: its own database is not
+    answering (restarting, failing over). The hub says when to retry (``retry_after``); the
+    client retries by itself within its budget before raising this."""
+
+    code = "hub_unavailable"
+    status = 503
+    default_message = "The hub cannot check your token right now: its database is not answering."
+    hint = "Wait a minute and re-run this cell; if it persists, tell your hub admin."
+
+
 class BrokerUnreachable(HubTokensError):
     """The hub could not be reached at all (no HTTP response)."""
 
@@ -188,6 +200,7 @@ ERROR_CLASSES: dict[str, type[HubTokensError]] = {
         RequestTooLarge,
         RateLimited,
         IdpUnavailable,
+        HubUnavailable,
     )
 }
 assert set(ERROR_CLASSES) == set(ERROR_STATUS)  # one list of codes

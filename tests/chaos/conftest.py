@@ -77,7 +77,17 @@ def chaos_users(compose_stack: Stack) -> Iterator[Chaos]:  # noqa: F811 (fixture
 
 
 def _remove(stack: Stack, names: list[str]) -> None:
-    """The chaos users, their containers and volumes, and their fruits."""
+    """The chaos users (from the hub, by a hub admin, which stops their servers; and from
+    Keycloak: a hub user is bound to one Keycloak account, so the next run's namesakes could
+    not log in), their containers and volumes, and their fruits."""
+    admin = hub_session(stack, "hubadmin")
+    for name in names:
+        gone = admin.request(
+            "DELETE",
+            f"{stack.public_url}/hub/api/users/{name}",
+            headers={"X-XSRFToken": admin.cookies["_xsrf"]},
+        )
+        assert gone.status_code in (204, 404), f"could not delete hub user {name}: {gone.text}"
     keycloak_admin.users(stack, delete=names)
     containers = [container_of(n) for n in names]
     subprocess.run(["docker", "rm", "-f", *containers], capture_output=True, check=False)

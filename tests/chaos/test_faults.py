@@ -46,6 +46,7 @@ CUT_SECONDS = 60.0
 STABLE_CODES = {
     "idp_unavailable",
     "broker_unreachable",
+    "hub_unavailable",
     "temporarily_unavailable",
     "insufficient_storage",
     "unreachable",

@@ -12,4 +12,5 @@ BROKER_ERRORS = [
     ("request_too_large", 413, hubtokens.RequestTooLarge),
     ("rate_limited", 429, hubtokens.RateLimited),
     ("idp_unavailable", 503, hubtokens.IdpUnavailable),
+    ("hub_unavailable", 503, hubtokens.HubUnavailable),
 ]

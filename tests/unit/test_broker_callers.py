@@ -14,6 +14,7 @@ import httpx
 import pytest
 import respx
 from jupyterhub.utils import compare_token, hash_token
+from sqlalchemy.exc import OperationalError
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -107,6 +108,14 @@ class Handler(TokenExchangeHandler):
         server_ip = self.request.headers.get("X-Test-Server-Ip", "127.0.0.1")
         self._jupyterhub_user = FreshUser({"": spawner("server-secret", ip=server_ip)})
         self.parsed_scopes = {TOKEN_EXCHANGE_SCOPE}
+        if self.request.headers.get("X-Test-Db") == "down at auth":
+            # what JupyterHub's prepare() leaves when its token lookup hit a database error
+            self._hub_database_failed, self._jupyterhub_user = True, None
+
+    def _caller(self):
+        if self.request.headers.get("X-Test-Db") == "down in the handler":
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        return super()._caller()
 
     def get_token(self):
         secret = self.request.headers.get("X-Test-Token", "session")
@@ -129,7 +138,7 @@ async def hub():
             app = Application(
                 [(r"/hub/api/token-exchange", Handler)],
                 authenticator=authenticator,
-                db=SimpleNamespace(dirty=[]),
+                db=SimpleNamespace(dirty=[], rollback=lambda: None),
                 hub=SimpleNamespace(base_url="/hub/"),
                 log=logging.getLogger("test.hubtokens.callers"),
             )
@@ -225,3 +234,20 @@ def test_after_a_hub_restart_other_tokens_are_still_refused(presented, hashed) -
         calling_server(bool, {"": server}, presented, compare_token)
     assert refused.value.code == "forbidden"
     assert server.api_token is None
+
+
+@pytest.mark.parametrize("where", ["down at auth", "down in the handler"])
+async def test_the_hubs_database_down_is_hub_unavailable_not_login_required(hub, where) -> None:
+    """JupyterHub treats a caller whose token lookup failed on the database as anonymous;
+    the broker says the hub is unavailable (retry), never "log in again", never a 500."""
+    for method in ("POST", "GET", "DELETE"):
+        response = await AsyncHTTPClient().fetch(
+            hub,
+            method=method,
+            body=b"{}" if method == "POST" else None,
+            headers={"X-Test-Token": "server-secret", "X-Test-Db": where},
+            raise_error=False,
+        )
+        assert response.code == 503, (method, response.body)
+        assert json.loads(response.body)["error"] == "hub_unavailable"
+        assert response.headers["Retry-After"] == "5"

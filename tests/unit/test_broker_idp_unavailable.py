@@ -58,7 +58,8 @@ def test_every_idp_unavailable_carries_retry_after():
     assert BrokerError("idp_unavailable", "down").retry_after == IDP_RETRY_AFTER
     assert BrokerError("idp_unavailable", "down", retry_after=9).retry_after == 9
     assert BrokerError("rate_limited", "slow down", retry_after=3).retry_after == 3
-    for code in set(ERROR_STATUS) - {"idp_unavailable", "rate_limited"}:
+    assert BrokerError("hub_unavailable", "db down").retry_after == IDP_RETRY_AFTER
+    for code in set(ERROR_STATUS) - {"idp_unavailable", "hub_unavailable", "rate_limited"}:
         assert BrokerError(code, "no").retry_after is None
 
 

@@ -139,7 +139,8 @@ def test_a_delete_is_retried_too(vt):
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "cls"), [e for e in BROKER_ERRORS if e[0] != "idp_unavailable"]
+    ("code", "status", "cls"),
+    [e for e in BROKER_ERRORS if e[0] not in ("idp_unavailable", "hub_unavailable")],
 )
 def test_no_retry_on_the_other_error_codes(vt, code, status, cls):
     body = {"error": code, "message": f"{code} happened"}
@@ -406,3 +407,16 @@ def test_a_proxy_page_that_echoes_the_api_token_is_scrubbed(vt):
         client_for(broker, retry_seconds=0).get("fruit-api")
     assert API_TOKEN not in str(info.value) and API_TOKEN not in repr(info.value)
     assert "token ***" in str(info.value)
+
+
+def test_hub_unavailable_is_retried_then_says_the_hub_is_down(vt):
+    body = {"error": "hub_unavailable", "message": "the hub's database is not answering."}
+    refused = answer(503, body, {"Retry-After": "5"})
+    broker = Broker(vt, refused, refused, minted)
+    assert client_for(broker).get("fruit-api", "fruits:read").value
+    assert len(broker.requests) == 3 and all(s >= 5 for s in vt.sleeps)
+    always = Broker(vt, refused)
+    with pytest.raises(hubtokens.HubUnavailable) as info:
+        client_for(always).get("fruit-api", "fruits:read")
+    assert "the hub is down or restarting" in str(info.value)
+    assert info.value.retry_after == 5 and info.value.attempts > 1

@@ -28,6 +28,7 @@ def test_error_status_lists_exactly_the_contract_codes():
         "request_too_large": 413,
         "rate_limited": 429,
         "idp_unavailable": 503,
+        "hub_unavailable": 503,
     }
 
 

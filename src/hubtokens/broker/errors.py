@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from hubtokens.errors import ERROR_STATUS
 
-#: The ``Retry-After`` (seconds) of every ``idp_unavailable`` answer: Keycloak restarting
-#: takes about this long to be worth asking again; the notebook client waits at least this
-#: long before its next attempt (docs/broker.md).
+#: The ``Retry-After`` (seconds) of every ``idp_unavailable`` and ``hub_unavailable`` answer:
+#: Keycloak or the hub's database restarting takes about this long to be worth asking again;
+#: the notebook client waits at least this long before its next attempt (docs/broker.md).
 IDP_RETRY_AFTER = 5
 
 
 class BrokerError(Exception):
     """A refused or failed mint. ``code`` is one of the contract's codes; ``retry_after``
     (seconds) is sent as the ``Retry-After`` header when set: by the rate limiter
-    (``rate_limited``), and always ``IDP_RETRY_AFTER`` for ``idp_unavailable`` unless given."""
+    (``rate_limited``), and always ``IDP_RETRY_AFTER`` for ``idp_unavailable`` and
+    ``hub_unavailable`` unless given."""
 
     def __init__(self, code: str, message: str, *, retry_after: int | None = None) -> None:
         if code not in ERROR_STATUS:
@@ -21,7 +22,7 @@ class BrokerError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        if retry_after is None and code == "idp_unavailable":
+        if retry_after is None and code in ("idp_unavailable", "hub_unavailable"):
             retry_after = IDP_RETRY_AFTER
         self.retry_after = retry_after
 

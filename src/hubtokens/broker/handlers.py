@@ -14,6 +14,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.utils import compare_token, new_token
 from oauthenticator.oauth2 import OAuthLogoutHandler
+from sqlalchemy.exc import SQLAlchemyError
 from tornado.web import stream_request_body
 
 from hubtokens.broker.backchannel import InvalidLogoutToken, names_user
@@ -25,6 +26,10 @@ from hubtokens.errors import echo
 #: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
 TOKEN_EXCHANGE_SCOPE = "custom:token-exchange"  # noqa: S105 (a scope name)
 REQUEST_FIELDS = {"audience", "scope"}
+HUB_DATABASE_DOWN = (
+    "the hub's database is not answering, so your JupyterHub token cannot be checked now; "
+    "retry shortly (your session and server are unaffected)."
+)
 
 
 class BoundedBody:
@@ -90,6 +95,28 @@ class TokenExchangeHandler(APIHandler):
     """
 
     _body: BoundedBody | None = None
+    #: JupyterHub's database failed while it looked the caller's token up (``prepare`` then
+    #: treats the caller as anonymous: that must not read as "log in again").
+    _hub_database_failed = False
+
+    async def get_current_user(self) -> Any:
+        try:
+            return await super().get_current_user()
+        except SQLAlchemyError:
+            self._hub_database_failed = True
+            raise
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A database failure anywhere in the handler is ``hub_unavailable`` (503 with
+        Retry-After: the caller retries), not JupyterHub's 500."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, SQLAlchemyError):
+            self.log.error("token-exchange: the hub's database failed: %s", type(error).__name__)
+            self.db.rollback()
+            self.clear()
+            self._send_error(BrokerError("hub_unavailable", HUB_DATABASE_DOWN))
+            return
+        super().write_error(status_code, **kwargs)
 
     def data_received(self, chunk: bytes) -> None:
         if self._body is None:  # the limits never change with the registry: no reload check
@@ -113,6 +140,8 @@ class TokenExchangeHandler(APIHandler):
         which of their running servers the token belongs to (cache and audit key). Only a
         server's own token, from that server's address, is answered (``callers``)."""
         user = self.current_user
+        if user is None and self._hub_database_failed:
+            raise BrokerError("hub_unavailable", HUB_DATABASE_DOWN)
         if user is None:
             raise BrokerError(
                 "login_required",
