@@ -3,8 +3,8 @@
 - ``crash``: SIGKILL to the container's main process, sent from the host (kill -9, as the
   kernel's OOM killer or a crash would). Not ``docker kill``: Docker counts that as a manual
   stop and its restart policy would not bring the part back; a crash is what the policy is for.
-- ``cut`` / ``reconnect``: the container leaves a network and joins it again (with its
-  service name as alias), a network cut with the process still running.
+- ``cut`` / ``reconnect``: the container leaves every network it is on and joins them again
+  (with its service name as alias): a network cut, with the process still running.
 - the disk-full drill (``small_disk_fruit_api``): the fruit API's data volume shares the host's
   disk, which a test must not fill; so for the drill the same fruit-api service runs with its
   /data on a small tmpfs (tests/chaos/small-disk.yml), which the drill fills.
@@ -58,10 +58,6 @@ def state(container_id: str) -> dict:
     return json.loads(docker("inspect", container_id))[0]["State"]
 
 
-def network_name(network: str) -> str:
-    return f"{PROJECT}_{network}"
-
-
 def crash(service: str) -> str:
     """kill -9 the service's main process; returns the StartedAt of the killed run."""
     cid = container(service)
@@ -93,12 +89,21 @@ def wait_healthy(service: str, timeout: float = 240.0) -> float:
     raise AssertionError(f"{service} did not become healthy within {timeout:.0f} s")
 
 
-def cut(service: str, network: str) -> None:
-    docker("network", "disconnect", network_name(network), container(service))
+def cut(service: str) -> list[str]:
+    """Take the service off every network it is on (its process keeps running); returns
+    the networks, for ``reconnect``."""
+    cid = container(service)
+    networks = sorted(json.loads(docker("inspect", cid))[0]["NetworkSettings"]["Networks"])
+    for network in networks:
+        docker("network", "disconnect", network, cid)
+    return networks
 
 
-def reconnect(service: str, network: str) -> None:
-    docker("network", "connect", "--alias", service, network_name(network), container(service))
+def reconnect(service: str, networks: list[str]) -> None:
+    """Put the service back on ``networks``, reachable by its service name again."""
+    cid = container(service)
+    for network in networks:
+        docker("network", "connect", "--alias", service, network, cid)
 
 
 def run_compose(*args: str, extra_files: tuple[Path, ...] = ()) -> None:

@@ -112,13 +112,13 @@ def crash_hub(chaos: Chaos) -> Outcome:
 
 def cut_keycloak(chaos: Chaos) -> Outcome:
     fault_at = time.time()
-    faults.cut("keycloak", "edge")
+    networks = faults.cut("keycloak")
     try:
         time.sleep(CUT_SECONDS / 2)
         retried = retried_mint_during_cut(chaos)
         time.sleep(max(0.0, fault_at + CUT_SECONDS - time.time()))
     finally:
-        faults.reconnect("keycloak", "edge")
+        faults.reconnect("keycloak", networks)
     back_at = time.time()
 
     def the_client_retried_then_said_what_is_down() -> None:
