@@ -59,7 +59,7 @@ STABLE_CODES = {
 @dataclass
 class Outcome:
     fault_at: float
-    back_at: float  # the part is back (restarted, reconnected, space freed)
+    back_at: float  # the part is back (restarted and healthy, reconnected, space freed)
     checks: Callable[[], None] | None = None  # fault-specific, after recovery
 
 
@@ -81,11 +81,11 @@ def fruits(chaos: Chaos) -> set[str]:
 
 
 def crash_and_restart(service: str) -> Outcome:
+    """kill -9; the part is back when Docker restarted it and its healthcheck passes."""
     fault_at = time.time()
     killed = faults.crash(service)
-    back_at = faults.wait_restarted(service, killed)
-    faults.wait_healthy(service)
-    return Outcome(fault_at, back_at)
+    faults.wait_restarted(service, killed)
+    return Outcome(fault_at, faults.wait_healthy(service))
 
 
 def crash_hub(chaos: Chaos) -> Outcome:
