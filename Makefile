@@ -132,7 +132,7 @@ bench: up  ## token latency benchmark, native runtime only (make bench RUNTIME=n
 
 clean:  ## stop the demo and delete its state (users, fruits, secrets): asks first
 	@if [ "$(CONFIRM)" != "yes" ]; then \
-	  printf "Delete .state/ (Keycloak users, hub state, fruits, generated secrets)? [y/N] "; \
+	  printf "Delete .state/ (Keycloak users, hub state, fruits, generated secrets, and the backups in .state/backups)? [y/N] "; \
 	  read answer; [ "$$answer" = "y" ] || { echo "Nothing deleted."; exit 1; }; fi
 	-@[ -x $(BIN)/native-runtime ] && $(BIN)/native-runtime down
 	-@[ -x $(BIN)/compose-runtime ] && docker info >/dev/null 2>&1 && $(BIN)/compose-runtime clean

@@ -31,16 +31,18 @@ from tests.support.stack import Stack
 CHAOS_USERS = int(os.environ.get("CHAOS_USERS", "20"))
 GROUPS = ["hub-users", "fruit-curators"]
 
-#: One row per fault: (fault, down s, recovered s, failed during, failed after, writes lost).
-#: down: from the fault until the part is back (restarted and healthy, reconnected, space
-#: freed); recovered: from then until the first full iteration (a mint that reached Keycloak,
-#: a read, a write) succeeded.
-FAULT_TABLE: list[tuple[str, str, str, str, str, str]] = []
+#: One row per fault: (fault, down s, recovered s, failed during, slowest answer s, failed
+#: after, writes lost). down: from the fault until the part is back (restarted and healthy,
+#: reconnected, space freed); recovered: from then until the first full iteration (a mint that
+#: reached Keycloak, a read, a write) succeeded; slowest: the longest any call of the fault's
+#: window waited for its answer.
+FAULT_TABLE: list[tuple[str, ...]] = []
 HEADERS = (
     "fault",
     "down s",
     "recovered s",
     "failed during the fault (by code)",
+    "slowest s",
     "failed after",
     "writes lost",
 )

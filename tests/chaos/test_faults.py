@@ -234,17 +234,18 @@ def test_fault(name: str, chaos_users: Chaos, warmed: Load) -> None:
 
     failed_after = failures_by_code(after)
     failed_during = failures_by_code(during)
+    window = during + after
     FAULT_TABLE.append(
         (
             name,
             f"{outcome.back_at - outcome.fault_at:.1f}",
             f"{recovered_at - outcome.back_at:.1f}",
             ", ".join(f"{k} {v}" for k, v in sorted(failed_during.items())) or "none",
+            f"{max((r.ms for r in window), default=0) / 1000:.1f}",
             str(sum(failed_after.values())),
             str(len(lost)),
         )
     )
-    window = during + after
     unstable = {r.code for r in window if not r.ok} - STABLE_CODES
     assert not unstable, f"{name}: answers without a stable code: {unstable}"
     assert not [r for r in window if r.status == 500], f"{name}: a 500 reached a caller"
