@@ -2,7 +2,8 @@
 
 In compose the admin API is not routed through Traefik, and kcadm.sh starts a JVM per call
 (seconds each), so the requests are sent by Python inside the hub's container (on Keycloak's
-network, with httpx): one ``docker exec`` for all users. The admin's credentials travel on
+network) with idpctl's own admin client (``idpctl.admin.KeycloakAdmin``, in the hub's image):
+one ``docker exec`` for all users. The admin's credentials travel on
 stdin, never in a command line.
 """
 
@@ -16,64 +17,66 @@ from tests.support.stack import Stack
 HUB_CONTAINER = "jupyterhub-keycloak-hub-1"
 ADMIN_URL = "http://keycloak:8080/auth"
 
-#: Runs in the hub's container. stdin: one JSON object (see ``apply``). stdout: JSON.
-SCRIPT = r"""
+#: Run in the hub's container before each script: the admin client, logged in. stdin: one JSON
+#: object (url, admin, password, and the script's own fields); stdout: the script's JSON.
+LOGIN = r"""
 import json, sys
-import httpx
+from idpctl.admin import KeycloakAdmin
 spec = json.load(sys.stdin)
-base = spec["url"]
-token = httpx.post(
-    f"{base}/realms/master/protocol/openid-connect/token",
-    data={"grant_type": "password", "client_id": "admin-cli",
-          "username": spec["admin"], "password": spec["password"]},
-    timeout=30,
-).raise_for_status().json()["access_token"]
-http = httpx.Client(base_url=f"{base}/admin/realms/{spec['realm']}",
-                    headers={"Authorization": "Bearer " + token}, timeout=30)
-groups = {g["name"]: g["id"] for g in http.get("/groups", params={"max": 1000}).json()}
+admin = KeycloakAdmin(spec["url"], spec["admin"], spec["password"])
+"""
+
+#: Create (or reset) and delete users of one realm.
+USERS = r"""
+realm = spec["realm"]
+groups = {g["name"]: g["id"] for g in admin.get(f"/{realm}/groups", max=1000)}
 def find(username):
-    found = http.get("/users", params={"username": username, "exact": "true"}).json()
+    found = admin.get(f"/{realm}/users", username=username, exact="true")
     return found[0]["id"] if found else None
 out = {}
-for user in spec.get("create", []):
+for user in spec["create"]:
     uid = find(user["username"])
     if uid is None:
-        http.post("/users", json={"username": user["username"], "enabled": True,
-                  "firstName": user["username"], "lastName": "Chaos",
-                  "email": user["username"] + "@chaos.invalid", "emailVerified": True,
-                  }).raise_for_status()
+        admin.post(f"/{realm}/users", {"username": user["username"], "enabled": True,
+                   "firstName": user["username"], "lastName": "Chaos",
+                   "email": user["username"] + "@chaos.invalid", "emailVerified": True})
         uid = find(user["username"])
-    http.put(f"/users/{uid}/reset-password", json={
-        "type": "password", "value": user["password"], "temporary": False}).raise_for_status()
+    admin.put(f"/{realm}/users/{uid}/reset-password",
+              {"type": "password", "value": user["password"], "temporary": False})
     for name in user["groups"]:
-        http.put(f"/users/{uid}/groups/{groups[name]}").raise_for_status()
+        admin.put(f"/{realm}/users/{uid}/groups/{groups[name]}")
     out[user["username"]] = uid
-for username in spec.get("delete", []):
+for username in spec["delete"]:
     uid = find(username)
     if uid is not None:
-        http.delete(f"/users/{uid}").raise_for_status()
+        admin.delete(f"/{realm}/users/{uid}")
+print(json.dumps(out))
+"""
+
+#: Plain calls, whatever their status: [[method, path under /admin/realms]] -> [[status, body]].
+CALLS = r"""
+out = []
+for method, path in spec["calls"]:
+    response = admin.http.request(method, path)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    out.append([response.status_code, body])
 print(json.dumps(out))
 """
 
 
-def users(
-    stack: Stack,
-    create: list[dict] | None = None,
-    delete: list[str] | None = None,
-    realm: str = "demo",
-) -> dict[str, str]:
-    """Create (or reset: password, groups) users ``{"username", "password", "groups"}`` and
-    delete usernames; returns ``{username: id}`` of those created."""
+def _in_hub(stack: Stack, script: str, **fields: object) -> object:
+    """Run ``LOGIN`` + ``script`` in the hub's container; its JSON answer."""
     spec = {
         "url": ADMIN_URL,
         "admin": stack.secrets["KC_BOOTSTRAP_ADMIN_USERNAME"],
         "password": stack.secrets["KC_BOOTSTRAP_ADMIN_PASSWORD"],
-        "realm": realm,
-        "create": create or [],
-        "delete": delete or [],
+        **fields,
     }
     result = subprocess.run(
-        ["docker", "exec", "-i", HUB_CONTAINER, "python", "-c", SCRIPT],
+        ["docker", "exec", "-i", HUB_CONTAINER, "python", "-c", LOGIN + script],
         input=json.dumps(spec),
         capture_output=True,
         text=True,
@@ -84,48 +87,18 @@ def users(
     return json.loads(result.stdout)
 
 
-#: Runs in the hub's container: admin API calls. stdin: JSON (url, admin, password, calls:
-#: [[method, path under /admin/realms]]). stdout: JSON list of [status, body or null].
-CALLS = r"""
-import json, sys
-import httpx
-spec = json.load(sys.stdin)
-base = spec["url"]
-token = httpx.post(
-    f"{base}/realms/master/protocol/openid-connect/token",
-    data={"grant_type": "password", "client_id": "admin-cli",
-          "username": spec["admin"], "password": spec["password"]},
-    timeout=30,
-).raise_for_status().json()["access_token"]
-http = httpx.Client(base_url=f"{base}/admin/realms",
-                    headers={"Authorization": "Bearer " + token}, timeout=30)
-out = []
-for method, path in spec["calls"]:
-    response = http.request(method, path)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    out.append([response.status_code, body])
-print(json.dumps(out))
-"""
+def users(
+    stack: Stack,
+    create: list[dict] | None = None,
+    delete: list[str] | None = None,
+    realm: str = "demo",
+) -> dict[str, str]:
+    """Create (or reset: password, groups) users ``{"username", "password", "groups"}`` and
+    delete usernames; returns ``{username: id}`` of those created."""
+    return _in_hub(stack, USERS, realm=realm, create=create or [], delete=delete or [])
 
 
 def calls(stack: Stack, *requests: tuple[str, str]) -> list[tuple[int, object]]:
     """``(method, path)`` admin calls (paths under /admin/realms); ``(status, JSON body)``."""
-    spec = {
-        "url": ADMIN_URL,
-        "admin": stack.secrets["KC_BOOTSTRAP_ADMIN_USERNAME"],
-        "password": stack.secrets["KC_BOOTSTRAP_ADMIN_PASSWORD"],
-        "calls": [list(r) for r in requests],
-    }
-    result = subprocess.run(
-        ["docker", "exec", "-i", HUB_CONTAINER, "python", "-c", CALLS],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"Keycloak admin calls failed: {result.stderr[-800:]}")
-    return [(status, body) for status, body in json.loads(result.stdout)]
+    answers = _in_hub(stack, CALLS, calls=[list(r) for r in requests])
+    return [(status, body) for status, body in answers]

@@ -226,9 +226,9 @@ def test_fault(name: str, chaos_users: Chaos, warmed: Load) -> None:
     during = load.between(outcome.fault_at, recovered_at)
     after = load.between(recovered_at, time.time() - IN_FLIGHT)
     if drill:
-        written_on_drill_disk = acknowledged_writes(load.between(drill_from, time.time()))
-        lost = written_on_drill_disk - fruits(chaos_users)
-        half_applied = refused_writes(load.between(drill_from, time.time())) & fruits(chaos_users)
+        present, on_drill_disk = fruits(chaos_users), load.between(drill_from, time.time())
+        lost = acknowledged_writes(on_drill_disk) - present
+        half_applied = refused_writes(on_drill_disk) & present
         faults.normal_fruit_api()
         drill_writes.update(acknowledged_writes(load.between(drill_from, time.time())))
         assert load.wait_for_full_success(time.time(), RECOVERY_BOUND)
