@@ -244,6 +244,39 @@ async def test_twenty_concurrent_mints_share_one_refresh(broker, keycloak, refre
     assert len(broker.locks) == 0
 
 
+async def test_a_herd_on_one_key_makes_one_exchange_and_all_get_its_token(
+    broker, keycloak, refresher, log, caplog
+):
+    user = fresh_user(ttl=-5)  # expired: the herd also needs one refresh
+    with caplog.at_level(logging.INFO, logger=log.name):
+        results = await asyncio.gather(
+            *(broker.mint(user, "", "fruit-api", "fruits:read") for _ in range(50))
+        )
+    assert len(keycloak.requests) == 1
+    assert refresher.calls == ["refresh-1"]
+    assert {minted.access_token for minted, _ in results} == {"MINTED-1"}
+    assert sorted(cached for _, cached in results) == [False] + [True] * 49
+    audits = [r.getMessage() for r in caplog.records if "audit" in r.getMessage()]
+    assert len(audits) == 50 and sum("cached=false" in a for a in audits) == 1
+    assert len(broker.flights) == 0
+
+
+async def test_a_herd_shares_the_one_exchanges_error_and_the_next_mint_asks_again(broker, keycloak):
+    user = fresh_user()
+    keycloak.answer = httpx.Response(503, text="down")
+    outcomes = await asyncio.gather(
+        *(broker.mint(user, "", "fruit-api", "fruits:read") for _ in range(10)),
+        return_exceptions=True,
+    )
+    assert len(keycloak.requests) == 1
+    assert {o.code for o in outcomes if isinstance(o, BrokerError)} == {"idp_unavailable"}
+    assert len(outcomes) == 10 and all(isinstance(o, BrokerError) for o in outcomes)
+    keycloak.answer = None
+    minted, cached = await broker.mint(user, "", "fruit-api", "fruits:read")
+    assert (minted.access_token, cached) == ("MINTED-1", False)
+    assert len(keycloak.requests) == 2
+
+
 async def test_concurrent_mints_of_different_users_refresh_each(
     broker, keycloak, refresher, events
 ):

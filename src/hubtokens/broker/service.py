@@ -14,12 +14,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from hubtokens.broker.cache import Minted, TokenCache
+from hubtokens.broker.cache import CacheKey, Minted, TokenCache
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.exchange import exchange_token
 from hubtokens.broker.guards import MintRateLimiter, RequestLimits
 from hubtokens.broker.policy import Policy
-from hubtokens.broker.singleflight import KeyedLocks
+from hubtokens.broker.singleflight import KeyedLocks, SingleFlight
 from hubtokens.errors import echo
 from hubtokens.expiry import usable
 from hubtokens.jwt_claims import unverified_claims
@@ -136,7 +136,8 @@ class TokenBroker:
         self.http = http or httpx.AsyncClient(timeout=10.0)
         self.refresh_margin = refresh_margin
         self.cache = TokenCache(margin=cache_margin, clock=clock)
-        self.locks = KeyedLocks()
+        self.locks = KeyedLocks()  # per user: one refresh of their Keycloak token at a time
+        self.flights = SingleFlight()  # per cache key and epoch: one exchange at a time
         self.log = log or logging.getLogger("hubtokens.broker")
         self.clock = clock
         self.limits = limits or RequestLimits()
@@ -188,17 +189,37 @@ class TokenBroker:
         self.policy.check(audience, scopes, user.name)
         key = (user.name, server, audience, scopes)
         epoch = self.epoch(user.name)
-        cached = self.cache.get(key, epoch)
+        cached = await self._cached(user, server, key, epoch)
         if cached is not None:
-            # The hub must still hold the user's Keycloak session (a logout, even one this
-            # broker did not see, clears it): one auth_state read per hit.
-            if not has_session(await user.get_auth_state()):
-                self.revoke(user.name)
-                raise logged_out(user.name)
-            if self.epoch(user.name) != epoch:  # revoked while auth_state was read
-                raise revoked_meanwhile(user.name)
-            self._audit(user.name, server, cached, cached=True)
             return cached, True
+        # Single flight: of the callers that miss the same key at once, one exchanges and the
+        # others get its token (or its error): one exchange per key per token lifetime,
+        # however many clients ask when a token expires.
+        minted, ran = await self.flights.run(
+            (key, epoch), lambda: self._mint(user, server, key, epoch)
+        )
+        if not ran:
+            self._audit(user.name, server, minted, cached=True)
+        return minted, not ran
+
+    async def _cached(self, user: HubUser, server: str, key: CacheKey, epoch: int) -> Minted | None:
+        """The cached token of ``key`` if the user still holds a session, else None."""
+        cached = self.cache.get(key, epoch)
+        if cached is None:
+            return None
+        # The hub must still hold the user's Keycloak session (a logout, even one this
+        # broker did not see, clears it): one auth_state read per hit.
+        if not has_session(await user.get_auth_state()):
+            self.revoke(user.name)
+            raise logged_out(user.name)
+        if self.epoch(user.name) != epoch:  # revoked while auth_state was read
+            raise revoked_meanwhile(user.name)
+        self._audit(user.name, server, cached, cached=True)
+        return cached
+
+    async def _mint(self, user: HubUser, server: str, key: CacheKey, epoch: int) -> Minted:
+        """A cache miss: exchange at Keycloak (after the rate limit), cache and audit."""
+        _user, _server, audience, scopes = key
         try:  # a cache miss: counted before Keycloak is asked
             self.rate_limiter.hit(user.name)
         except BrokerError as error:
@@ -241,7 +262,7 @@ class TokenBroker:
             raise revoked_meanwhile(user.name)
         self.cache.put(key, minted, epoch)
         self._audit(user.name, server, minted, cached=False)
-        return minted, False
+        return minted
 
     async def fresh_access_token(self, user: HubUser, epoch: int | None = None) -> str:
         """The user's Keycloak access token, refreshed first if it expires soon.
