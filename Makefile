@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help venv up down ps logs test test-unit test-fuzz test-stack test-compose lint bench clean \
 	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy test-security \
-	test-chaos
+	test-chaos bench-load
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -127,8 +127,20 @@ test-security: venv  ## only the attacks (tests/security) against the compose st
 	$(MAKE) up RUNTIME=compose
 	$(PYTEST) -m security $(PYTEST_ARGS)
 
-bench: up  ## token latency benchmark, native runtime only (make bench RUNTIME=native)
-	$(BIN)/python -m tests.bench.bench_tokens $(BENCH_ARGS)
+# docs/performance.md: the token table (native only: it calls the broker as a server does),
+# then login to kernel in Chromium (either runtime).
+bench: up  ## token latency table (native) and login to kernel: make bench [RUNTIME=native]
+	@rt=$(CURRENT); if [ "$$rt" = native ]; then \
+	  $(BIN)/python -m tests.bench.bench_tokens $(BENCH_ARGS) || exit $$?; \
+	else echo "(the token table needs the native runtime: make bench RUNTIME=native)"; fi
+	$(BIN)/python -m tests.bench.bench_login $(BENCH_LOGIN_ARGS)
+
+# The native stack with stand-in servers (HUB_SPAWNER=standin, docs/performance.md), the
+# benchmark, then the stack as `make up RUNTIME=native` leaves it (real servers) again.
+bench-load: venv  ## 200 users minting at once: steady, herd, cold start (native, stand-in servers)
+	HUB_SPAWNER=standin $(MAKE) up RUNTIME=native
+	$(BIN)/python -m tests.bench.bench_load $(BENCH_LOAD_ARGS); rc=$$?; \
+	$(MAKE) up RUNTIME=native; exit $$rc
 
 clean:  ## stop the demo and delete its state (users, fruits, secrets): asks first
 	@if [ "$(CONFIRM)" != "yes" ]; then \

@@ -207,13 +207,21 @@ if SPAWNER == "docker":
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
     }
-elif SPAWNER == "local":
+elif SPAWNER in ("local", "standin"):
     # Native runtime: servers are local processes of the hub's own OS user, with a home
     # directory per hub user. A single-machine demo: users are NOT isolated from each other.
     c.JupyterHub.spawner_class = "simple"
     users_dir = Path(conf.get("HUB_USERS_DIR"))
     c.SimpleLocalProcessSpawner.home_dir_template = str(users_dir / "{username}")
-    if os.geteuid() == 0:
+    if SPAWNER == "standin":
+        # The load benchmark only (`make bench-load`, native): a few-MB stand-in process per
+        # server, which answers the hub's checks and nothing else, so that 200 fit on one
+        # machine. Never in a deployment: it exists in a clone of the repository only.
+        STANDIN = HERE.parent / "tests" / "bench" / "standin_server.py"
+        if not STANDIN.is_file():
+            raise ValueError(f"HUB_SPAWNER=standin needs {STANDIN} (a clone of the repository)")
+        c.Spawner.cmd = [sys.executable, str(STANDIN)]
+    elif os.geteuid() == 0:
         # Jupyter refuses root without this; the native demo runs as whoever ran `make up`.
         c.Spawner.args = ["--ServerApp.allow_root=True"]
 
@@ -234,4 +242,4 @@ elif SPAWNER == "local":
 
     c.Spawner.pre_spawn_hook = copy_demo_notebook
 else:
-    raise ValueError(f"HUB_SPAWNER must be local or docker, not {SPAWNER!r}")
+    raise ValueError(f"HUB_SPAWNER must be local, docker or standin, not {SPAWNER!r}")

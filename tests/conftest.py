@@ -24,31 +24,18 @@ it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from stackconf import localhost_names
+from tests.support import chromium
 from tests.support.stack import Stack, running_stack
 
 localhost_names.install()  # auth.localhost, reader.localhost: the loopback (RFC 6761)
 
 TESTS = Path(__file__).resolve().parent
 SUITES = ("unit", "fuzz", "integration", "e2e", "compose", "deploy", "security", "chaos")
-
-#: Debian's Chromium (never `playwright install`), with the flags our closed network needs.
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -70,9 +57,4 @@ def stack() -> Stack:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    if not os.path.exists(CHROMIUM):
-        raise RuntimeError(
-            f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set "
-            "CHROMIUM to its path."
-        )
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+    return chromium.launch_args(browser_type_launch_args)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import pytest
 
 from stackconf import settings as conf
-from tests.chaos import faults, keycloak_admin
+from tests.chaos import faults
 from tests.chaos.load import Load
 from tests.compose.conftest import compose_stack  # noqa: F401 (fixture)
+from tests.support import keycloak_users
 from tests.support.keycloak_admin_cli import new_password
 from tests.support.login_flows import CookieCarrier, hub_session
 from tests.support.servers import container_of, start_server
@@ -65,7 +66,7 @@ def _hub_user_started(stack: Stack, user: str) -> CookieCarrier:
 def chaos_users(compose_stack: Stack) -> Iterator[Chaos]:  # noqa: F811 (fixture)
     names = [f"chaos{i:02d}" for i in range(1, CHAOS_USERS + 1)]
     passwords = {name: new_password() for name in names}
-    keycloak_admin.users(
+    keycloak_users.users(
         compose_stack,
         create=[{"username": n, "password": passwords[n], "groups": GROUPS} for n in names],
     )
@@ -93,7 +94,7 @@ def _remove(stack: Stack, names: list[str]) -> None:
             headers={"X-XSRFToken": admin.cookies["_xsrf"]},
         )
         assert gone.status_code in (204, 404), f"could not delete hub user {name}: {gone.text}"
-    keycloak_admin.users(stack, delete=names)
+    keycloak_users.users(stack, delete=names)
     containers = [container_of(n) for n in names]
     subprocess.run(["docker", "rm", "-f", *containers], capture_output=True, check=False)
     volumes = [conf.get("USER_VOLUME_NAME").replace("{username}", n) for n in names]

@@ -18,7 +18,8 @@ import pytest
 
 from compose_runtime import cli as compose_runtime
 from stackconf.settings import StackSettings
-from tests.chaos import faults, keycloak_admin
+from tests.chaos import faults
+from tests.support import keycloak_users
 from tests.support.stack import Stack
 
 REALM = "research"
@@ -48,7 +49,7 @@ def finish(proc: subprocess.Popen) -> tuple[int, str]:
 
 
 def delete_realm(stack: Stack) -> None:
-    [(status, _)] = keycloak_admin.calls(stack, ("DELETE", f"/{REALM}"))
+    [(status, _)] = keycloak_users.calls(stack, ("DELETE", f"/{REALM}"))
     assert status in (204, 404), f"could not delete realm {REALM}: HTTP {status}"
 
 
@@ -90,7 +91,7 @@ def test_apply_killed_midway_converges(no_research_realm: Stack) -> None:
         "realm roles": ("name", f"/{REALM}/roles"),
         "users": ("username", f"/{REALM}/users?max=1000"),
     }
-    answers = keycloak_admin.calls(stack, *[("GET", path) for _, path in kinds.values()])
+    answers = keycloak_users.calls(stack, *[("GET", path) for _, path in kinds.values()])
     for (kind, (key, _)), (status, body) in zip(kinds.items(), answers, strict=True):
         assert status == 200 and isinstance(body, list), f"{kind}: HTTP {status}"
         twice = [name for name, n in Counter(item[key] for item in body).items() if n > 1]

@@ -74,6 +74,20 @@ def test_the_hub_gets_the_admins_hub_settings_and_only_its_secrets(
 
 
 @pytest.mark.parametrize(
+    ("asked", "given"), [(None, "local"), ("docker", "local"), ("standin", "standin")]
+)
+def test_native_servers_are_local_processes_or_the_benchmarks_standins(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, asked: str | None, given: str
+) -> None:
+    if asked is None:
+        monkeypatch.delenv("HUB_SPAWNER", raising=False)
+    else:
+        monkeypatch.setenv("HUB_SPAWNER", asked)
+    hub = render.program_env(Settings.from_env(), secrets.generate(), Path())["jupyterhub"]
+    assert hub["HUB_SPAWNER"] == given
+
+
+@pytest.mark.parametrize(
     ("bind", "url", "refused"),
     [
         ("127.0.0.1", "http://localhost:8000", False),

@@ -1,24 +1,26 @@
-"""Keycloak's admin REST API for the chaos suite: many users at once, and plain calls.
+"""Keycloak's admin REST API for the chaos suite and the load benchmark: many users at once,
+and plain calls, through idpctl's own admin client (``idpctl.admin.KeycloakAdmin``).
 
-In compose the admin API is not routed through Traefik, and kcadm.sh starts a JVM per call
-(seconds each), so the requests are sent by Python inside the hub's container (on Keycloak's
-network) with idpctl's own admin client (``idpctl.admin.KeycloakAdmin``, in the hub's image):
-one ``docker exec`` for all users. The admin's credentials travel on
-stdin, never in a command line.
+kcadm.sh starts a JVM per call (seconds each), so the requests are sent by one Python process
+for all users: in compose, inside the hub's container (the admin API is on Keycloak's network
+only, not routed through Traefik); in native, on this host, at the stack's admin URL
+(loopback). The admin's credentials travel on stdin, never in a command line.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 from tests.support.stack import Stack
 
 HUB_CONTAINER = "jupyterhub-keycloak-hub-1"
-ADMIN_URL = "http://keycloak:8080/auth"
+#: Keycloak's admin API as the hub's container reaches it (compose).
+COMPOSE_ADMIN_URL = "http://keycloak:8080/auth"
 
-#: Run in the hub's container before each script: the admin client, logged in. stdin: one JSON
-#: object (url, admin, password, and the script's own fields); stdout: the script's JSON.
+#: Run before each script: the admin client, logged in. stdin: one JSON object (url, admin,
+#: password, and the script's own fields); stdout: the script's JSON.
 LOGIN = r"""
 import json, sys
 from idpctl.admin import KeycloakAdmin
@@ -38,8 +40,8 @@ for user in spec["create"]:
     uid = find(user["username"])
     if uid is None:
         admin.post(f"/{realm}/users", {"username": user["username"], "enabled": True,
-                   "firstName": user["username"], "lastName": "Chaos",
-                   "email": user["username"] + "@chaos.invalid", "emailVerified": True})
+                   "firstName": user["username"], "lastName": "Test",
+                   "email": user["username"] + "@test.invalid", "emailVerified": True})
         uid = find(user["username"])
     admin.put(f"/{realm}/users/{uid}/reset-password",
               {"type": "password", "value": user["password"], "temporary": False})
@@ -67,16 +69,18 @@ print(json.dumps(out))
 """
 
 
-def _in_hub(stack: Stack, script: str, **fields: object) -> object:
-    """Run ``LOGIN`` + ``script`` in the hub's container; its JSON answer."""
+def _run(stack: Stack, script: str, **fields: object) -> object:
+    """Run ``LOGIN`` + ``script`` where the admin API is reachable; its JSON answer."""
+    compose = stack.runtime == "compose"
     spec = {
-        "url": ADMIN_URL,
+        "url": COMPOSE_ADMIN_URL if compose else stack.keycloak_admin_url,
         "admin": stack.secrets["KC_BOOTSTRAP_ADMIN_USERNAME"],
         "password": stack.secrets["KC_BOOTSTRAP_ADMIN_PASSWORD"],
         **fields,
     }
+    python = ["docker", "exec", "-i", HUB_CONTAINER, "python"] if compose else [sys.executable]
     result = subprocess.run(
-        ["docker", "exec", "-i", HUB_CONTAINER, "python", "-c", LOGIN + script],
+        [*python, "-c", LOGIN + script],
         input=json.dumps(spec),
         capture_output=True,
         text=True,
@@ -95,10 +99,10 @@ def users(
 ) -> dict[str, str]:
     """Create (or reset: password, groups) users ``{"username", "password", "groups"}`` and
     delete usernames; returns ``{username: id}`` of those created."""
-    return _in_hub(stack, USERS, realm=realm, create=create or [], delete=delete or [])
+    return _run(stack, USERS, realm=realm, create=create or [], delete=delete or [])
 
 
 def calls(stack: Stack, *requests: tuple[str, str]) -> list[tuple[int, object]]:
     """``(method, path)`` admin calls (paths under /admin/realms); ``(status, JSON body)``."""
-    answers = _in_hub(stack, CALLS, calls=[list(r) for r in requests])
+    answers = _run(stack, CALLS, calls=[list(r) for r in requests])
     return [(status, body) for status, body in answers]

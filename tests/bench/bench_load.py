@@ -1,0 +1,621 @@
+"""Load benchmark (issue 11): many users' notebook servers minting at once (native runtime).
+
+Run with ``make bench-load`` (``python -m tests.bench.bench_load [--users N] ...`` from the
+repository root against ``make up RUNTIME=native HUB_SPAWNER=standin``). A script that prints
+tables, not a test; it exits 1 when a scenario had an error or broke a single-flight count.
+
+Setup: ``--users`` Keycloak users (``loadNNN``, in hub-users and fruit-curators) are created
+through Keycloak's admin API and removed afterwards (hub users, servers and Keycloak accounts).
+Each logs in to the hub through the real OAuth flow (httpx through Keycloak's login form) and
+starts a server. With ``HUB_SPAWNER=standin`` a server is a stand-in process of a few MB
+(``tests/bench/standin_server.py``, started by the hub like a real one, with its own
+``$JUPYTERHUB_API_TOKEN``); with ``HUB_SPAWNER=local`` real Jupyter servers, at the count the
+machine holds. The benchmark then calls the hub's broker exactly as code in each server
+would: at its ``$JUPYTERHUB_API_URL``, with its token, from its address (loopback).
+
+Scenarios, one table each (latency p50/p95/p99, throughput, errors by code, the requests the
+hub sent to Keycloak, hub and Keycloak CPU and peak RSS):
+
+  steady   every user mints (``POST token-exchange``) and reads ``/fruits/usual`` with the
+           token, one round every 2-10 s (uniform), for ``--steady-seconds``;
+  herd     every user's cached tokens are dropped (``DELETE``, untimed) at a moment when every
+           user's Keycloak token also needs refreshing (the benchmark waits for it: tokens live
+           ``accessTokenLifespan``, the broker refreshes ``TOKEN_REFRESH_MARGIN`` before), then
+           ``--herd-clients`` clients per user ask at once for the same token. Asserted: one
+           exchange per (user, server, audience, scope) and at most one refresh per user;
+  cold     the hub is killed (kill -9; supervisord restarts it, servers keep running), then
+           every user's first mint at once: the restarted hub knows no server's token yet.
+
+Keycloak requests are counted in the hub's log: broker exchanges (audit lines with
+``cached=false``), broker refreshes and JupyterHub's own refreshes (OAuthenticator's line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+
+from native_runtime.cli import _ctl
+from native_runtime.settings import Settings
+from stackconf import settings as conf
+from tests.bench import tables
+from tests.support import keycloak_users
+from tests.support.keycloak_admin_cli import new_password
+from tests.support.login_flows import hub_session
+from tests.support.servers import start_server
+from tests.support.stack import Stack, running_stack
+
+AUDIENCE = "fruit-api"
+SCOPE = "fruits:read"
+GROUPS = ["hub-users", "fruit-curators"]
+PREFIX = "load"
+#: A call that takes longer than this is an error (``timeout``), never a hang.
+TIMEOUT_S = 60.0
+#: The realm's access token lifespan (idp/realms/demo/realm.yml) and the broker's refresh
+#: margin: a user's Keycloak token needs a refresh this long after its login.
+REALM_FILE = conf.REPO / "idp" / "realms" / "demo" / "realm.yml"
+
+
+class LoadError(Exception):
+    """The benchmark could not run (setup failed)."""
+
+
+# -- the servers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    user: str
+    api_url: str  # $JUPYTERHUB_API_URL
+    token: str = field(repr=False)  # $JUPYTERHUB_API_TOKEN, never printed
+    logged_in_at: float = 0.0  # when the hub got the user's Keycloak tokens (epoch s)
+    standin: bool = False
+    home: str = ""  # the home folder the hub made for the server ($HOME), removed after
+
+
+def server_environments(prefix_of: dict[str, str]) -> dict[str, tuple[dict[str, str], str]]:
+    """One pass over /proc: ``{user: (environment, command line)}`` of each user's server
+    process (``prefix_of``: user -> its $JUPYTERHUB_SERVICE_PREFIX)."""
+    users_of = {prefix: user for user, prefix in prefix_of.items()}
+    found: dict[str, tuple[dict[str, str], str]] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            raw = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        env = dict(
+            item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item
+        )
+        user = users_of.get(env.get("JUPYTERHUB_SERVICE_PREFIX", ""))
+        if user and "JUPYTERHUB_API_TOKEN" in env:
+            found[user] = (env, cmdline)
+    return found
+
+
+def log_in_and_start(stack: Stack, user: str) -> float:
+    """Log ``user`` in (the real OAuth flow) and start their server; when the hub got the
+    user's Keycloak tokens."""
+    browser = hub_session(stack, user)
+    logged_in_at = time.time()
+    try:
+        start_server(stack, user, browser=browser)
+    finally:
+        browser.http.close()
+    return logged_in_at
+
+
+def make_users(stack: Stack, count: int, workers: int) -> tuple[Stack, list[Server], float]:
+    """Create, log in and start ``count`` users; returns the stack (with their passwords),
+    their servers and the seconds it took."""
+    names = [f"{PREFIX}{i:03d}" for i in range(1, count + 1)]
+    passwords = {n: new_password() for n in names}
+    started = time.monotonic()
+    keycloak_users.users(
+        stack, create=[{"username": n, "password": passwords[n], "groups": GROUPS} for n in names]
+    )
+    secrets = {**stack.secrets, **{f"DEMO_PASSWORD_{n.upper()}": passwords[n] for n in names}}
+    stack = replace(stack, secrets=secrets)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        times = pool.map(lambda n: log_in_and_start(stack, n), names)
+        logged_in = dict(zip(names, times, strict=True))
+    found = server_environments({n: f"/user/{n}/" for n in names})
+    missing = sorted(set(names) - set(found))
+    if missing:
+        raise LoadError(f"no server process found for {len(missing)} users: {missing[:5]}")
+    servers = [
+        Server(
+            user=n,
+            api_url=found[n][0]["JUPYTERHUB_API_URL"],
+            token=found[n][0]["JUPYTERHUB_API_TOKEN"],
+            logged_in_at=logged_in[n],
+            standin="standin_server.py" in found[n][1],
+            home=found[n][0].get("HOME", ""),
+        )
+        for n in names
+    ]
+    return stack, servers, time.monotonic() - started
+
+
+def remove_users(stack: Stack, names: list[str], homes: list[str]) -> None:
+    """Delete the benchmark's hub users (which stops their servers), their home folders and
+    Keycloak accounts."""
+    admin = hub_session(stack, "hubadmin")
+    headers = {"X-XSRFToken": admin.cookies["_xsrf"]}
+    for name in names:
+        admin.request("DELETE", f"{stack.public_url}/hub/api/users/{name}", headers=headers)
+    admin.http.close()
+    for home in homes:
+        if Path(home).name.startswith(PREFIX):
+            shutil.rmtree(home, ignore_errors=True)
+    keycloak_users.users(stack, delete=names)
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    op: str  # mint | read | forget
+    ms: float
+    code: str  # "ok" or the error code
+
+
+def error_code(response: httpx.Response) -> str:
+    if response.status_code < 400:
+        return "ok"
+    try:
+        body = response.json()
+    except ValueError:
+        return f"http_{response.status_code}"
+    code = body.get("error") or body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else f"http_{response.status_code}"
+
+
+async def timed(
+    calls: list[Call], op: str, request: Awaitable[httpx.Response]
+) -> httpx.Response | None:
+    """Await one request; record its latency and outcome in ``calls``."""
+    started = time.perf_counter()
+    response: httpx.Response | None = None
+    try:
+        response = await request
+        code = error_code(response)
+    except httpx.TimeoutException:
+        code = "timeout"
+    except httpx.HTTPError:
+        code = "unreachable"
+    calls.append(Call(op, (time.perf_counter() - started) * 1000, code))
+    return response
+
+
+class Broker:
+    """The broker as each server calls it."""
+
+    def __init__(self, http: httpx.AsyncClient, fruit_api: str) -> None:
+        self.http = http
+        self.fruit_api = fruit_api
+        self.body = json.dumps({"audience": AUDIENCE, "scope": SCOPE}).encode()
+
+    def _headers(self, server: Server) -> dict[str, str]:
+        return {"Authorization": f"token {server.token}", "Content-Type": "application/json"}
+
+    async def mint(self, server: Server, calls: list[Call]) -> str | None:
+        url = f"{server.api_url}/token-exchange"
+        response = await timed(
+            calls, "mint", self.http.post(url, content=self.body, headers=self._headers(server))
+        )
+        if response is None or not response.is_success:
+            return None
+        return response.json()["access_token"]
+
+    async def forget(self, server: Server, calls: list[Call]) -> None:
+        url = f"{server.api_url}/token-exchange"
+        await timed(calls, "forget", self.http.delete(url, headers=self._headers(server)))
+
+    async def read(self, access_token: str, calls: list[Call]) -> None:
+        headers = {"Authorization": f"Bearer {access_token}"}
+        await timed(calls, "read", self.http.get(f"{self.fruit_api}/fruits/usual", headers=headers))
+
+
+@dataclass
+class Usage:
+    cpu_s: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+class Sampler:
+    """CPU seconds and peak RSS of the hub's and Keycloak's processes while a scenario runs
+    (read from /proc every ``interval`` seconds; the hub's pid is looked up again after it
+    was restarted)."""
+
+    def __init__(self, settings: Settings, interval: float = 0.5) -> None:
+        self.settings = settings
+        self.interval = interval
+        self.usage = {"hub": Usage(), "keycloak": Usage()}
+        self._stop = threading.Event()
+        self._last: dict[tuple[str, int], float] = {}
+
+    def pid(self, program: str) -> int | None:
+        answer = _ctl(self.settings, "pid", program).stdout.strip()
+        return int(answer) if answer.isdigit() and answer != "0" else None
+
+    def _sample(self, pids: dict[str, int | None]) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        for name, pid in pids.items():
+            if pid is None:
+                continue
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
+            key = (name, pid)
+            if key in self._last:
+                self.usage[name].cpu_s += cpu - self._last[key]
+            self._last[key] = cpu
+            rss = re.search(r"VmRSS:\s+(\d+) kB", status)
+            if rss:
+                mb = int(rss.group(1)) / 1024
+                self.usage[name].peak_rss_mb = max(self.usage[name].peak_rss_mb, mb)
+
+    def _run(self) -> None:
+        pids = {"hub": self.pid("jupyterhub"), "keycloak": self.pid("keycloak")}
+        while not self._stop.wait(self.interval):
+            self._sample(pids)
+            if pids["hub"] is None or not Path(f"/proc/{pids['hub']}").exists():
+                pids["hub"] = self.pid("jupyterhub")
+        self._sample(pids)
+
+    @contextmanager
+    def running(self) -> Iterator[dict[str, Usage]]:
+        thread = threading.Thread(target=self._run, daemon=True)
+        thread.start()
+        try:
+            yield self.usage
+        finally:
+            self._stop.set()
+            thread.join()
+
+
+class HubLog:
+    """What the hub asked Keycloak for, read from its log between two points."""
+
+    EXCHANGE = re.compile(r"token-exchange audit: user=(\S+) .* cached=false")
+    BROKER_REFRESH = re.compile(r"refreshed the Keycloak token of (\S+)")
+    HUB_REFRESH = re.compile(r"Refreshing oauth access token for (\S+)")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = self._size()
+
+    def _size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def mark(self) -> None:
+        self.offset = self._size()
+
+    def since_mark(self) -> dict[str, Counter[str]]:
+        """Per kind (exchange, refresh), how many per user since ``mark``."""
+        size = self._size()
+        start = self.offset if size >= self.offset else 0  # rotated: from its start
+        with self.path.open("rb") as f:
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+        counts: dict[str, Counter[str]] = {"exchange": Counter(), "refresh": Counter()}
+        for line in text.splitlines():
+            if m := self.EXCHANGE.search(line):
+                counts["exchange"][m.group(1)] += 1
+            elif m := self.BROKER_REFRESH.search(line) or self.HUB_REFRESH.search(line):
+                counts["refresh"][m.group(1)] += 1
+        return counts
+
+
+@dataclass
+class Outcome:
+    name: str
+    seconds: float
+    calls: list[Call]
+    keycloak: dict[str, Counter[str]]
+    usage: dict[str, Usage]
+    problems: list[str] = field(default_factory=list)
+
+
+# -- the scenarios --------------------------------------------------------------------------
+
+
+async def steady(broker: Broker, servers: list[Server], seconds: float, calls: list[Call]) -> None:
+    end = time.monotonic() + seconds
+    rng = random.Random(11)
+
+    async def user(server: Server) -> None:
+        await asyncio.sleep(rng.uniform(0, 10))  # users do not start in step
+        while time.monotonic() < end:
+            token = await broker.mint(server, calls)
+            if token:
+                await broker.read(token, calls)
+            await asyncio.sleep(rng.uniform(2, 10))
+
+    await asyncio.gather(*(user(s) for s in servers))
+
+
+async def herd(broker: Broker, servers: list[Server], clients: int, calls: list[Call]) -> None:
+    untimed: list[Call] = []
+    await asyncio.gather(*(broker.forget(s, untimed) for s in servers))
+    failed = [c.code for c in untimed if c.code != "ok"]
+    if failed:
+        raise LoadError(f"DELETE token-exchange failed before the herd: {Counter(failed)}")
+    await asyncio.gather(*(broker.mint(s, calls) for s in servers for _ in range(clients)))
+
+
+async def cold(broker: Broker, servers: list[Server], calls: list[Call]) -> None:
+    await asyncio.gather(*(broker.mint(s, calls) for s in servers))
+
+
+def kill_hub(settings: Settings, public_url: str, timeout: float = 120.0) -> float:
+    """kill -9 the hub (supervisord starts it again; servers keep running); seconds until its
+    health check answers again."""
+    answer = _ctl(settings, "pid", "jupyterhub").stdout.strip()
+    if not answer.isdigit() or answer == "0":
+        raise LoadError("the hub is not running under supervisord")
+    killed_at = time.monotonic()
+    os.kill(int(answer), signal.SIGKILL)
+    deadline = killed_at + timeout
+    time.sleep(1)
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{public_url}/hub/health", timeout=2).status_code == 200:
+                return time.monotonic() - killed_at
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise LoadError(f"the hub did not answer within {timeout:.0f} s of its kill -9")
+
+
+def refresh_due(servers: list[Server]) -> float:
+    """When (epoch s) every user's Keycloak token, got at login, needs a refresh."""
+    import yaml
+
+    lifespan = float(yaml.safe_load(REALM_FILE.read_text())["accessTokenLifespan"])
+    margin = conf.get_float("TOKEN_REFRESH_MARGIN")
+    return max(s.logged_in_at for s in servers) + lifespan - margin + 2
+
+
+Body = Callable[[list[Call]], Awaitable[None]]
+
+
+def run_scenario(name: str, settings: Settings, log: HubLog, body: Body) -> Outcome:
+    calls: list[Call] = []
+    log.mark()
+    sampler = Sampler(settings)
+    started = time.monotonic()
+    with sampler.running() as usage:
+        asyncio.run(body(calls))
+    seconds = time.monotonic() - started
+    time.sleep(0.5)  # the hub's last log lines
+    return Outcome(name, seconds, calls, log.since_mark(), usage)
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: int) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def report(outcome: Outcome) -> str:
+    header = ("op", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "per s", "errors by code")
+    rows = []
+    for op in ("mint", "read"):
+        calls = [c for c in outcome.calls if c.op == op]
+        if not calls:
+            continue
+        ms = [c.ms for c in calls]
+        errors = Counter(c.code for c in calls if c.code != "ok")
+        rows.append(
+            (
+                op,
+                str(len(calls)),
+                f"{percentile(ms, 50):.1f}",
+                f"{percentile(ms, 95):.1f}",
+                f"{percentile(ms, 99):.1f}",
+                f"{max(ms):.1f}",
+                f"{len(calls) / outcome.seconds:.1f}",
+                ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "none",
+            )
+        )
+    lines = [f"== {outcome.name} ({outcome.seconds:.1f} s) ==", tables.render(header, rows)]
+    exchanges, refreshes = outcome.keycloak["exchange"], outcome.keycloak["refresh"]
+    lines.append(
+        f"Keycloak requests by the hub: {sum(exchanges.values())} exchanges, "
+        f"{sum(refreshes.values())} refreshes (most per user: exchanges "
+        f"{max(exchanges.values(), default=0)}, refreshes {max(refreshes.values(), default=0)})"
+    )
+    hub, kc = outcome.usage["hub"], outcome.usage["keycloak"]
+    lines.append(
+        f"hub: CPU {hub.cpu_s:.1f} s ({100 * hub.cpu_s / outcome.seconds:.0f}% of one core), "
+        f"peak RSS {hub.peak_rss_mb:.0f} MB; Keycloak: CPU {kc.cpu_s:.1f} s "
+        f"({100 * kc.cpu_s / outcome.seconds:.0f}%), peak RSS {kc.peak_rss_mb:.0f} MB"
+    )
+    lines += [f"PROBLEM: {p}" for p in outcome.problems]
+    return "\n".join(lines)
+
+
+def check(
+    outcome: Outcome, servers: list[Server], *, herd: bool = False, refresh_due: bool = False
+) -> None:
+    """Record what went wrong: any error; in the herd, other than one exchange per user's
+    (server, audience, scope), or more than one refresh per user (``refresh_due``: exactly
+    one, every user's Keycloak token needed one)."""
+    errors = Counter(c.code for c in outcome.calls if c.code != "ok")
+    if errors:
+        outcome.problems.append(f"errors: {dict(errors)}")
+    if not herd:
+        return
+    exchanges, refreshes = outcome.keycloak["exchange"], outcome.keycloak["refresh"]
+    users = {s.user for s in servers}
+    if set(exchanges) != users or set(exchanges.values()) != {1}:
+        outcome.problems.append(
+            f"expected one exchange per user's (server, audience, scope): "
+            f"{sum(exchanges.values())} exchanges for {len(users)} users, most per user "
+            f"{max(exchanges.values(), default=0)}"
+        )
+    if max(refreshes.values(), default=0) > 1:
+        outcome.problems.append(f"users refreshed more than once: {refreshes.most_common(3)}")
+    if refresh_due and set(refreshes) != users:
+        outcome.problems.append(
+            f"every user's Keycloak token was due for a refresh, but {len(users - set(refreshes))}"
+            " users were not refreshed"
+        )
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench.bench_load",
+        description="Many users' servers minting at once: steady, herd, cold start.",
+    )
+    parser.add_argument("--users", type=int, default=200, help="users (default 200)")
+    parser.add_argument("--steady-seconds", type=float, default=120.0)
+    parser.add_argument("--herd-clients", type=int, default=3, help="clients per user (3)")
+    parser.add_argument("--login-workers", type=int, default=8, help="logins at once (8)")
+    parser.add_argument(
+        "--no-refresh-wait",
+        action="store_true",
+        help="run the herd at once instead of waiting until every user's Keycloak token "
+        "needs a refresh (then it measures exchanges only)",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
+    args = parser.parse_args(argv)
+
+    try:
+        stack = running_stack()
+    except RuntimeError as e:
+        print(f"bench_load: {e}", file=sys.stderr)
+        return 2
+    if stack.runtime != "native":
+        print(
+            "bench_load: the native runtime only (servers are local processes the benchmark "
+            "calls from, as code in them would): `make bench-load` starts it.",
+            file=sys.stderr,
+        )
+        return 2
+    settings = Settings.from_env()
+    log = HubLog(settings.logs_dir / "jupyterhub.log")
+    names = [f"{PREFIX}{i:03d}" for i in range(1, args.users + 1)]
+    outcomes: list[Outcome] = []
+    servers: list[Server] = []
+    try:
+        stack, servers, setup_s = make_users(stack, args.users, args.login_workers)
+        kind = (
+            "stand-in servers (HUB_SPAWNER=standin)"
+            if all(s.standin for s in servers)
+            else ("real Jupyter servers")
+        )
+        print(
+            f"Load benchmark (native): {len(servers)} users, each logged in through Keycloak "
+            f"with a running server; {kind}; {len(servers)} users ready in {setup_s:.0f} s "
+            f"({args.login_workers} at a time). {os.cpu_count()} CPUs.\n",
+            flush=True,
+        )
+        limits = httpx.Limits(max_connections=4 * len(servers), max_keepalive_connections=None)
+        fruit_api = conf.get("FRUIT_API_PUBLIC_URL")
+
+        def with_broker(scenario: Callable[[Broker, list[Call]], Awaitable[None]]) -> Body:
+            async def body(calls: list[Call]) -> None:
+                async with httpx.AsyncClient(timeout=TIMEOUT_S, limits=limits) as http:
+                    await scenario(Broker(http, fruit_api), calls)
+
+            return body
+
+        outcome = run_scenario(
+            f"steady: {len(servers)} users, a mint and a read every 2-10 s, "
+            f"{args.steady_seconds:.0f} s",
+            settings,
+            log,
+            with_broker(lambda b, calls: steady(b, servers, args.steady_seconds, calls)),
+        )
+        check(outcome, servers)
+        outcomes.append(outcome)
+        print(report(outcome) + "\n", flush=True)
+
+        if not args.no_refresh_wait:
+            wait = refresh_due(servers) - time.time()
+            if wait > 0:
+                print(f"(waiting {wait:.0f} s until every user's Keycloak token needs a refresh)")
+                time.sleep(wait)
+        outcome = run_scenario(
+            f"herd: {len(servers)} users x {args.herd_clients} clients at once, cache dropped"
+            + ("" if args.no_refresh_wait else ", every Keycloak token due for a refresh"),
+            settings,
+            log,
+            with_broker(lambda b, calls: herd(b, servers, args.herd_clients, calls)),
+        )
+        check(outcome, servers, herd=True, refresh_due=not args.no_refresh_wait)
+        outcomes.append(outcome)
+        print(report(outcome) + "\n", flush=True)
+
+        back_s = kill_hub(settings, stack.public_url)
+        outcome = run_scenario(
+            f"cold start: {len(servers)} first mints at once after a hub kill -9 "
+            f"(hub back in {back_s:.1f} s)",
+            settings,
+            log,
+            with_broker(lambda b, calls: cold(b, servers, calls)),
+        )
+        check(outcome, servers)
+        outcomes.append(outcome)
+        print(report(outcome) + "\n", flush=True)
+    except (LoadError, AssertionError, httpx.HTTPError) as e:
+        print(f"bench_load: failed: {e}", file=sys.stderr)
+        return 1
+    finally:
+        print(f"removing the {len(names)} benchmark users ...", flush=True)
+        remove_users(stack, names, [s.home for s in servers])
+
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "scenario": o.name,
+                        "seconds": o.seconds,
+                        "calls": len(o.calls),
+                        "errors": dict(Counter(c.code for c in o.calls if c.code != "ok")),
+                        "keycloak": {k: sum(v.values()) for k, v in o.keycloak.items()},
+                        "problems": o.problems,
+                    }
+                    for o in outcomes
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
+    return 1 if any(o.problems for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
