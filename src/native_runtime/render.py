@@ -90,7 +90,7 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
         "HUB_BIND_URL": f"http://127.0.0.1:{s.hub_api_port}",
         "HUB_STATE_DIR": str(s.state_dir / "hub"),
         # Local processes; the load benchmark asks for its stand-ins (HUB_SPAWNER=standin).
-        "HUB_SPAWNER": "standin" if os.environ.get("HUB_SPAWNER") == "standin" else "local",
+        "HUB_SPAWNER": "standin" if conf.get("HUB_SPAWNER") == "standin" else "local",
         "KEYCLOAK_INTERNAL_URL": s.keycloak_internal_url,
         "TRAEFIK_API_URL": f"http://127.0.0.1:{s.traefik_api_port}",
         "TRAEFIK_DYNAMIC_CONFIG_FILE": str(s.state_dir / "traefik" / "dynamic" / "jupyterhub.toml"),
