@@ -55,6 +55,7 @@ import httpx
 
 from native_runtime.cli import _ctl
 from native_runtime.settings import Settings
+from stackconf import localhost_names
 from stackconf import settings as conf
 from tests.bench import tables
 from tests.support import keycloak_users
@@ -510,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     args = parser.parse_args(argv)
+    localhost_names.install()  # auth.localhost (Keycloak's host) resolves to the loopback
 
     try:
         stack = running_stack()

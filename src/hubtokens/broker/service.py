@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from hubtokens.broker.authstates import AuthStates
 from hubtokens.broker.cache import CacheKey, Minted, TokenCache
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.exchange import exchange_token
@@ -138,6 +139,7 @@ class TokenBroker:
         self.cache = TokenCache(margin=cache_margin, clock=clock)
         self.locks = KeyedLocks()  # per user: one refresh of their Keycloak token at a time
         self.flights = SingleFlight()  # per cache key and epoch: one exchange at a time
+        self.auth_states = AuthStates()  # decrypted once per change, not once per token
         self.log = log or logging.getLogger("hubtokens.broker")
         self.clock = clock
         self.limits = limits or RequestLimits()
@@ -167,6 +169,7 @@ class TokenBroker:
         Returns how many cached tokens were dropped. The caller clears auth_state."""
         self._epochs[username] = self.epoch(username) + 1
         dropped = self.cache.forget_user(username)
+        self.auth_states.forget(username)
         self.log.info(
             "token-exchange: revoked user=%s epoch=%d cached_tokens_dropped=%d",
             username,
@@ -209,7 +212,7 @@ class TokenBroker:
             return None
         # The hub must still hold the user's Keycloak session (a logout, even one this
         # broker did not see, clears it): one auth_state read per hit.
-        if not has_session(await user.get_auth_state()):
+        if not has_session(await self.auth_states.read(user)):
             self.revoke(user.name)
             raise logged_out(user.name)
         if self.epoch(user.name) != epoch:  # revoked while auth_state was read
@@ -278,7 +281,7 @@ class TokenBroker:
         async with self.locks.hold(user.name):
             if self.epoch(user.name) != epoch:
                 raise revoked_meanwhile(user.name)
-            state = await user.get_auth_state()
+            state = await self.auth_states.read(user)
             if not state or not has_session(state):
                 raise logged_out(user.name)
             access_token = state["access_token"]
