@@ -259,32 +259,39 @@ class Sampler:
         answer = _ctl(self.settings, "pid", program).stdout.strip()
         return int(answer) if answer.isdigit() and answer != "0" else None
 
-    def _sample(self, pids: dict[str, int | None]) -> None:
+    def _sample(self, pids: dict[str, list[int]]) -> None:
         ticks = os.sysconf("SC_CLK_TCK")
-        for name, pid in pids.items():
-            if pid is None:
-                continue
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
-            key = (name, pid)
-            if key in self._last:
-                self.usage[name].cpu_s += cpu - self._last[key]
-            self._last[key] = cpu
-            rss = re.search(r"VmRSS:\s+(\d+) kB", status)
-            if rss:
-                mb = int(rss.group(1)) / 1024
-                self.usage[name].peak_rss_mb = max(self.usage[name].peak_rss_mb, mb)
+        for name, group in pids.items():
+            rss_mb = 0.0
+            for pid in group:
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
+                key = (name, pid)
+                if key in self._last:
+                    self.usage[name].cpu_s += cpu - self._last[key]
+                self._last[key] = cpu
+                rss = re.search(r"VmRSS:\s+(\d+) kB", status)
+                rss_mb += int(rss.group(1)) / 1024 if rss else 0.0
+            self.usage[name].peak_rss_mb = max(self.usage[name].peak_rss_mb, rss_mb)
+
+    def _pids(self) -> dict[str, list[int]]:
+        """The hub's process (not its servers), and Keycloak's whole tree (kc.sh, its JVM)."""
+        hub, keycloak = self.pid("jupyterhub"), self.pid("keycloak")
+        return {
+            "hub": [hub] if hub else [],
+            "keycloak": descendants(keycloak) if keycloak else [],
+        }
 
     def _run(self) -> None:
-        pids = {"hub": self.pid("jupyterhub"), "keycloak": self.pid("keycloak")}
+        pids = self._pids()
         while not self._stop.wait(self.interval):
             self._sample(pids)
-            if pids["hub"] is None or not Path(f"/proc/{pids['hub']}").exists():
-                pids["hub"] = self.pid("jupyterhub")
+            if not all(Path(f"/proc/{pid}").exists() for pid in pids["hub"]):
+                pids = self._pids()  # the hub was restarted
         self._sample(pids)
 
     @contextmanager
@@ -296,6 +303,23 @@ class Sampler:
         finally:
             self._stop.set()
             thread.join()
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
 
 
 class HubLog:
@@ -349,12 +373,12 @@ async def steady(broker: Broker, servers: list[Server], seconds: float, calls: l
     rng = random.Random(11)
 
     async def user(server: Server) -> None:
-        await asyncio.sleep(rng.uniform(0, 10))  # users do not start in step
+        await asyncio.sleep(rng.uniform(0, min(10.0, seconds)))  # users do not start in step
         while time.monotonic() < end:
             token = await broker.mint(server, calls)
             if token:
                 await broker.read(token, calls)
-            await asyncio.sleep(rng.uniform(2, 10))
+            await asyncio.sleep(min(rng.uniform(2, 10), max(0.0, end - time.monotonic())))
 
     await asyncio.gather(*(user(s) for s in servers))
 

@@ -1,8 +1,11 @@
 """KeycloakAuthenticator: defaults from stackconf (one table); the policy from the registry."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from hubtokens.broker import KeycloakAuthenticator
+from hubtokens.broker.cache import Minted
 from stackconf import settings
 
 REGISTRY = str(settings.REPO / "idp" / "apis.yml")
@@ -199,3 +202,15 @@ def test_admins_open_users_servers_only_when_opted_in(env):
     env.setenv("HUB_ADMIN_ACCESS_SERVERS", "true")
     assert "access:servers" in admin_scopes()
     assert "admin:auth_state" not in admin_scopes()  # still never the refresh tokens
+
+
+def test_deleting_a_hub_user_revokes_what_the_broker_cached_for_that_name():
+    """A hub user deleted, then one of the same name created (another Keycloak account,
+    maybe): the broker must not serve the deleted one's cached tokens to the new one."""
+    a = KeycloakAuthenticator()
+    broker = a.broker
+    key = ("alice", "default", "fruit-api", ("fruits:read",))
+    broker.cache.put(key, Minted("token-of-the-old-alice", 2**40, "fruits:read", "fruit-api"))
+    a.delete_user(SimpleNamespace(name="alice"))
+    assert broker.cache.get(key, broker.epoch("alice")) is None
+    assert broker.epoch("alice") == 1

@@ -494,6 +494,13 @@ class KeycloakAuthenticator(GenericOAuthenticator):
                 await user.save_auth_state(model["auth_state"])
             return model
 
+    def delete_user(self, user: Any) -> None:
+        """A deleted hub user's tokens go with it: the broker revokes the name, so that a user
+        created later under that name (possibly another Keycloak account) is never served a
+        token cached for the deleted one."""
+        self.broker.revoke(user.name)
+        super().delete_user(user)
+
     async def _revoke_not_allowed(self, user: Any) -> None:
         self.log.warning(
             "%s is no longer in the allowed groups %s: session revoked",
