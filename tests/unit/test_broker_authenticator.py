@@ -214,3 +214,11 @@ def test_deleting_a_hub_user_revokes_what_the_broker_cached_for_that_name():
     a.delete_user(SimpleNamespace(name="alice"))
     assert broker.cache.get(key, broker.epoch("alice")) is None
     assert broker.epoch("alice") == 1
+
+
+def test_keycloak_calls_are_not_queued_ten_at_a_time():
+    """OAuthenticator's refreshes and the broker's exchanges may each have 100 requests to
+    Keycloak in flight (tornado's shared client allows 10: a herd of refreshes queued)."""
+    a = KeycloakAuthenticator()
+    assert a.http_client.max_clients == 100
+    assert a.http_client is not KeycloakAuthenticator().http_client

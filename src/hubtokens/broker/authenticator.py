@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import jwt
 from oauthenticator.generic import GenericOAuthenticator
-from tornado.httpclient import HTTPClientError
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.web import HTTPError
 from traitlets import Bool, Float, Integer, Unicode, default
 
@@ -37,6 +37,10 @@ from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
 from hubtokens.jwt_claims import unverified_claims
 from stackconf import settings as conf
+
+#: Requests the hub keeps in flight to Keycloak at once, per client (the broker's httpx client
+#: and OAuthenticator's tornado client); more wait for a free one.
+KEYCLOAK_CONNECTIONS = 100
 
 
 def group_name(path: str) -> str:
@@ -117,6 +121,13 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     @default("keycloak_timeout")
     def _keycloak_timeout_default(self) -> float:
         return conf.get_float("KEYCLOAK_TIMEOUT_SECONDS")
+
+    @default("http_client")
+    def _http_client_default(self) -> AsyncHTTPClient:
+        """OAuthenticator's client (logins, login checks, refreshes) with as many requests in
+        flight as the broker's: tornado's shared default allows 10 and queues the rest, so
+        that 200 users' refreshes at once waited in that queue for seconds (make bench-load)."""
+        return AsyncHTTPClient(force_instance=True, max_clients=KEYCLOAK_CONNECTIONS)
 
     @default("client_id")
     def _client_id_default(self) -> str:
@@ -321,7 +332,10 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             client_id=self.exchange_client_id,
             client_secret=self.exchange_client_secret,
             refresher=self.refresh_keycloak_token,
-            http=httpx.AsyncClient(timeout=self.keycloak_timeout),
+            http=httpx.AsyncClient(
+                timeout=self.keycloak_timeout,
+                limits=httpx.Limits(max_connections=KEYCLOAK_CONNECTIONS),
+            ),
             cache_margin=self.cache_margin,
             refresh_margin=self.refresh_margin,
             log=self.log,
