@@ -37,17 +37,14 @@ import asyncio
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import statistics
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -58,10 +55,11 @@ from native_runtime.settings import Settings
 from stackconf import localhost_names
 from stackconf import settings as conf
 from tests.bench import tables
+from tests.bench.measures import HubLog, Sampler, Usage, available_mb, rss_mb
 from tests.support import keycloak_users
 from tests.support.keycloak_admin_cli import new_password
 from tests.support.login_flows import hub_session
-from tests.support.servers import start_server
+from tests.support.servers import server_processes, start_server
 from tests.support.stack import Stack, running_stack
 
 AUDIENCE = "fruit-api"
@@ -70,8 +68,7 @@ GROUPS = ["hub-users", "fruit-curators"]
 PREFIX = "load"
 #: A call that takes longer than this is an error (``timeout``), never a hang.
 TIMEOUT_S = 60.0
-#: The realm's access token lifespan (idp/realms/demo/realm.yml) and the broker's refresh
-#: margin: a user's Keycloak token needs a refresh this long after its login.
+#: The demo realm: its ``accessTokenLifespan`` says when the users' Keycloak tokens expire.
 REALM_FILE = conf.REPO / "idp" / "realms" / "demo" / "realm.yml"
 
 
@@ -94,26 +91,7 @@ class Server:
     logged_in_at: float = 0.0  # when the hub got the user's Keycloak tokens (epoch s)
     standin: bool = False
     home: str = ""  # the home folder the hub made for the server ($HOME), removed after
-
-
-def server_environments(prefix_of: dict[str, str]) -> dict[str, tuple[dict[str, str], str]]:
-    """One pass over /proc: ``{user: (environment, command line)}`` of each user's server
-    process (``prefix_of``: user -> its $JUPYTERHUB_SERVICE_PREFIX)."""
-    users_of = {prefix: user for user, prefix in prefix_of.items()}
-    found: dict[str, tuple[dict[str, str], str]] = {}
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            raw = (proc / "environ").read_bytes()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        env = dict(
-            item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item
-        )
-        user = users_of.get(env.get("JUPYTERHUB_SERVICE_PREFIX", ""))
-        if user and "JUPYTERHUB_API_TOKEN" in env:
-            found[user] = (env, cmdline)
-    return found
+    pid: int = 0
 
 
 def log_in_and_start(stack: Stack, user: str) -> float:
@@ -142,18 +120,19 @@ def make_users(stack: Stack, count: int, workers: int) -> tuple[Stack, list[Serv
     with ThreadPoolExecutor(max_workers=workers) as pool:
         times = pool.map(lambda n: log_in_and_start(stack, n), names)
         logged_in = dict(zip(names, times, strict=True))
-    found = server_environments({n: f"/user/{n}/" for n in names})
+    found = server_processes(names)
     missing = sorted(set(names) - set(found))
     if missing:
         raise LoadError(f"no server process found for {len(missing)} users: {missing[:5]}")
     servers = [
         Server(
             user=n,
-            api_url=found[n][0]["JUPYTERHUB_API_URL"],
-            token=found[n][0]["JUPYTERHUB_API_TOKEN"],
+            api_url=found[n].env["JUPYTERHUB_API_URL"],
+            token=found[n].env["JUPYTERHUB_API_TOKEN"],
             logged_in_at=logged_in[n],
-            standin="standin_server.py" in found[n][1],
-            home=found[n][0].get("HOME", ""),
+            standin="standin_server.py" in found[n].cmdline,
+            home=found[n].env.get("HOME", ""),
+            pid=found[n].pid,
         )
         for n in names
     ]
@@ -243,124 +222,6 @@ class Broker:
     async def read(self, access_token: str, calls: list[Call]) -> None:
         headers = {"Authorization": f"Bearer {access_token}"}
         await timed(calls, "read", self.http.get(f"{self.fruit_api}/fruits/usual", headers=headers))
-
-
-@dataclass
-class Usage:
-    cpu_s: float = 0.0
-    peak_rss_mb: float = 0.0
-
-
-class Sampler:
-    """CPU seconds and peak RSS of the hub's and Keycloak's processes while a scenario runs
-    (read from /proc every ``interval`` seconds; the hub's pid is looked up again after it
-    was restarted)."""
-
-    def __init__(self, settings: Settings, interval: float = 0.5) -> None:
-        self.settings = settings
-        self.interval = interval
-        self.usage = {"hub": Usage(), "keycloak": Usage()}
-        self._stop = threading.Event()
-        self._last: dict[tuple[str, int], float] = {}
-
-    def pid(self, program: str) -> int | None:
-        answer = _ctl(self.settings, "pid", program).stdout.strip()
-        return int(answer) if answer.isdigit() and answer != "0" else None
-
-    def _sample(self, pids: dict[str, list[int]]) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
-        for name, group in pids.items():
-            rss_mb = 0.0
-            for pid in group:
-                try:
-                    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
-                    continue
-                cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
-                key = (name, pid)
-                if key in self._last:
-                    self.usage[name].cpu_s += cpu - self._last[key]
-                self._last[key] = cpu
-                rss = re.search(r"VmRSS:\s+(\d+) kB", status)
-                rss_mb += int(rss.group(1)) / 1024 if rss else 0.0
-            self.usage[name].peak_rss_mb = max(self.usage[name].peak_rss_mb, rss_mb)
-
-    def _pids(self) -> dict[str, list[int]]:
-        """The hub's process (not its servers), and Keycloak's whole tree (kc.sh, its JVM)."""
-        hub, keycloak = self.pid("jupyterhub"), self.pid("keycloak")
-        return {
-            "hub": [hub] if hub else [],
-            "keycloak": descendants(keycloak) if keycloak else [],
-        }
-
-    def _run(self) -> None:
-        pids = self._pids()
-        while not self._stop.wait(self.interval):
-            self._sample(pids)
-            if not all(Path(f"/proc/{pid}").exists() for pid in pids["hub"]):
-                pids = self._pids()  # the hub was restarted
-        self._sample(pids)
-
-    @contextmanager
-    def running(self) -> Iterator[dict[str, Usage]]:
-        thread = threading.Thread(target=self._run, daemon=True)
-        thread.start()
-        try:
-            yield self.usage
-        finally:
-            self._stop.set()
-            thread.join()
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
-class HubLog:
-    """What the hub asked Keycloak for, read from its log between two points."""
-
-    EXCHANGE = re.compile(r"token-exchange audit: user=(\S+) .* cached=false")
-    BROKER_REFRESH = re.compile(r"refreshed the Keycloak token of (\S+)")
-    HUB_REFRESH = re.compile(r"Refreshing oauth access token for (\S+)")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = self._size()
-
-    def _size(self) -> int:
-        return self.path.stat().st_size if self.path.exists() else 0
-
-    def mark(self) -> None:
-        self.offset = self._size()
-
-    def since_mark(self) -> dict[str, Counter[str]]:
-        """Per kind (exchange, refresh), how many per user since ``mark``."""
-        size = self._size()
-        start = self.offset if size >= self.offset else 0  # rotated: from its start
-        with self.path.open("rb") as f:
-            f.seek(start)
-            text = f.read().decode(errors="replace")
-        counts: dict[str, Counter[str]] = {"exchange": Counter(), "refresh": Counter()}
-        for line in text.splitlines():
-            if m := self.EXCHANGE.search(line):
-                counts["exchange"][m.group(1)] += 1
-            elif m := self.BROKER_REFRESH.search(line) or self.HUB_REFRESH.search(line):
-                counts["refresh"][m.group(1)] += 1
-        return counts
 
 
 @dataclass
@@ -523,6 +384,16 @@ def check(
         )
 
 
+def capacity(servers: list[Server]) -> str:
+    """What the servers take in memory, and how many more of them this machine holds."""
+    each = sum(rss_mb(s.pid) for s in servers) / len(servers)
+    more = int(available_mb() / each) if each else 0
+    return (
+        f"servers: {each:.0f} MB resident each (no kernel running); this machine's available "
+        f"memory holds about {more} more of them, {len(servers) + more} in all"
+    )
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -572,9 +443,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"Load benchmark (native): {len(servers)} users, each logged in through Keycloak "
             f"with a running server; {kind}; {len(servers)} users ready in {setup_s:.0f} s "
-            f"({args.login_workers} at a time). {os.cpu_count()} CPUs.\n",
+            f"({args.login_workers} at a time). {os.cpu_count()} CPUs.",
             flush=True,
         )
+        print(capacity(servers) + "\n", flush=True)
         limits = httpx.Limits(max_connections=4 * len(servers), max_keepalive_connections=None)
         fruit_api = conf.get("FRUIT_API_PUBLIC_URL")
 

@@ -16,6 +16,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,19 +88,39 @@ class ServerNotRunning(AssertionError):
     """The user has no running server to call from."""
 
 
-def server_environment(user: str, hub: str = "") -> dict[str, str]:
-    """The environment of ``user``'s running server process (native runtime)."""
-    prefix = f"{hub}/user/{user}/"
-    for environ in Path("/proc").glob("[0-9]*/environ"):
+@dataclass(frozen=True)
+class ServerProcess:
+    """A running server process (native runtime): its environment and command line."""
+
+    env: dict[str, str] = field(repr=False)  # holds the server's API token: never printed
+    cmdline: str
+    pid: int
+
+
+def server_processes(users: Iterable[str], hub: str = "") -> dict[str, ServerProcess]:
+    """One pass over /proc: the running server process of each of ``users`` that has one."""
+    wanted = {f"{hub}/user/{user}/": user for user in users}
+    found: dict[str, ServerProcess] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            raw = environ.read_bytes()
+            raw = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
         items = raw.decode(errors="replace").split("\0")
         env = dict(item.split("=", 1) for item in items if "=" in item)
-        if env.get("JUPYTERHUB_SERVICE_PREFIX") == prefix and "JUPYTERHUB_API_TOKEN" in env:
-            return env
-    raise ServerNotRunning(f"no running server process of {user} (prefix {prefix})")
+        user = wanted.get(env.get("JUPYTERHUB_SERVICE_PREFIX", ""))
+        if user and "JUPYTERHUB_API_TOKEN" in env:
+            found[user] = ServerProcess(env, cmdline.strip(), int(proc.name))
+    return found
+
+
+def server_environment(user: str, hub: str = "") -> dict[str, str]:
+    """The environment of ``user``'s running server process (native runtime)."""
+    process = server_processes([user], hub).get(user)
+    if process is None:
+        raise ServerNotRunning(f"no running server process of {user} (prefix {hub}/user/{user}/)")
+    return process.env
 
 
 def call_as_server(
