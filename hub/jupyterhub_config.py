@@ -180,7 +180,8 @@ if SPAWNER == "docker":
     # the Docker API filter (DOCKER_HOST), which refuses any container not made of the image,
     # network, name, volume and label below and the least rights further down: the same
     # settings (stackconf) are its rules.
-    c.JupyterHub.spawner_class = "docker"
+    # DockerSpawner, its new servers noticed up as soon as they answer (hubspawners).
+    c.JupyterHub.spawner_class = "hubspawners.docker.PromptDockerSpawner"
     c.DockerSpawner.image = conf.get("SINGLEUSER_IMAGE")
     c.DockerSpawner.network_name = conf.get("USERS_NETWORK")
     c.DockerSpawner.use_internal_ip = True
@@ -210,7 +211,8 @@ if SPAWNER == "docker":
 elif SPAWNER in ("local", "standin"):
     # Native runtime: servers are local processes of the hub's own OS user, with a home
     # directory per hub user. A single-machine demo: users are NOT isolated from each other.
-    c.JupyterHub.spawner_class = "simple"
+    # SimpleLocalProcessSpawner, its new servers noticed up as soon as they answer.
+    c.JupyterHub.spawner_class = "hubspawners.local.PromptLocalProcessSpawner"
     users_dir = Path(conf.get("HUB_USERS_DIR"))
     c.SimpleLocalProcessSpawner.home_dir_template = str(users_dir / "{username}")
     if SPAWNER == "standin":
