@@ -540,12 +540,21 @@ def cross_check(d: Desired) -> list[Problem]:
         default, optional = client["_defaultScopes"] or [], client["_optionalScopes"] or []
         for scope in sorted(set(default) | set(optional)):
             if scope not in scopes:
+                fields = [
+                    name
+                    for name, listed in (
+                        ("defaultClientScopes", default),
+                        ("optionalClientScopes", optional),
+                    )
+                    if scope in listed
+                ]
                 problems.append(
                     Problem(
                         file,
                         what,
-                        f"references undefined client scope {scope!r} (define it in "
-                        "client-scopes/, as an API scope in apis.yml, or use a built-in)",
+                        f"{' and '.join(fields)} references undefined client scope {scope!r} "
+                        "(define it in client-scopes/, as an API scope in apis.yml, or use a "
+                        "built-in)",
                     )
                 )
         for scope in sorted(set(default) & set(optional)):

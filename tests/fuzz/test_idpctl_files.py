@@ -1128,6 +1128,7 @@ def mentions(problems: list[tuple[str, str, str]], words: list[str]) -> bool:
 HUB_CLIENT = "realms/demo/clients/jupyterhub.yml"
 HUB_TEMPLATE = "templates/clients/jupyterhub-hub.yml"
 EXCHANGE_CLIENT = "realms/demo/clients/jupyterhub-exchange.yml"
+EXCHANGE_TEMPLATE = "templates/clients/jupyterhub-exchange.yml"
 
 
 # Inputs that once broke idpctl (tests/unit/test_idpctl_fuzz_regressions.py has each).
@@ -1151,6 +1152,8 @@ EXCHANGE_CLIENT = "realms/demo/clients/jupyterhub-exchange.yml"
 @example(change=Edit(HUB_TEMPLATE, (), "set", {False: False, "x": ""}))  # names no template
 @example(change=Edit("realms/research/realm.yml", ("enabled",), "set", []))  # valid: HTTP 400 later
 @example(change=Edit(EXCHANGE_CLIENT, ("template",), "set", "x" * 300))  # OSError: name too long
+@example(change=Edit(HUB_TEMPLATE, ("defaultClientScopes", 0), "set", ""))  # no field named
+@example(change=Edit(EXCHANGE_TEMPLATE, ("name",), "rename", datetime.date(2020, 1, 1)))  # a date
 @given(change=one_change)
 def test_one_change_is_reported_by_file_and_field(change: Change) -> None:
     """The seed is valid, so a single change that makes it invalid is the cause: a problem
@@ -1162,8 +1165,8 @@ def test_one_change_is_reported_by_file_and_field(change: Change) -> None:
         return
     if isinstance(change, Edit):
         words = [str(k) for k in change.path if isinstance(k, str)]
-        if change.op == "rename":
-            words.append(str(change.value))
+        if change.op == "rename":  # the new key, as written or as the parser read it
+            words += [str(change.value), repr(change.value)]
         if change.op == "add" and isinstance(change.value, tuple):
             words.append(str(change.value[0]))
         if not words or not mentions(problems, words):
