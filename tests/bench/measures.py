@@ -66,8 +66,7 @@ class Sampler:
             "keycloak": descendants(keycloak) if keycloak else [],
         }
 
-    def _run(self) -> None:
-        pids = self._pids()
+    def _run(self, pids: dict[str, list[int]]) -> None:
         while not self._stop.wait(self.interval):
             self._sample(pids)
             if not all(Path(f"/proc/{pid}").exists() for pid in pids["hub"]):
@@ -76,7 +75,9 @@ class Sampler:
 
     @contextmanager
     def running(self) -> Iterator[dict[str, Usage]]:
-        thread = threading.Thread(target=self._run, daemon=True)
+        pids = self._pids()
+        self._sample(pids)  # the baseline, taken before the scenario starts
+        thread = threading.Thread(target=self._run, args=(pids,), daemon=True)
         thread.start()
         try:
             yield self.usage
