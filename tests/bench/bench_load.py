@@ -52,15 +52,15 @@ import httpx
 
 from native_runtime.cli import _ctl
 from native_runtime.settings import Settings
-from stackconf import localhost_names
 from stackconf import settings as conf
 from tests.bench import tables
 from tests.bench.measures import HubLog, Sampler, Usage, available_mb, rss_mb
+from tests.bench.stack import bench_stack
 from tests.support import keycloak_users
 from tests.support.keycloak_admin_cli import new_password
 from tests.support.login_flows import hub_session
 from tests.support.servers import server_processes, start_server
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack
 
 AUDIENCE = "fruit-api"
 SCOPE = "fruits:read"
@@ -414,20 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     args = parser.parse_args(argv)
-    localhost_names.install()  # auth.localhost (Keycloak's host) resolves to the loopback
-
-    try:
-        stack = running_stack()
-    except RuntimeError as e:
-        print(f"bench_load: {e}", file=sys.stderr)
-        return 2
-    if stack.runtime != "native":
-        print(
-            "bench_load: the native runtime only (servers are local processes the benchmark "
-            "calls from, as code in them would): `make bench-load` starts it.",
-            file=sys.stderr,
-        )
-        return 2
+    stack = bench_stack(
+        "bench_load",
+        native_only="the native runtime only, not {runtime} (servers are local processes the "
+        "benchmark calls from, as code in them would): `make bench-load` starts it.",
+    )
     settings = Settings.from_env()
     log = HubLog(settings.logs_dir / "jupyterhub.log")
     names = [f"{PREFIX}{i:03d}" for i in range(1, args.users + 1)]

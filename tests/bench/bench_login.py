@@ -33,12 +33,12 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
-from stackconf import localhost_names
 from tests.bench import tables
+from tests.bench.stack import bench_stack
 from tests.e2e.jupyter import expect_kernel_idle
 from tests.support import chromium
 from tests.support.login_flows import hub_session
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack
 
 USER = "reader"
 STEPS = ("Keycloak", "spawn", "JupyterLab", "kernel")
@@ -117,12 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="logins (default 5)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     args = parser.parse_args(argv)
-    localhost_names.install()  # <user>.localhost and auth.localhost resolve to the loopback
-    try:
-        stack = running_stack()
-    except RuntimeError as e:
-        print(f"bench_login: {e}", file=sys.stderr)
-        return 2
+    stack = bench_stack("bench_login")
 
     runs: list[dict[str, float]] = []
     try:

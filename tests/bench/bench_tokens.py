@@ -60,12 +60,12 @@ import httpx
 
 from hubtokens.client import TokenClient
 from native_runtime.settings import Settings as NativeSettings
-from stackconf import localhost_names
 from stackconf import settings as conf
 from tests.bench import tables
+from tests.bench.stack import bench_stack
 from tests.support.login_flows import hub_session, keycloak_tokens
 from tests.support.servers import server_environment, start_server
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack
 
 USER = "reader"
 AUDIENCE = "fruit-api"
@@ -411,16 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few iterations (CI smoke test)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     args = parser.parse_args(argv)
-    localhost_names.install()  # auth.localhost (Keycloak's host) resolves to the loopback
-
-    try:
-        stack = running_stack()
-    except RuntimeError as e:
-        print(f"bench_tokens: {e}", file=sys.stderr)
-        return 2
-    if stack.runtime != "native":
-        print(f"bench_tokens: {NATIVE_ONLY.format(runtime=stack.runtime)}", file=sys.stderr)
-        return 2
+    stack = bench_stack("bench_tokens", native_only=NATIVE_ONLY)
 
     started = time.perf_counter()
     try:
