@@ -20,6 +20,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	sh images/drop-slow-imports.sh $(BIN)/pip
 	touch $@
 
 venv: $(BIN)/.installed  ## create .venv with everything the native runtime and tests need

@@ -12,6 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import bcrypt
+
 from stackconf import hosts
 from stackconf import settings as conf
 
@@ -65,7 +67,26 @@ c.TraefikFileProviderProxy.dynamic_config_file = conf.get("TRAEFIK_DYNAMIC_CONFI
 # Traefik's API (on a loopback entrypoint), used by the hub to check its routes are live.
 c.TraefikFileProviderProxy.traefik_api_url = conf.get("TRAEFIK_API_URL")
 c.TraefikFileProviderProxy.traefik_api_username = "jupyterhub"
-c.TraefikFileProviderProxy.traefik_api_password = conf.get("TRAEFIK_API_PASSWORD")
+TRAEFIK_API_PASSWORD = conf.get("TRAEFIK_API_PASSWORD")
+c.TraefikFileProviderProxy.traefik_api_password = TRAEFIK_API_PASSWORD
+# Traefik checks this password (bcrypt) on every API call, and the hub makes two calls per poll
+# while it waits for a new route: at bcrypt's default cost (12) that was 230 ms a call and 0.83 s
+# of every spawn. A generated password is a random 256-bit token (stackconf/secrets.yml), out of
+# reach of guessing at any cost, so it gets bcrypt's lowest cost (4: 1 ms); a password shorter
+# than a generated one keeps the default cost.
+TRAEFIK_API_HASH = bcrypt.hashpw(
+    TRAEFIK_API_PASSWORD.encode(),
+    bcrypt.gensalt(rounds=4 if len(TRAEFIK_API_PASSWORD) >= 43 else 12),
+).decode()
+c.TraefikFileProviderProxy.traefik_api_hashed_password = TRAEFIK_API_HASH
+# The routes file keeps the hash it was first written with (traefik-proxy merges the file over
+# its own API router), so a changed password would lock the hub out of Traefik's API; stated
+# again here, merged last, the current password's hash wins at every hub start.
+c.TraefikFileProviderProxy.extra_dynamic_config = {
+    "http": {
+        "middlewares": {"auth_api": {"basicAuth": {"users": [f"jupyterhub:{TRAEFIK_API_HASH}"]}}}
+    }
+}
 c.TraefikFileProviderProxy.traefik_entrypoint = conf.get("TRAEFIK_ENTRYPOINT")
 # The hub defines Traefik's API router; a second hub on the same Traefik must not (false).
 c.TraefikFileProviderProxy.enable_setup_dynamic_config = conf.get_bool("TRAEFIK_SETUP_API_ROUTER")
