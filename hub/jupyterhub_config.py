@@ -188,9 +188,14 @@ DEMO_NOTEBOOK = HERE / "notebooks" / "fruits-demo.ipynb"
 # Non-secret settings a notebook needs; never put a token or secret here.
 c.Spawner.environment = {
     "FRUIT_API_URL": conf.get("FRUIT_API_PUBLIC_URL"),
+    # Read by the server's userserver extension (prestart).
+    "USER_PRESTART_KERNEL": str(conf.get_bool("USER_PRESTART_KERNEL")).lower(),
 }
 # Open the demo notebook in JupyterLab.
 c.Spawner.default_url = "/lab/tree/fruits-demo.ipynb"
+# Our Jupyter server extension in each server (src/userserver: the default notebook's kernel
+# started with the server); the user image and the native venv have the package.
+c.Spawner.args = ["--ServerApp.jpserver_extensions=userserver=True"]
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
 
@@ -246,7 +251,7 @@ elif SPAWNER in ("local", "standin"):
         c.Spawner.cmd = [sys.executable, str(STANDIN)]
     elif os.geteuid() == 0:
         # Jupyter refuses root without this; the native demo runs as whoever ran `make up`.
-        c.Spawner.args = ["--ServerApp.allow_root=True"]
+        c.Spawner.args.append("--ServerApp.allow_root=True")
 
     NEWS_SETTING = "@jupyterlab/apputils-extension/notification.jupyterlab-settings"
 

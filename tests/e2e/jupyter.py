@@ -12,6 +12,8 @@ from tests.support.stack import Stack
 
 SERVER_START_TIMEOUT = 120_000
 CELL_TIMEOUT = 60_000
+#: The accessible name of JupyterLab's status-bar kernel item once the kernel is idle.
+KERNEL_IDLE = re.compile(r"\| Idle$")
 
 
 def login(page: Page, stack: Stack, user: str) -> None:
@@ -32,7 +34,7 @@ def wait_for_lab(page: Page, user: str) -> None:
 
 def expect_kernel_idle(page: Page) -> None:
     """JupyterLab's status bar shows the kernel as idle once it has started."""
-    idle = page.get_by_role("button", name=re.compile(r"\| Idle$"))
+    idle = page.get_by_role("button", name=KERNEL_IDLE)
     expect(idle).to_be_visible(timeout=CELL_TIMEOUT)
 
 
