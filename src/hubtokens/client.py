@@ -206,6 +206,13 @@ class TokenClient:
         with self._lock:
             self._cache.clear()
 
+    def forget(self) -> int:
+        """Forget every cached token, here and in the broker (``DELETE``): the next ``get``
+        of each reaches Keycloak. How many tokens the broker had cached for this server."""
+        self.clear()
+        forgotten = self._request("DELETE").get("forgotten", 0)
+        return forgotten if isinstance(forgotten, int) else 0
+
     def available(self) -> dict[str, Any]:
         """The broker's listing of what this user may request (``GET`` on the broker)::
 

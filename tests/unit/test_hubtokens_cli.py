@@ -1,0 +1,162 @@
+"""The ``hubtokens`` command against a fake broker: output, exit statuses, one-line errors."""
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from click.testing import CliRunner
+
+from hubtokens import cli
+from hubtokens.errors import ERROR_STATUS
+from tests.support.contract import BROKER_ERRORS
+from tests.unit.test_hubtokens_client import API_TOKEN, LISTING, FakeBroker, make_client
+
+
+class Broker(FakeBroker):
+    """FakeBroker that also answers DELETE, as the broker does."""
+
+    def __call__(self, request):
+        if request.method == "DELETE":
+            self.requests.append(request)
+            return httpx.Response(200, json={"forgotten": 2})
+        return super().__call__(request)
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    fake = Broker()
+    monkeypatch.setattr(cli, "_client", lambda: make_client(fake, retry_seconds=0))
+    return fake
+
+
+def run(*args):
+    return CliRunner().invoke(cli.main, list(args))
+
+
+def test_get_prints_the_bare_token_and_nothing_else(broker):
+    result = run("get", "fruit-api", "fruits:read", "fruits:exotic")
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == "fruit-api"
+    (sent,) = broker.requests
+    assert json.loads(sent.content) == {
+        "audience": "fruit-api",
+        "scope": "fruits:exotic fruits:read",
+    }
+
+
+def test_get_without_scope_asks_for_the_apis_default(broker):
+    assert run("get", "fruit-api").exit_code == 0
+    assert json.loads(broker.requests[0].content) == {"audience": "fruit-api"}
+
+
+def test_list_is_a_table_and_json_on_request(broker):
+    table = run("list")
+    assert table.exit_code == 0
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["AUDIENCE", "SCOPE", "GRANTED", "ROLE", "DESCRIPTION"]
+    assert row.split() == ["fruit-api", "fruits:read", "yes", "fruit-reader", "read"]
+    as_json = run("list", "--json")
+    assert json.loads(as_json.stdout) == LISTING
+
+
+def test_list_says_how_to_get_a_scope_not_granted(broker, monkeypatch):
+    scopes = LISTING["audiences"]["fruit-api"]["scopes"]
+    monkeypatch.setitem(
+        scopes, "fruits:write", {"description": "w", "role": "fruit-curator", "granted": False}
+    )
+    result = run("list")
+    assert "fruits:write  no" in result.stdout
+    assert "ask an admin" in result.stderr
+
+
+def test_inspect_shows_claims_and_header_never_the_signature(broker):
+    token = run("get", "fruit-api", "fruits:read").stdout.strip()
+    signature = token.rsplit(".", 1)[1]
+    result = run("inspect", "fruit-api", "fruits:read")
+    assert result.exit_code == 0
+    assert "claim   aud" in result.stdout and "fruit-api" in result.stdout
+    assert "header  alg" in result.stdout and "HS256" in result.stdout
+    as_json = json.loads(run("inspect", "fruit-api", "--json").stdout)
+    assert as_json["claims"]["aud"] == "fruit-api" and as_json["header"]["alg"] == "HS256"
+    for output in (result.stdout, json.dumps(as_json)):
+        assert signature not in output and token not in output
+
+
+def test_time_claims_are_shown_with_the_local_time():
+    assert cli._shown("exp", 1_800_000_000).startswith("1800000000 (2027-")
+    assert cli._shown("aud", ["a", "b"]) == '["a", "b"]'
+
+
+def test_forget_asks_the_broker_to_forget(broker):
+    result = run("forget")
+    assert result.exit_code == 0
+    assert [r.method for r in broker.requests] == ["DELETE"]
+    assert "forgot 2 cached tokens" in result.stdout
+
+
+def test_every_error_code_has_its_own_exit_status():
+    statuses = [cli.EXIT_STATUS[code] for code in ERROR_STATUS]
+    assert len(set(statuses)) == len(statuses)
+    assert set(ERROR_STATUS) | {"not_in_jupyterhub", "broker_unreachable", "error"} == set(
+        cli.EXIT_STATUS
+    )
+    assert 0 not in cli.EXIT_STATUS.values() and 2 not in cli.EXIT_STATUS.values()  # click: usage
+
+
+@pytest.mark.parametrize(("code", "status", "exception"), BROKER_ERRORS)
+def test_a_broker_error_is_one_line_and_its_exit_status(broker, code, status, exception):
+    message = f"The broker said no ({code}).\nSecond line."
+    broker.error = (status, json.dumps({"error": code, "message": message}).encode())
+    result = run("get", "fruit-api", "fruits:read")
+    assert result.exit_code == cli.EXIT_STATUS[code]
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"hubtokens: {code}: The broker said no ({code}). Second line.")
+    assert "Traceback" not in result.output and API_TOKEN not in result.output
+
+
+def test_outside_a_hub_it_says_so(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    result = run("get", "fruit-api")
+    assert result.exit_code == cli.EXIT_STATUS["not_in_jupyterhub"]
+    assert result.stderr.startswith("hubtokens: not_in_jupyterhub: JUPYTERHUB_API_URL")
+
+
+def test_an_unreachable_hub_is_its_own_status(monkeypatch):
+    def refuse(request):
+        raise httpx.ConnectError("connection refused")
+
+    http = httpx.Client(transport=httpx.MockTransport(refuse))
+    monkeypatch.setattr(
+        cli,
+        "_client",
+        lambda: cli.TokenClient(
+            "http://hub.test/hub/api", API_TOKEN, http_client=http, retry_seconds=0
+        ),
+    )
+    result = run("list")
+    assert result.exit_code == cli.EXIT_STATUS["broker_unreachable"]
+    assert "Could not reach the hub's token broker" in result.stderr
+
+
+def test_help_explains_with_an_example():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "hubtokens get fruit-api fruits:read" in result.stdout
+    for command in ("get", "list", "inspect", "forget"):
+        assert command in result.stdout
+
+
+def test_the_docs_table_of_exit_statuses_is_the_commands():
+    docs = Path(__file__).resolve().parents[2] / "docs" / "tokens-everywhere.md"
+    documented = {
+        m.group(2): int(m.group(1))
+        for m in re.finditer(r"^\| (\d+) \| `([a-z_]+)` \|", docs.read_text(), re.MULTILINE)
+    }
+    assert documented == cli.EXIT_STATUS
