@@ -136,12 +136,17 @@ bench: up  ## token latency table (native) and login to kernel: make bench [RUNT
 	else echo "(the token table needs the native runtime: make bench RUNTIME=native)"; fi
 	$(BIN)/python -m tests.bench.bench_login $(BENCH_LOGIN_ARGS)
 
-# The native stack with stand-in servers (HUB_SPAWNER=standin, docs/performance.md), the
+# native: the stack with stand-in servers (HUB_SPAWNER=standin, docs/performance.md), the
 # benchmark, then the stack as `make up RUNTIME=native` leaves it (real servers) again.
-bench-load: venv  ## 200 users minting at once: steady, herd, cold start (native, stand-in servers)
-	HUB_SPAWNER=standin $(MAKE) up RUNTIME=native
-	$(BIN)/python -m tests.bench.bench_load $(BENCH_LOAD_ARGS); rc=$$?; \
-	$(MAKE) up RUNTIME=native; exit $$rc
+# compose: the compose stack as `make up` leaves it, real user containers.
+bench-load: venv  ## users minting at once: steady, herd, cold start: make bench-load [RUNTIME=compose]
+	@if [ "$(RUNTIME)" = "compose" ]; then \
+	  $(MAKE) up RUNTIME=compose && $(BIN)/python -m tests.bench.bench_load $(BENCH_LOAD_ARGS); \
+	else \
+	  HUB_SPAWNER=standin $(MAKE) up RUNTIME=native || exit $$?; \
+	  $(BIN)/python -m tests.bench.bench_load $(BENCH_LOAD_ARGS); rc=$$?; \
+	  $(MAKE) up RUNTIME=native; exit $$rc; \
+	fi
 
 clean:  ## stop the demo and delete its state (users, fruits, secrets): asks first
 	@if [ "$(CONFIRM)" != "yes" ]; then \

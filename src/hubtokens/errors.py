@@ -37,6 +37,9 @@ ERROR_STATUS: dict[str, int] = {
     "hub_unavailable": 503,
 }
 
+#: Where a user finds what they may ask for, in Python and in a terminal.
+LISTING = "hubtokens.available() (in a terminal: hubtokens list)"
+
 NOT_IN_JUPYTERHUB_MESSAGE = (
     "JUPYTERHUB_API_URL/JUPYTERHUB_API_TOKEN are not set: "
     "run this inside a notebook server started by JupyterHub"
@@ -81,7 +84,7 @@ class InvalidRequest(HubTokensError):
     code = "invalid_request"
     status = 400
     default_message = "The token request was not valid."
-    hint = "Check the audience and scope you asked for: hubtokens.available() lists them."
+    hint = f"Check the audience and scope you asked for: {LISTING} lists them."
 
 
 class LoginRequired(HubTokensError):
@@ -102,21 +105,21 @@ class AudienceNotAllowed(HubTokensError):
     code = "audience_not_allowed"
     status = 403
     default_message = "You may not request tokens for this API."
-    hint = "hubtokens.available() lists the APIs you may use; ask an admin for access."
+    hint = f"{LISTING} lists the APIs you may use; ask an admin for access."
 
 
 class ScopeNotAllowed(HubTokensError):
     code = "scope_not_allowed"
     status = 403
     default_message = "You may not request this scope."
-    hint = "hubtokens.available() lists the scopes you may request."
+    hint = f"{LISTING} lists the scopes you may request."
 
 
 class RequestTooLarge(HubTokensError):
     code = "request_too_large"
     status = 413
     default_message = "The token request was too large."
-    hint = "Send only an audience and a few scopes: hubtokens.available() lists them."
+    hint = f"Send only an audience and a few scopes: {LISTING} lists them."
 
 
 class RetryAfterError(HubTokensError):

@@ -1,20 +1,25 @@
-"""Load benchmark (issue 11): many users' notebook servers minting at once (native runtime).
+"""Load benchmark (issue 11): many users' notebook servers minting at once, either runtime.
 
-Run with ``make bench-load`` (``python -m tests.bench.bench_load [--users N] ...`` from the
-repository root against ``make up RUNTIME=native HUB_SPAWNER=standin``). A script that prints
-tables, not a test; it exits 1 when a scenario had an error or broke a single-flight count.
+Run with ``make bench-load [RUNTIME=compose]`` (``python -m tests.bench.bench_load [--users N]
+...`` from the repository root against a running stack). A script that prints tables, not a
+test; it exits 1 when a scenario had an error or broke a single-flight count.
 
 Setup: ``--users`` Keycloak users (``loadNNN``, in hub-users and fruit-curators) are created
-through Keycloak's admin API and removed afterwards (hub users, servers and Keycloak accounts).
-Each logs in to the hub through the real OAuth flow (httpx through Keycloak's login form) and
-starts a server. With ``HUB_SPAWNER=standin`` a server is a stand-in process of a few MB
-(``tests/bench/standin_server.py``, started by the hub like a real one, with its own
-``$JUPYTERHUB_API_TOKEN``); with ``HUB_SPAWNER=local`` real Jupyter servers, at the count the
-machine holds. The benchmark then calls the hub's broker exactly as code in each server
-would: at its ``$JUPYTERHUB_API_URL``, with its token, from its address (loopback).
+through Keycloak's admin API and removed afterwards (hub users, servers, homes and Keycloak
+accounts). Each logs in to the hub through the real OAuth flow (httpx through Keycloak's login
+form) and starts a server:
+
+- native, ``HUB_SPAWNER=standin`` (``make bench-load``): a stand-in process of a few MB per
+  server (``tests/bench/standin_server.py``, started by the hub like a real one, with its own
+  ``$JUPYTERHUB_API_TOKEN``), 200 by default; ``HUB_SPAWNER=local``: real Jupyter servers;
+- compose: real servers, containers made by the hub's DockerSpawner, 40 by default.
+
+The servers' clients (``tests.bench.load_client``) call the hub's broker exactly as code in
+each server would: at its ``$JUPYTERHUB_API_URL``, with its token, from its address
+(``tests.bench.runtimes``: in the benchmark's process on loopback, or inside each container).
 
 Scenarios, one table each (latency p50/p95/p99, throughput, errors by code, the requests the
-hub sent to Keycloak, hub and Keycloak CPU and peak RSS):
+hub sent to Keycloak, CPU and peak RSS of the hub, Keycloak and, on compose, Postgres):
 
   steady   every user mints (``POST token-exchange``) and reads ``/fruits/usual`` with the
            token, one round every 2-10 s (uniform), for ``--steady-seconds``;
@@ -23,8 +28,9 @@ hub sent to Keycloak, hub and Keycloak CPU and peak RSS):
            ``accessTokenLifespan``, the broker refreshes ``TOKEN_REFRESH_MARGIN`` before), then
            ``--herd-clients`` clients per user ask at once for the same token. Asserted: one
            exchange per (user, server, audience, scope) and at most one refresh per user;
-  cold     the hub is killed (kill -9; supervisord restarts it, servers keep running), then
-           every user's first mint at once: the restarted hub knows no server's token yet.
+  cold     the hub is killed (kill -9; supervisord or Docker's restart policy starts it again,
+           servers keep running), then every user's first mint at once: the restarted hub
+           knows no server's token yet.
 
 Keycloak requests are counted in the hub's log: broker exchanges (audit lines with
 ``cached=false``), broker refreshes and JupyterHub's own refreshes (OAuthenticator's line).
@@ -33,28 +39,23 @@ Keycloak requests are counted in the hub's log: broker exchanges (audit lines wi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import random
-import shutil
-import signal
 import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
+import yaml
 
-from native_runtime.cli import _ctl
-from native_runtime.settings import Settings
 from stackconf import settings as conf
-from tests.bench import tables
+from tests.bench import runtimes, tables
 from tests.bench.measures import HubLog, Sampler, Usage, available_mb, rss_mb
+from tests.bench.runtimes import LoadError, LoadRuntime
 from tests.bench.stack import bench_stack
 from tests.support import keycloak_users
 from tests.support.keycloak_admin_cli import new_password
@@ -62,8 +63,6 @@ from tests.support.login_flows import hub_session
 from tests.support.servers import server_processes, start_server
 from tests.support.stack import Stack
 
-AUDIENCE = "fruit-api"
-SCOPE = "fruits:read"
 GROUPS = ["hub-users", "fruit-curators"]
 PREFIX = "load"
 #: A call that takes longer than this is an error (``timeout``), never a hang.
@@ -74,10 +73,6 @@ REALM_FILE = conf.REPO / "idp" / "realms" / "demo" / "realm.yml"
 
 #: Hub users deleted at once at the end (each waits for its server's route to leave Traefik).
 DELETE_WORKERS = 16
-
-
-class LoadError(Exception):
-    """The benchmark could not run (setup failed)."""
 
 
 # -- the servers ----------------------------------------------------------------------------
@@ -91,7 +86,8 @@ class Server:
     logged_in_at: float = 0.0  # when the hub got the user's Keycloak tokens (epoch s)
     standin: bool = False
     home: str = ""  # the home folder the hub made for the server ($HOME), removed after
-    pid: int = 0
+    pid: int = 0  # the server's process (the host's pid, also for a container's)
+    container: str = ""  # compose: the server's container
 
 
 def log_in_and_start(stack: Stack, user: str) -> float:
@@ -133,15 +129,16 @@ def make_users(stack: Stack, count: int, workers: int) -> tuple[Stack, list[Serv
             standin="standin_server.py" in found[n].cmdline,
             home=found[n].env.get("HOME", ""),
             pid=found[n].pid,
+            container=conf.get("USER_CONTAINER_NAME").format(username=n),
         )
         for n in names
     ]
     return stack, servers, time.monotonic() - started
 
 
-def remove_users(stack: Stack, names: list[str], homes: list[str]) -> None:
-    """Delete the benchmark's hub users (which stops their servers), their home folders and
-    Keycloak accounts."""
+def remove_users(stack: Stack, runtime: LoadRuntime, names: list[str], homes: list[str]) -> None:
+    """Delete the benchmark's hub users (which stops their servers), their homes and Keycloak
+    accounts."""
     admin = hub_session(stack, "hubadmin")
     headers = {"X-XSRFToken": admin.cookies["_xsrf"]}
 
@@ -151,9 +148,7 @@ def remove_users(stack: Stack, names: list[str], homes: list[str]) -> None:
     with ThreadPoolExecutor(max_workers=DELETE_WORKERS) as pool:
         list(pool.map(delete, names))
     admin.http.close()
-    for home in homes:
-        if Path(home).name.startswith(PREFIX):
-            shutil.rmtree(home, ignore_errors=True)
+    runtime.remove_homes(names, homes)
     keycloak_users.users(stack, delete=names)
 
 
@@ -162,66 +157,9 @@ def remove_users(stack: Stack, names: list[str], homes: list[str]) -> None:
 
 @dataclass
 class Call:
-    op: str  # mint | read | forget
+    op: str  # mint | read
     ms: float
     code: str  # "ok" or the error code
-
-
-def error_code(response: httpx.Response) -> str:
-    if response.status_code < 400:
-        return "ok"
-    try:
-        body = response.json()
-    except ValueError:
-        return f"http_{response.status_code}"
-    code = body.get("error") or body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, str) else f"http_{response.status_code}"
-
-
-async def timed(
-    calls: list[Call], op: str, request: Awaitable[httpx.Response]
-) -> httpx.Response | None:
-    """Await one request; record its latency and outcome in ``calls``."""
-    started = time.perf_counter()
-    response: httpx.Response | None = None
-    try:
-        response = await request
-        code = error_code(response)
-    except httpx.TimeoutException:
-        code = "timeout"
-    except httpx.HTTPError:
-        code = "unreachable"
-    calls.append(Call(op, (time.perf_counter() - started) * 1000, code))
-    return response
-
-
-class Broker:
-    """The broker as each server calls it."""
-
-    def __init__(self, http: httpx.AsyncClient, fruit_api: str) -> None:
-        self.http = http
-        self.fruit_api = fruit_api
-        self.body = json.dumps({"audience": AUDIENCE, "scope": SCOPE}).encode()
-
-    def _headers(self, server: Server) -> dict[str, str]:
-        return {"Authorization": f"token {server.token}", "Content-Type": "application/json"}
-
-    async def mint(self, server: Server, calls: list[Call]) -> str | None:
-        url = f"{server.api_url}/token-exchange"
-        response = await timed(
-            calls, "mint", self.http.post(url, content=self.body, headers=self._headers(server))
-        )
-        if response is None or not response.is_success:
-            return None
-        return response.json()["access_token"]
-
-    async def forget(self, server: Server, calls: list[Call]) -> None:
-        url = f"{server.api_url}/token-exchange"
-        await timed(calls, "forget", self.http.delete(url, headers=self._headers(server)))
-
-    async def read(self, access_token: str, calls: list[Call]) -> None:
-        headers = {"Authorization": f"Bearer {access_token}"}
-        await timed(calls, "read", self.http.get(f"{self.fruit_api}/fruits/usual", headers=headers))
 
 
 @dataclass
@@ -234,79 +172,27 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-# -- the scenarios --------------------------------------------------------------------------
-
-
-async def steady(broker: Broker, servers: list[Server], seconds: float, calls: list[Call]) -> None:
-    end = time.monotonic() + seconds
-    rng = random.Random(11)
-
-    async def user(server: Server) -> None:
-        await asyncio.sleep(rng.uniform(0, min(10.0, seconds)))  # users do not start in step
-        while time.monotonic() < end:
-            token = await broker.mint(server, calls)
-            if token:
-                await broker.read(token, calls)
-            await asyncio.sleep(min(rng.uniform(2, 10), max(0.0, end - time.monotonic())))
-
-    await asyncio.gather(*(user(s) for s in servers))
-
-
-async def herd(broker: Broker, servers: list[Server], clients: int, calls: list[Call]) -> None:
-    untimed: list[Call] = []
-    await asyncio.gather(*(broker.forget(s, untimed) for s in servers))
-    failed = [c.code for c in untimed if c.code != "ok"]
-    if failed:
-        raise LoadError(f"DELETE token-exchange failed before the herd: {Counter(failed)}")
-    await asyncio.gather(*(broker.mint(s, calls) for s in servers for _ in range(clients)))
-
-
-async def cold(broker: Broker, servers: list[Server], calls: list[Call]) -> None:
-    await asyncio.gather(*(broker.mint(s, calls) for s in servers))
-
-
-def kill_hub(settings: Settings, public_url: str, timeout: float = 120.0) -> float:
-    """kill -9 the hub (supervisord starts it again; servers keep running); seconds until its
-    health check answers again."""
-    answer = _ctl(settings, "pid", "jupyterhub").stdout.strip()
-    if not answer.isdigit() or answer == "0":
-        raise LoadError("the hub is not running under supervisord")
-    killed_at = time.monotonic()
-    os.kill(int(answer), signal.SIGKILL)
-    deadline = killed_at + timeout
-    time.sleep(1)
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{public_url}/hub/health", timeout=2).status_code == 200:
-                return time.monotonic() - killed_at
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise LoadError(f"the hub did not answer within {timeout:.0f} s of its kill -9")
+def run_scenario(
+    name: str, runtime: LoadRuntime, log: HubLog, servers: list[Server], job: dict
+) -> Outcome:
+    """Run one scenario's job (``tests.bench.load_client``) for every server, timed from the
+    clients' common start."""
+    log.mark()
+    sampler = Sampler(runtime.pids)
+    started = time.time() + runtime.lead_s(servers)
+    with sampler.running(start_at=started) as usage:
+        answer = runtime.run_job({**job, "start_at": started, "timeout": TIMEOUT_S}, servers)
+        seconds = time.time() - started
+    time.sleep(0.5)  # the hub's last log lines
+    calls = [Call(c["op"], c["ms"], c["code"]) for c in answer["calls"]]
+    return Outcome(name, seconds, calls, log.since_mark(), usage, list(answer["problems"]))
 
 
 def refresh_due(servers: list[Server]) -> float:
     """When (epoch s) every user's Keycloak token, got at login, needs a refresh."""
-    import yaml
-
     lifespan = float(yaml.safe_load(REALM_FILE.read_text())["accessTokenLifespan"])
     margin = conf.get_float("TOKEN_REFRESH_MARGIN")
     return max(s.logged_in_at for s in servers) + lifespan - margin + 2
-
-
-Body = Callable[[list[Call]], Awaitable[None]]
-
-
-def run_scenario(name: str, settings: Settings, log: HubLog, body: Body) -> Outcome:
-    calls: list[Call] = []
-    log.mark()
-    sampler = Sampler(settings)
-    started = time.monotonic()
-    with sampler.running() as usage:
-        asyncio.run(body(calls))
-    seconds = time.monotonic() - started
-    time.sleep(0.5)  # the hub's last log lines
-    return Outcome(name, seconds, calls, log.since_mark(), usage)
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -346,11 +232,12 @@ def report(outcome: Outcome) -> str:
         f"{sum(refreshes.values())} refreshes (most per user: exchanges "
         f"{max(exchanges.values(), default=0)}, refreshes {max(refreshes.values(), default=0)})"
     )
-    hub, kc = outcome.usage["hub"], outcome.usage["keycloak"]
     lines.append(
-        f"hub: CPU {hub.cpu_s:.1f} s ({100 * hub.cpu_s / outcome.seconds:.0f}% of one core), "
-        f"peak RSS {hub.peak_rss_mb:.0f} MB; Keycloak: CPU {kc.cpu_s:.1f} s "
-        f"({100 * kc.cpu_s / outcome.seconds:.0f}%), peak RSS {kc.peak_rss_mb:.0f} MB"
+        "; ".join(
+            f"{part}: CPU {u.cpu_s:.1f} s ({100 * u.cpu_s / outcome.seconds:.0f}% of one core), "
+            f"peak RSS {u.peak_rss_mb:.0f} MB"
+            for part, u in outcome.usage.items()
+        )
     )
     lines += [f"PROBLEM: {p}" for p in outcome.problems]
     return "\n".join(lines)
@@ -389,7 +276,7 @@ def capacity(servers: list[Server]) -> str:
     each = sum(rss_mb(s.pid) for s in servers) / len(servers)
     more = int(available_mb() / each) if each else 0
     return (
-        f"servers: {each:.0f} MB resident each (no kernel running); this machine's available "
+        f"servers: {each:.0f} MB resident each (with their kernels); this machine's available "
         f"memory holds about {more} more of them, {len(servers) + more} in all"
     )
 
@@ -402,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tests.bench.bench_load",
         description="Many users' servers minting at once: steady, herd, cold start.",
     )
-    parser.add_argument("--users", type=int, default=200, help="users (default 200)")
+    parser.add_argument(
+        "--users", type=int, help="users (default: 200 native, 40 compose: real containers)"
+    )
     parser.add_argument("--steady-seconds", type=float, default=120.0)
     parser.add_argument("--herd-clients", type=int, default=3, help="clients per user (3)")
     parser.add_argument("--login-workers", type=int, default=8, help="logins at once (8)")
@@ -414,84 +303,66 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     args = parser.parse_args(argv)
-    stack = bench_stack(
-        "bench_load",
-        native_only="the native runtime only, not {runtime} (servers are local processes the "
-        "benchmark calls from, as code in them would): `make bench-load` starts it.",
-    )
-    settings = Settings.from_env()
-    log = HubLog(settings.logs_dir / "jupyterhub.log")
-    names = [f"{PREFIX}{i:03d}" for i in range(1, args.users + 1)]
+    stack = bench_stack("bench_load")
+    runtime = runtimes.for_runtime(stack.runtime)
+    users = args.users or (200 if stack.runtime == "native" else 40)
+    log = runtime.hub_log()
+    names = [f"{PREFIX}{i:03d}" for i in range(1, users + 1)]
     outcomes: list[Outcome] = []
     servers: list[Server] = []
+
+    def scenario(name: str, job: dict, **checks: bool) -> None:
+        outcome = run_scenario(name, runtime, log, servers, job)
+        check(outcome, servers, **checks)
+        outcomes.append(outcome)
+        print(report(outcome) + "\n", flush=True)
+
     try:
-        stack, servers, setup_s = make_users(stack, args.users, args.login_workers)
+        stack, servers, setup_s = make_users(stack, users, args.login_workers)
         kind = (
             "stand-in servers (HUB_SPAWNER=standin)"
             if all(s.standin for s in servers)
             else ("real Jupyter servers")
         )
         print(
-            f"Load benchmark (native): {len(servers)} users, each logged in through Keycloak "
-            f"with a running server; {kind}; {len(servers)} users ready in {setup_s:.0f} s "
-            f"({args.login_workers} at a time). {os.cpu_count()} CPUs.",
+            f"Load benchmark ({stack.runtime}): {len(servers)} users, each logged in through "
+            f"Keycloak with a running server; {kind}; {len(servers)} users ready in "
+            f"{setup_s:.0f} s ({args.login_workers} at a time). {os.cpu_count()} CPUs.",
             flush=True,
         )
         print(capacity(servers) + "\n", flush=True)
-        limits = httpx.Limits(max_connections=4 * len(servers), max_keepalive_connections=None)
-        fruit_api = conf.get("FRUIT_API_PUBLIC_URL")
 
-        def with_broker(scenario: Callable[[Broker, list[Call]], Awaitable[None]]) -> Body:
-            async def body(calls: list[Call]) -> None:
-                async with httpx.AsyncClient(timeout=TIMEOUT_S, limits=limits) as http:
-                    await scenario(Broker(http, fruit_api), calls)
-
-            return body
-
-        outcome = run_scenario(
+        scenario(
             f"steady: {len(servers)} users, a mint and a read every 2-10 s, "
             f"{args.steady_seconds:.0f} s",
-            settings,
-            log,
-            with_broker(lambda b, calls: steady(b, servers, args.steady_seconds, calls)),
+            {"scenario": "steady", "seconds": args.steady_seconds},
         )
-        check(outcome, servers)
-        outcomes.append(outcome)
-        print(report(outcome) + "\n", flush=True)
-
         if not args.no_refresh_wait:
             wait = refresh_due(servers) - time.time()
             if wait > 0:
                 print(f"(waiting {wait:.0f} s until every user's Keycloak token needs a refresh)")
                 time.sleep(wait)
-        outcome = run_scenario(
+        scenario(
             f"herd: {len(servers)} users x {args.herd_clients} clients at once, cache dropped"
             + ("" if args.no_refresh_wait else ", every Keycloak token due for a refresh"),
-            settings,
-            log,
-            with_broker(lambda b, calls: herd(b, servers, args.herd_clients, calls)),
+            {"scenario": "herd", "clients": args.herd_clients},
+            herd=True,
+            refresh_due=not args.no_refresh_wait,
         )
-        check(outcome, servers, herd=True, refresh_due=not args.no_refresh_wait)
-        outcomes.append(outcome)
-        print(report(outcome) + "\n", flush=True)
-
-        back_s = kill_hub(settings, stack.public_url)
-        outcome = run_scenario(
+        killed_at = time.monotonic()
+        runtime.kill_hub()
+        back_s = runtimes.wait_for_hub(stack.public_url, killed_at)
+        scenario(
             f"cold start: {len(servers)} first mints at once after a hub kill -9 "
             f"(hub back in {back_s:.1f} s)",
-            settings,
-            log,
-            with_broker(lambda b, calls: cold(b, servers, calls)),
+            {"scenario": "cold"},
         )
-        check(outcome, servers)
-        outcomes.append(outcome)
-        print(report(outcome) + "\n", flush=True)
     except (LoadError, AssertionError, httpx.HTTPError) as e:
         print(f"bench_load: failed: {e}", file=sys.stderr)
         return 1
     finally:
         print(f"removing the {len(names)} benchmark users ...", flush=True)
-        remove_users(stack, names, [s.home for s in servers])
+        remove_users(stack, runtime, names, [s.home for s in servers])
 
     if args.json:
         args.json.write_text(

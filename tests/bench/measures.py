@@ -1,20 +1,18 @@
-"""What the hub and Keycloak did while a benchmark scenario ran (native runtime): their CPU
-seconds and peak RSS, sampled from /proc, and the requests the hub sent to Keycloak, counted in
-the hub's log."""
+"""What the hub and Keycloak did while a benchmark scenario ran: their CPU seconds and peak RSS,
+sampled from /proc (a container's processes are the host's too), and the requests the hub sent
+to Keycloak, counted in the hub's log. Which processes and which log: ``tests.bench.runtimes``."""
 
 from __future__ import annotations
 
 import os
 import re
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from native_runtime.cli import _ctl
-from native_runtime.settings import Settings
 
 
 @dataclass
@@ -23,21 +21,21 @@ class Usage:
     peak_rss_mb: float = 0.0
 
 
-class Sampler:
-    """CPU seconds and peak RSS of the hub's and Keycloak's processes while a scenario runs
-    (read from /proc every ``interval`` seconds; the hub's pid is looked up again after it
-    was restarted)."""
+#: The processes to sample, by part ("hub", "keycloak", ...), looked up again when the hub's
+#: are gone (it was restarted).
+Pids = Callable[[], dict[str, list[int]]]
 
-    def __init__(self, settings: Settings, interval: float = 0.5) -> None:
-        self.settings = settings
+
+class Sampler:
+    """CPU seconds and peak RSS of each part's processes while a scenario runs (read from
+    /proc every ``interval`` seconds)."""
+
+    def __init__(self, pids: Pids, interval: float = 0.5) -> None:
+        self._pids = pids
         self.interval = interval
-        self.usage = {"hub": Usage(), "keycloak": Usage()}
+        self.usage: dict[str, Usage] = {}
         self._stop = threading.Event()
         self._last: dict[tuple[str, int], float] = {}
-
-    def pid(self, program: str) -> int | None:
-        answer = _ctl(self.settings, "pid", program).stdout.strip()
-        return int(answer) if answer.isdigit() and answer != "0" else None
 
     def _sample(self, pids: dict[str, list[int]]) -> None:
         ticks = os.sysconf("SC_CLK_TCK")
@@ -52,32 +50,31 @@ class Sampler:
                 cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
                 key = (name, pid)
                 if key in self._last:
-                    self.usage[name].cpu_s += cpu - self._last[key]
+                    self.usage.setdefault(name, Usage()).cpu_s += cpu - self._last[key]
                 self._last[key] = cpu
                 rss = re.search(r"VmRSS:\s+(\d+) kB", status)
                 rss_mb += int(rss.group(1)) / 1024 if rss else 0.0
-            self.usage[name].peak_rss_mb = max(self.usage[name].peak_rss_mb, rss_mb)
+            usage = self.usage.setdefault(name, Usage())
+            usage.peak_rss_mb = max(usage.peak_rss_mb, rss_mb)
 
-    def _pids(self) -> dict[str, list[int]]:
-        """The hub's process (not its servers), and Keycloak's whole tree (kc.sh, its JVM)."""
-        hub, keycloak = self.pid("jupyterhub"), self.pid("keycloak")
-        return {
-            "hub": [hub] if hub else [],
-            "keycloak": descendants(keycloak) if keycloak else [],
-        }
-
-    def _run(self, pids: dict[str, list[int]]) -> None:
+    def _run(self, pids: dict[str, list[int]], start_at: float | None) -> None:
+        if start_at is not None:  # the baseline when the scenario starts
+            self._stop.wait(max(0.0, start_at - time.time()))
+            self._sample(pids)
         while not self._stop.wait(self.interval):
             self._sample(pids)
-            if not all(Path(f"/proc/{pid}").exists() for pid in pids["hub"]):
+            if not all(Path(f"/proc/{pid}").exists() for pid in pids.get("hub", [])):
                 pids = self._pids()  # the hub was restarted
         self._sample(pids)
 
     @contextmanager
-    def running(self) -> Iterator[dict[str, Usage]]:
+    def running(self, start_at: float | None = None) -> Iterator[dict[str, Usage]]:
+        """Samples while the block runs; from ``start_at`` (epoch s) if given, when the
+        scenario's clients start after a lead time."""
         pids = self._pids()
-        self._sample(pids)  # the baseline, taken before the scenario starts
-        thread = threading.Thread(target=self._run, args=(pids,), daemon=True)
+        if start_at is None:
+            self._sample(pids)  # the baseline, taken before the scenario starts
+        thread = threading.Thread(target=self._run, args=(pids, start_at), daemon=True)
         thread.start()
         try:
             yield self.usage
@@ -104,29 +101,23 @@ def descendants(pid: int) -> list[int]:
 
 
 class HubLog:
-    """What the hub asked Keycloak for, read from its log between two points."""
+    """What the hub asked Keycloak for, read from its log between two points. ``read(since)``
+    gives the log's text after a point, and the point where it ends (a file offset, a time)."""
 
     EXCHANGE = re.compile(r"token-exchange audit: user=(\S+) .* cached=false")
     BROKER_REFRESH = re.compile(r"refreshed the Keycloak token of (\S+)")
     HUB_REFRESH = re.compile(r"Refreshing oauth access token for (\S+)")
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = self._size()
-
-    def _size(self) -> int:
-        return self.path.stat().st_size if self.path.exists() else 0
+    def __init__(self, read: Callable[[object], tuple[str, object]]) -> None:
+        self.read = read
+        self.point = read(None)[1]
 
     def mark(self) -> None:
-        self.offset = self._size()
+        self.point = self.read(None)[1]
 
     def since_mark(self) -> dict[str, Counter[str]]:
         """Per kind (exchange, refresh), how many per user since ``mark``."""
-        size = self._size()
-        start = self.offset if size >= self.offset else 0  # rotated: from its start
-        with self.path.open("rb") as f:
-            f.seek(start)
-            text = f.read().decode(errors="replace")
+        text, _ = self.read(self.point)
         counts: dict[str, Counter[str]] = {"exchange": Counter(), "refresh": Counter()}
         for line in text.splitlines():
             if m := self.EXCHANGE.search(line):
@@ -134,6 +125,21 @@ class HubLog:
             elif m := self.BROKER_REFRESH.search(line) or self.HUB_REFRESH.search(line):
                 counts["refresh"][m.group(1)] += 1
         return counts
+
+
+def file_log(path: Path) -> Callable[[object], tuple[str, object]]:
+    """A log file read from an offset (``None``: its end); a rotated file from its start."""
+
+    def read(offset: object) -> tuple[str, object]:
+        size = path.stat().st_size if path.exists() else 0
+        if offset is None:
+            return "", size
+        start = offset if isinstance(offset, int) and size >= offset else 0
+        with path.open("rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace"), size
+
+    return read
 
 
 def rss_mb(pid: int) -> float:

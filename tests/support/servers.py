@@ -66,10 +66,16 @@ def start_server(stack: Stack, user: str, hub: str = "", browser: CookieCarrier 
     api = f"{stack.public_url}{hub}/hub/api/users/{user}"
     headers = {"X-XSRFToken": browser.cookies["_xsrf"]}
     started = browser.request("POST", f"{api}/server", headers=headers)
+    # The login itself may have started the server (the hub's home page spawns it): the POST
+    # then finds it running (400), or still starting, which JupyterHub answers with a 500
+    # ("pending spawn" in its log); either way the server is on its way.
     if started.status_code >= 400 and "already running" not in started.text:
-        raise AssertionError(
-            f"the hub did not start {user}'s server: HTTP {started.status_code} {started.text}"
-        )
+        server = browser.request("GET", api, headers=headers).json()["servers"].get("")
+        if not server:
+            raise AssertionError(
+                f"the hub did not start {user}'s server: HTTP {started.status_code} "
+                f"{started.text}"
+            )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         server = browser.request("GET", api, headers=headers).json()["servers"].get("", {})
@@ -98,20 +104,29 @@ class ServerProcess:
 
 
 def server_processes(users: Iterable[str], hub: str = "") -> dict[str, ServerProcess]:
-    """One pass over /proc: the running server process of each of ``users`` that has one."""
+    """One pass over /proc: the running server process of each of ``users`` that has one (the
+    topmost of the processes with the server's environment: its kernels inherit it)."""
     wanted = {f"{hub}/user/{user}/": user for user in users}
-    found: dict[str, ServerProcess] = {}
+    matches: dict[str, list[tuple[ServerProcess, int]]] = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             raw = (proc / "environ").read_bytes()
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
         items = raw.decode(errors="replace").split("\0")
         env = dict(item.split("=", 1) for item in items if "=" in item)
         user = wanted.get(env.get("JUPYTERHUB_SERVICE_PREFIX", ""))
         if user and "JUPYTERHUB_API_TOKEN" in env:
-            found[user] = ServerProcess(env, cmdline.strip(), int(proc.name))
+            matches.setdefault(user, []).append(
+                (ServerProcess(env, cmdline.strip(), int(proc.name)), ppid)
+            )
+    found: dict[str, ServerProcess] = {}
+    for user, processes in matches.items():
+        pids = {process.pid for process, _ in processes}
+        tops = [process for process, ppid in processes if ppid not in pids]
+        found[user] = min(tops or [p for p, _ in processes], key=lambda p: p.pid)
     return found
 
 
