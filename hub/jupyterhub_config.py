@@ -249,9 +249,14 @@ elif SPAWNER in ("local", "standin"):
         if not STANDIN.is_file():
             raise ValueError(f"HUB_SPAWNER=standin needs {STANDIN} (a clone of the repository)")
         c.Spawner.cmd = [sys.executable, str(STANDIN)]
-    elif os.geteuid() == 0:
-        # Jupyter refuses root without this; the native demo runs as whoever ran `make up`.
-        c.Spawner.args.append("--ServerApp.allow_root=True")
+    else:
+        # A terminal's shell is a login shell by default, whose /etc/profile (Debian) sets PATH
+        # anew and loses the venv's commands (hubtokens); the shell itself keeps the server's.
+        shell = shutil.which("bash") or shutil.which("sh")
+        c.Spawner.args.append(f"--ServerApp.terminado_settings=shell_command={shell}")
+        if os.geteuid() == 0:
+            # Jupyter refuses root without this; the native demo runs as whoever ran `make up`.
+            c.Spawner.args.append("--ServerApp.allow_root=True")
 
     NEWS_SETTING = "@jupyterlab/apputils-extension/notification.jupyterlab-settings"
 

@@ -108,6 +108,9 @@ def make_users(stack: Stack, count: int, workers: int) -> tuple[Stack, list[Serv
     names = [f"{PREFIX}{i:03d}" for i in range(1, count + 1)]
     passwords = {n: new_password() for n in names}
     started = time.monotonic()
+    # Hub users left by an interrupted run are bound to Keycloak accounts that no longer
+    # exist: the hub would refuse the new accounts' logins (docs/security.md).
+    delete_hub_users(stack, names)
     keycloak_users.users(
         stack, create=[{"username": n, "password": passwords[n], "groups": GROUPS} for n in names]
     )
@@ -136,9 +139,8 @@ def make_users(stack: Stack, count: int, workers: int) -> tuple[Stack, list[Serv
     return stack, servers, time.monotonic() - started
 
 
-def remove_users(stack: Stack, runtime: LoadRuntime, names: list[str], homes: list[str]) -> None:
-    """Delete the benchmark's hub users (which stops their servers), their homes and Keycloak
-    accounts."""
+def delete_hub_users(stack: Stack, names: list[str]) -> None:
+    """Delete these hub users, if they exist (which stops their servers)."""
     admin = hub_session(stack, "hubadmin")
     headers = {"X-XSRFToken": admin.cookies["_xsrf"]}
 
@@ -148,6 +150,12 @@ def remove_users(stack: Stack, runtime: LoadRuntime, names: list[str], homes: li
     with ThreadPoolExecutor(max_workers=DELETE_WORKERS) as pool:
         list(pool.map(delete, names))
     admin.http.close()
+
+
+def remove_users(stack: Stack, runtime: LoadRuntime, names: list[str], homes: list[str]) -> None:
+    """Delete the benchmark's hub users (which stops their servers), their homes and Keycloak
+    accounts."""
+    delete_hub_users(stack, names)
     runtime.remove_homes(names, homes)
     keycloak_users.users(stack, delete=names)
 

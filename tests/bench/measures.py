@@ -128,16 +128,26 @@ class HubLog:
 
 
 def file_log(path: Path) -> Callable[[object], tuple[str, object]]:
-    """A log file read from an offset (``None``: its end); a rotated file from its start."""
+    """A log file read from an offset (``None``: its end). A file that shrank was rotated
+    (supervisord keeps the previous one as ``<name>.1``): the rest of that one, then the new."""
 
     def read(offset: object) -> tuple[str, object]:
         size = path.stat().st_size if path.exists() else 0
         if offset is None:
             return "", size
-        start = offset if isinstance(offset, int) and size >= offset else 0
+        start = offset if isinstance(offset, int) else 0
+        text = b""
+        rotated = path.with_name(path.name + ".1")
+        if size < start:
+            if rotated.exists():
+                with rotated.open("rb") as f:
+                    f.seek(start)
+                    text = f.read()
+            start = 0
         with path.open("rb") as f:
             f.seek(start)
-            return f.read().decode(errors="replace"), size
+            text += f.read()
+        return text.decode(errors="replace"), size
 
     return read
 
