@@ -73,8 +73,7 @@ def start_server(stack: Stack, user: str, hub: str = "", browser: CookieCarrier 
         server = browser.request("GET", api, headers=headers).json()["servers"].get("")
         if not server:
             raise AssertionError(
-                f"the hub did not start {user}'s server: HTTP {started.status_code} "
-                f"{started.text}"
+                f"the hub did not start {user}'s server: HTTP {started.status_code} {started.text}"
             )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
