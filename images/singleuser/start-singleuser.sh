@@ -1,5 +1,5 @@
 #!/bin/sh
-# Give the user the demo notebook once (their home is a per-user volume), then start.
+# Give the user the demo notebooks once (their home is a per-user volume), then start.
 set -e
-[ -e "$HOME/fruits-demo.ipynb" ] || cp /opt/demo/fruits-demo.ipynb "$HOME/"
+for demo in /opt/demo/*.ipynb; do [ -e "$HOME/${demo##*/}" ] || cp "$demo" "$HOME/"; done
 exec jupyterhub-singleuser "$@"
