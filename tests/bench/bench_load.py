@@ -102,10 +102,9 @@ def log_in_and_start(stack: Stack, user: str) -> float:
     return logged_in_at
 
 
-def make_users(stack: Stack, count: int, workers: int) -> tuple[Stack, list[Server], float]:
-    """Create, log in and start ``count`` users; returns the stack (with their passwords),
-    their servers and the seconds it took."""
-    names = [f"{PREFIX}{i:03d}" for i in range(1, count + 1)]
+def make_users(stack: Stack, names: list[str], workers: int) -> tuple[Stack, list[Server], float]:
+    """Create, log in and start these users; returns the stack (with their passwords), their
+    servers and the seconds it took."""
     passwords = {n: new_password() for n in names}
     started = time.monotonic()
     # Hub users left by an interrupted run are bound to Keycloak accounts that no longer
@@ -326,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report(outcome) + "\n", flush=True)
 
     try:
-        stack, servers, setup_s = make_users(stack, users, args.login_workers)
+        stack, servers, setup_s = make_users(stack, names, args.login_workers)
         kind = (
             "stand-in servers (HUB_SPAWNER=standin)"
             if all(s.standin for s in servers)

@@ -4,8 +4,10 @@ to Keycloak, counted in the hub's log. Which processes and which log: ``tests.be
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -57,10 +59,9 @@ class Sampler:
             usage = self.usage.setdefault(name, Usage())
             usage.peak_rss_mb = max(usage.peak_rss_mb, rss_mb)
 
-    def _run(self, pids: dict[str, list[int]], start_at: float | None) -> None:
-        if start_at is not None:  # the baseline when the scenario starts
-            self._stop.wait(max(0.0, start_at - time.time()))
-            self._sample(pids)
+    def _run(self, pids: dict[str, list[int]], start_at: float) -> None:
+        self._stop.wait(max(0.0, start_at - time.time()))
+        self._sample(pids)  # the baseline, when the scenario starts
         while not self._stop.wait(self.interval):
             self._sample(pids)
             if not all(Path(f"/proc/{pid}").exists() for pid in pids.get("hub", [])):
@@ -68,13 +69,10 @@ class Sampler:
         self._sample(pids)
 
     @contextmanager
-    def running(self, start_at: float | None = None) -> Iterator[dict[str, Usage]]:
-        """Samples while the block runs; from ``start_at`` (epoch s) if given, when the
-        scenario's clients start after a lead time."""
-        pids = self._pids()
-        if start_at is None:
-            self._sample(pids)  # the baseline, taken before the scenario starts
-        thread = threading.Thread(target=self._run, args=(pids, start_at), daemon=True)
+    def running(self, start_at: float) -> Iterator[dict[str, Usage]]:
+        """Samples while the block runs, from ``start_at`` (epoch s): when the scenario's
+        clients start, after a lead time."""
+        thread = threading.Thread(target=self._run, args=(self._pids(), start_at), daemon=True)
         thread.start()
         try:
             yield self.usage
@@ -100,56 +98,75 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+class FileLog:
+    """A log file (native: supervisord's); a point in it is an offset."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def end(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def since(self, offset: int) -> str:
+        """The text after ``offset``. A file that shrank was rotated (supervisord keeps the
+        previous one as ``<name>.1``): the rest of that one, then the new one."""
+        text = b""
+        if self.end() < offset:
+            rotated = self.path.with_name(self.path.name + ".1")
+            if rotated.exists():
+                with rotated.open("rb") as f:
+                    f.seek(offset)
+                    text = f.read()
+            offset = 0
+        with self.path.open("rb") as f:
+            f.seek(offset)
+            text += f.read()
+        return text.decode(errors="replace")
+
+
+class ContainerLog:
+    """A container's log (compose: ``docker logs``); a point in it is a time."""
+
+    def __init__(self, container: str) -> None:
+        self.container = container
+
+    def end(self) -> str:
+        return dt.datetime.now(dt.UTC).isoformat()
+
+    def since(self, when: str) -> str:
+        done = subprocess.run(
+            ["docker", "logs", "--since", when, self.container],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout + done.stderr  # the hub logs to stderr
+
+
 class HubLog:
-    """What the hub asked Keycloak for, read from its log between two points. ``read(since)``
-    gives the log's text after a point, and the point where it ends (a file offset, a time)."""
+    """What the hub asked Keycloak for, read from its log (a ``FileLog`` or ``ContainerLog``)
+    between two points."""
 
     EXCHANGE = re.compile(r"token-exchange audit: user=(\S+) .* cached=false")
     BROKER_REFRESH = re.compile(r"refreshed the Keycloak token of (\S+)")
     HUB_REFRESH = re.compile(r"Refreshing oauth access token for (\S+)")
 
-    def __init__(self, read: Callable[[object], tuple[str, object]]) -> None:
-        self.read = read
-        self.point = read(None)[1]
+    def __init__(self, log: FileLog | ContainerLog) -> None:
+        self.log = log
+        self.point = log.end()
 
     def mark(self) -> None:
-        self.point = self.read(None)[1]
+        self.point = self.log.end()
 
     def since_mark(self) -> dict[str, Counter[str]]:
         """Per kind (exchange, refresh), how many per user since ``mark``."""
-        text, _ = self.read(self.point)
         counts: dict[str, Counter[str]] = {"exchange": Counter(), "refresh": Counter()}
-        for line in text.splitlines():
+        for line in self.log.since(self.point).splitlines():
             if m := self.EXCHANGE.search(line):
                 counts["exchange"][m.group(1)] += 1
             elif m := self.BROKER_REFRESH.search(line) or self.HUB_REFRESH.search(line):
                 counts["refresh"][m.group(1)] += 1
         return counts
-
-
-def file_log(path: Path) -> Callable[[object], tuple[str, object]]:
-    """A log file read from an offset (``None``: its end). A file that shrank was rotated
-    (supervisord keeps the previous one as ``<name>.1``): the rest of that one, then the new."""
-
-    def read(offset: object) -> tuple[str, object]:
-        size = path.stat().st_size if path.exists() else 0
-        if offset is None:
-            return "", size
-        start = offset if isinstance(offset, int) else 0
-        text = b""
-        rotated = path.with_name(path.name + ".1")
-        if size < start:
-            if rotated.exists():
-                with rotated.open("rb") as f:
-                    f.seek(start)
-                    text = f.read()
-            start = 0
-        with path.open("rb") as f:
-            f.seek(start)
-            text += f.read()
-        return text.decode(errors="replace"), size
-
-    return read
 
 
 def rss_mb(pid: int) -> float:

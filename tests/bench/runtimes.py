@@ -11,7 +11,6 @@ how the hub is killed, and where the servers' clients run (``tests.bench.load_cl
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ from native_runtime.cli import _ctl
 from native_runtime.settings import Settings
 from stackconf import settings as conf
 from tests.bench import load_client
-from tests.bench.measures import HubLog, descendants, file_log
+from tests.bench.measures import ContainerLog, FileLog, HubLog, descendants
 from tests.chaos.faults import container, crash, docker, state
 
 #: How long before the clients' common start every container's client is started.
@@ -39,8 +38,6 @@ class LoadError(Exception):
 
 
 class NativeLoad:
-    name = "native"
-
     def __init__(self) -> None:
         self.settings = Settings.from_env()
 
@@ -54,7 +51,7 @@ class NativeLoad:
         return {"hub": [hub] if hub else [], "keycloak": descendants(keycloak) if keycloak else []}
 
     def hub_log(self) -> HubLog:
-        return HubLog(file_log(self.settings.logs_dir / "jupyterhub.log"))
+        return HubLog(FileLog(self.settings.logs_dir / "jupyterhub.log"))
 
     def kill_hub(self) -> None:
         """kill -9 the hub; supervisord starts it again, its servers keep running."""
@@ -81,8 +78,6 @@ class NativeLoad:
 
 
 class ComposeLoad:
-    name = "compose"
-
     def pids(self) -> dict[str, list[int]]:
         """The hub's process, and the whole trees of Keycloak and Postgres (both databases)."""
         found = {}
@@ -92,21 +87,7 @@ class ComposeLoad:
         return found
 
     def hub_log(self) -> HubLog:
-        hub = container("hub")
-
-        def read(since: object) -> tuple[str, object]:
-            now = dt.datetime.now(dt.UTC).isoformat()
-            if since is None:
-                return "", now
-            done = subprocess.run(
-                ["docker", "logs", "--since", str(since), hub],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            return done.stdout + done.stderr, now  # the hub logs to stderr
-
-        return HubLog(read)
+        return HubLog(ContainerLog(container("hub")))
 
     def kill_hub(self) -> None:
         """kill -9 the hub's main process; Docker's restart policy starts it again, and the
