@@ -7,6 +7,9 @@ import uvicorn
 from fruit_api.app import create_app
 from fruit_api.settings import Settings
 
+#: Seconds an idle keep-alive connection stays open: above Traefik's 90 s (see main).
+KEEP_ALIVE_SECONDS = 120
+
 
 def main() -> None:
     """Serve on FRUIT_API_HOST:FRUIT_API_PORT; trust X-Forwarded-* from FORWARDED_ALLOW_IPS."""
@@ -18,6 +21,10 @@ def main() -> None:
         port=settings.port,
         root_path=settings.root_path,  # the proxy prefix, so /docs works behind Traefik
         proxy_headers=True,
+        # Longer than the proxy keeps an idle upstream connection (Traefik's serversTransport
+        # idleConnTimeout, 90 s by default): with uvicorn's 5 s, Traefik could send a request
+        # on a connection uvicorn was closing, and a POST (not retried) got a 502.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

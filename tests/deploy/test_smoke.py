@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from hubtokens.jwt_claims import unverified_claims
 from tests.deploy.conftest import Deployment
+from tests.support import chromium
 from tests.support.servers import call_in_container, container_of
 
 USER = "reader"
@@ -98,7 +99,7 @@ def test_login_and_mint_a_token(page: Page, deployment: Deployment) -> None:
     # JupyterLab opens in the server's own origin (https://reader.localhost:8443 with user
     # subdomains), after the hub's OAuth hand-off to that host.
     server = deployment.server_url(USER)
-    page.goto(f"{server}/lab")
+    chromium.goto(page, f"{server}/lab")  # again if a new container's network aborted it
     expect(page).to_have_url(re.compile(rf"^{re.escape(server)}/lab"), timeout=60_000)
     expect(page.get_by_role("contentinfo")).to_be_visible(timeout=60_000)  # JupyterLab's status bar
 
