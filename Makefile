@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 RUNTIME ?= auto
 BIN := $(VENV)/bin
-EXTRAS := hub,api,native,singleuser,client,dev,deploy
+EXTRAS := hub,api,native,singleuser,client,laptop,dev,deploy
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help

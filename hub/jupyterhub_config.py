@@ -194,7 +194,8 @@ c.Spawner.environment = {
 # Open the demo notebook in JupyterLab.
 c.Spawner.default_url = "/lab/tree/fruits-demo.ipynb"
 # Our Jupyter server extension in each server (src/userserver: the default notebook's kernel
-# started with the server); the user image and the native venv have the package.
+# started with the server, the token files kept fresh); the user image and the native venv
+# have the package.
 c.Spawner.args = ["--ServerApp.jpserver_extensions=userserver=True"]
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
@@ -208,6 +209,7 @@ if SPAWNER == "docker":
     # settings (stackconf) are its rules.
     # DockerSpawner, its new servers noticed up as soon as they answer (hubspawners).
     c.JupyterHub.spawner_class = "hubspawners.docker.PromptDockerSpawner"
+    USER_RUNTIME_DIR = "/run/user/1000"  # uid 1000: jovyan, the user image's user
     c.DockerSpawner.image = conf.get("SINGLEUSER_IMAGE")
     c.DockerSpawner.network_name = conf.get("USERS_NETWORK")
     c.DockerSpawner.use_internal_ip = True
@@ -233,7 +235,11 @@ if SPAWNER == "docker":
         "pids_limit": conf.get_int("USER_PIDS_LIMIT"),
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
+        # The server's runtime directory, in memory: its token files (userserver.tokenfiles)
+        # never reach a disk, and end with the container.
+        "tmpfs": {USER_RUNTIME_DIR: "rw,noexec,nosuid,nodev,size=1m,mode=0700,uid=1000,gid=1000"},
     }
+    c.Spawner.environment["XDG_RUNTIME_DIR"] = USER_RUNTIME_DIR
 elif SPAWNER in ("local", "standin"):
     # Native runtime: servers are local processes of the hub's own OS user, with a home
     # directory per hub user. A single-machine demo: users are NOT isolated from each other.

@@ -6,19 +6,22 @@ Read by idpctl (to derive Keycloak objects) and by the hub's broker (as its allo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from apiregistry.problems import ConfigError, Problem
 from apiregistry.yamlfile import read_yaml
 
-API_KEYS = {"realm", "requester", "description", "scopes"}
+API_KEYS = {"realm", "requester", "description", "scopes", "token_files"}
 SCOPE_KEYS = {"description", "role", "groups"}
-#: The client that asks for an API's tokens by token exchange, unless the API names another:
-#: the hub's token broker's client (idp/templates/clients/jupyterhub-exchange.yml).
+#: The client that asks for an API's tokens by token exchange, unless the API names others
+#: (``requester:``, a client or a list): the hub's token broker's client
+#: (idp/templates/clients/jupyterhub-exchange.yml).
 DEFAULT_REQUESTER = "jupyterhub-exchange"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]*$")
+#: A token file's name: one path segment in the user's token directory.
+FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,12 @@ class ScopeSpec:
 class ApiSpec:
     name: str
     realm: str
-    requester: str
+    #: The clients that ask for the API's scopes (each gets them as optional client scopes).
+    requesters: tuple[str, ...]
     description: str
     scopes: dict[str, ScopeSpec]
+    #: Token files every user's server keeps fresh: file name -> the scopes of its token.
+    token_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _text(value: Any) -> bool:
@@ -57,6 +63,43 @@ def is_object_name(value: Any) -> bool:
     """A Keycloak object's name (role, group): any text but control characters, not empty,
     and not . or .. (a path segment that would name another object)."""
     return _text(value) and value.strip() != "" and value not in (".", "..")
+
+
+def is_file_name(value: Any) -> bool:
+    """A token file's name: letters, digits, . _ - (one path segment, not hidden)."""
+    return isinstance(value, str) and FILE_NAME.fullmatch(value) is not None
+
+
+def _token_files(
+    raw: Any, scopes: dict[str, ScopeSpec], file: str, where: str, problems: list[Problem]
+) -> dict[str, tuple[str, ...]]:
+    """``token_files:`` of an API: ``{file name: [scope, ...]}``, each scope the API's own."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(Problem(file, where, "token_files must map file names to lists of scopes"))
+        return {}
+    files: dict[str, tuple[str, ...]] = {}
+    for name, wanted in raw.items():
+        fwhere = f"{where}, token file {name}"
+        if not is_file_name(name):
+            problems.append(Problem(file, fwhere, "the file name may use letters, digits, . _ -"))
+            continue
+        if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
+            problems.append(Problem(file, fwhere, "expected a list of scope names"))
+            continue
+        unknown = [s for s in wanted if s not in scopes]
+        if unknown:
+            problems.append(
+                Problem(
+                    file,
+                    fwhere,
+                    f"scope {unknown[0]!r} is not one of this API's scopes {sorted(scopes)}",
+                )
+            )
+            continue
+        files[str(name)] = tuple(wanted)
+    return files
 
 
 def load_registry(path: Path) -> dict[str, ApiSpec]:
@@ -84,12 +127,24 @@ def load_registry(path: Path) -> dict[str, ApiSpec]:
             problems.append(
                 Problem(file, where, f"realm must be a realm folder's name, got {spec['realm']!r}")
             )
-        if spec.get("requester") is not None and not is_object_name(spec["requester"]):
-            problems.append(
-                Problem(
-                    file, where, f"requester must be a client's name, got {spec['requester']!r}"
+        requesters = spec.get("requester")
+        if requesters is None:
+            requesters = [DEFAULT_REQUESTER]
+        elif isinstance(requesters, str):
+            requesters = [requesters]
+        if not isinstance(requesters, list) or not requesters:
+            requesters = [requesters]
+        for requester in requesters:
+            if not is_object_name(requester):
+                problems.append(
+                    Problem(
+                        file,
+                        where,
+                        "requester must be a client's name or a list of them, "
+                        f"got {spec['requester']!r}",
+                    )
                 )
-            )
+                break
         if spec.get("description") is not None and not isinstance(spec["description"], str):
             problems.append(Problem(file, where, "description must be a string"))
         scopes: dict[str, ScopeSpec] = {}
@@ -135,11 +190,13 @@ def load_registry(path: Path) -> dict[str, ApiSpec]:
         apis[str(name)] = ApiSpec(
             name=str(name),
             realm=str(spec.get("realm") or ""),
-            requester=str(spec.get("requester") or DEFAULT_REQUESTER),
+            requesters=tuple(str(r) for r in requesters),
             description=str(spec.get("description") or ""),
             scopes=scopes,
+            token_files=_token_files(spec.get("token_files"), scopes, file, where, problems),
         )
     seen: dict[str, str] = {}
+    files_seen: dict[str, str] = {}
     for api in apis.values():
         for scope in api.scopes:
             key = f"{api.realm}/{scope}"
@@ -152,6 +209,17 @@ def load_registry(path: Path) -> dict[str, ApiSpec]:
                     )
                 )
             seen[key] = api.name
+        for token_file in api.token_files:
+            key = f"{api.realm}/{token_file}"
+            if key in files_seen:
+                problems.append(
+                    Problem(
+                        file,
+                        f"api {api.name}, token file {token_file}",
+                        f"also kept by api {files_seen[key]} in realm {api.realm}",
+                    )
+                )
+            files_seen[key] = api.name
     if problems:
         raise ConfigError(problems)
     return apis

@@ -5,10 +5,14 @@
     hubtokens list                 # the APIs and scopes you may ask for, granted or not
     hubtokens inspect fruit-api    # a token's header and claims (never its signature)
     hubtokens forget               # the broker forgets this server's cached tokens
+    hubtokens files                # the token files this server keeps fresh
+    hubtokens login --issuer URL SCOPE...   # outside a hub (a laptop): log in to Keycloak
+    hubtokens logout                        # ... and out again
 
 Runs inside a notebook server started by JupyterHub (a terminal, a ``!`` line in a notebook,
 a script), with the same client as ``hubtokens.get`` (``TokenClient``: the same retries while
-the hub or Keycloak is down, the same errors). Each run is a new process, so the command has no
+the hub or Keycloak is down, the same errors); outside a hub, after ``hubtokens login``, with
+the laptop's Keycloak login (``hubtokens.laptop``). Each run is a new process, so the command has no
 cache of its own: the broker's cache answers a repeated ``get`` (1-2 ms).
 
 Errors: one line on stderr, ``hubtokens: <code>: <what happened and what to do>``, and an exit
@@ -25,8 +29,10 @@ from typing import Any
 import click
 import jwt
 
-from .client import TokenClient
+from . import files as token_files
+from .client import TokenClient, client_here
 from .errors import HubTokensError
+from .jwt_claims import unverified_claims
 
 #: The command's exit status for each error code (0: success; 2: a usage error, from click).
 #: Scripts can tell "not allowed" (ask an admin) from "down" (try again later).
@@ -43,6 +49,7 @@ EXIT_STATUS: dict[str, int] = {
     "idp_unavailable": 11,
     "hub_unavailable": 12,
     "broker_unreachable": 13,
+    "token_files": 14,  # ~/.config/hubtokens/files.toml is wrong
 }
 
 #: Claims holding times (seconds since the epoch), shown with the local time as well.
@@ -50,7 +57,7 @@ TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
 
 
 def _client() -> TokenClient:
-    return TokenClient()
+    return client_here()
 
 
 def _fail(error: HubTokensError) -> None:
@@ -155,6 +162,127 @@ def forget() -> None:
     (after your groups changed, say)."""
     forgotten = _client().forget()
     click.echo(f"The hub forgot {forgotten} cached token{'s' if forgotten != 1 else ''}.")
+
+
+@main.command(name="files")
+def files_() -> None:
+    """The token files this server keeps fresh, for programs that read a token from a file.
+
+    Each is rewritten before its token expires, in $XDG_RUNTIME_DIR/hubtokens/ (in memory,
+    mode 0600). Your hub admin names some (idp/apis.yml); add your own in
+    ~/.config/hubtokens/files.toml, one table per file, e.g.
+
+    \b
+      [fruit-writer]
+      audience = "fruit-api"
+      scopes = ["fruits:read", "fruits:write"]
+
+    The server reads that file again within 10 s of a change.
+    """
+    admin = token_files.admin_files(_client().available())
+    config = token_files.user_config_path()
+    problem = None
+    try:
+        user = token_files.user_files(config)
+    except token_files.TokenFilesError as e:
+        problem, user = e, []
+    try:
+        directory = str(token_files.files_dir())
+    except token_files.TokenFilesError:
+        directory = ""
+    rows = [("FILE", "AUDIENCE", "SCOPES", "FROM", "NOW")]
+    for wanted in token_files.merged(admin, user):
+        path = f"{directory}/{wanted.name}" if directory else wanted.name
+        rows.append((path, wanted.audience, wanted.scope or "-", wanted.source, _state(path)))
+    click.echo(_table(rows) if len(rows) > 1 else "No token files.")
+    if not directory:
+        click.echo("\nXDG_RUNTIME_DIR is not set: this server writes no token files.", err=True)
+    if problem is not None:
+        click.echo(f"hubtokens: token_files: {problem}", err=True)
+        sys.exit(EXIT_STATUS["token_files"])
+
+
+@main.command()
+@click.option(
+    "--issuer",
+    envvar="HUBTOKENS_ISSUER",
+    help="Keycloak's realm URL, e.g. https://auth.example.org/auth/realms/demo (your hub "
+    "admin knows it). Default: $HUBTOKENS_ISSUER, else your last login's.",
+)
+@click.option(
+    "--client-id",
+    envvar="HUBTOKENS_CLIENT_ID",
+    help="Keycloak's client for this command (default: hubtokens-laptop, from idp/).",
+)
+@click.argument("scope", nargs=-1)
+def login(issuer: str | None, client_id: str | None, scope: tuple[str, ...]) -> None:
+    """Outside a hub (a laptop): log in to Keycloak, then get tokens as in a hub.
+
+    Name every SCOPE you will ask tokens for (each token is narrowed to the scopes it asks
+    for); without any, those of your last login. You confirm the login in a browser, on any
+    device: the command prints the address and a code. Your login is kept in the OS keyring
+    (else in a file of mode 0600, with a warning) until hubtokens logout.
+
+    \b
+    Example:
+      hubtokens login --issuer https://auth.example.org/auth/realms/demo fruits:read
+      curl -H "Authorization: Bearer $(hubtokens get fruit-api fruits:read)" ...
+    """
+    laptop = _laptop()
+    store = laptop.LoginStore()
+    last = store.login()
+    issuer = issuer or (last.issuer if last else None)
+    if not issuer:
+        raise click.UsageError("Give --issuer: Keycloak's realm URL (ask your hub admin).")
+    scopes = scope or (last.scopes if last else ())
+    if not scopes:
+        raise click.UsageError("Name the scopes you will ask tokens for, e.g. fruits:read.")
+
+    def show(device: dict[str, Any]) -> None:
+        where = device.get("verification_uri_complete") or device.get("verification_uri")
+        click.echo(
+            f"To log in, open {where} in a browser and confirm the code "
+            f"{device.get('user_code')} (it expires in {device.get('expires_in', '?')} s).",
+            err=True,
+        )
+
+    done = laptop.log_in(issuer, scopes, show, client_id=client_id or laptop.CLIENT_ID, store=store)
+    click.echo(f"Logged in to {done.issuer} for {' '.join(done.scopes)}.", err=True)
+
+
+@main.command()
+def logout() -> None:
+    """Outside a hub: end this machine's Keycloak login (revoked at Keycloak) and forget it."""
+    laptop = _laptop()
+    if laptop.log_out():
+        click.echo("Logged out: the login is revoked at Keycloak and forgotten here.", err=True)
+    else:
+        click.echo("Not logged in on this machine.", err=True)
+
+
+def _laptop() -> Any:
+    """hubtokens.laptop, or a clear error where its libraries are not installed."""
+    try:
+        from . import laptop
+    except ImportError as e:
+        raise click.ClickException(
+            f"Laptop mode needs {e.name}: pip install 'jupyterhub-keycloak-tokens[laptop]'."
+        ) from None
+    return laptop
+
+
+def _state(path: str) -> str:
+    """What the file holds now: "expires in 3m 12s", "missing", "expired"."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            claims = unverified_claims(file.read().strip())
+    except OSError:
+        return "missing"
+    expires = claims.get("exp")
+    if not isinstance(expires, int | float) or isinstance(expires, bool):
+        return "not a token"
+    left = int(expires - datetime.now().timestamp())
+    return f"expires in {left // 60}m {left % 60:02d}s" if left > 0 else "expired"
 
 
 def _shown(name: str, value: Any) -> str:

@@ -132,10 +132,15 @@ class TokenClient:
         if not hub_api_url or not api_token:
             raise NotInJupyterHub()
         self.url = hub_api_url.rstrip("/") + "/token-exchange"
-        self.cache_margin = cache_margin
-        self.retry_seconds = max(0.0, float(retry_seconds))
         self._api_token = api_token
         self._http = http_client or httpx.Client(timeout=timeout)
+        self._setup(cache_margin, retry_seconds)
+
+    def _setup(self, cache_margin: float | None, retry_seconds: float | None) -> None:
+        """The cache, the fetches in flight and the retries' budget (every client has them)."""
+        self.cache_margin = DEFAULT_CACHE_MARGIN if cache_margin is None else cache_margin
+        retry_seconds = DEFAULT_RETRY_SECONDS if retry_seconds is None else retry_seconds
+        self.retry_seconds = max(0.0, float(retry_seconds))
         self._cache: dict[CacheKey, AccessToken] = {}
         #: Fetches in progress, per key: other threads wait for its token or its error.
         self._flights: dict[CacheKey, Future[AccessToken]] = {}
@@ -348,12 +353,30 @@ _default_lock = threading.Lock()
 
 
 def default_client() -> TokenClient:
-    """The process-wide client used by ``hubtokens.get()`` and friends, created on first use."""
+    """The process-wide client used by ``hubtokens.get()`` and friends, created on first use
+    (:func:`client_here`)."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = TokenClient()
+            _default = client_here()
         return _default
+
+
+def client_here() -> TokenClient:
+    """In a hub's notebook server: the hub's broker (:class:`TokenClient`). Elsewhere: this
+    machine's ``hubtokens login`` (:class:`hubtokens.laptop.LaptopClient`), if there is one;
+    else :class:`NotInJupyterHub`."""
+    try:
+        return TokenClient()
+    except NotInJupyterHub:
+        try:  # only outside a hub: Authlib and keyring are not imported in a notebook server
+            from .laptop import LaptopClient, LoginStore
+        except ImportError:
+            raise NotInJupyterHub() from None
+        store = LoginStore()
+        if store.login() is None:
+            raise
+        return LaptopClient(store)
 
 
 def reset_default_client() -> None:

@@ -42,7 +42,8 @@ LISTING = "hubtokens.available() (in a terminal: hubtokens list)"
 
 NOT_IN_JUPYTERHUB_MESSAGE = (
     "JUPYTERHUB_API_URL/JUPYTERHUB_API_TOKEN are not set: "
-    "run this inside a notebook server started by JupyterHub"
+    "run this inside a notebook server started by JupyterHub, "
+    "or log in from this machine first: hubtokens login --issuer <Keycloak realm URL> SCOPE..."
 )
 
 

@@ -401,22 +401,26 @@ def api_scope(api: ApiSpec, scope: ScopeSpec) -> dict[str, Any]:
     }
 
 
-def find_requester(
+def find_requesters(
     desired: Desired, api: ApiSpec, realm_dir: Path, registry_file: str, problems: list[Problem]
-) -> dict[str, Any] | None:
-    """The client that asks for the API's scopes, now managing its optional scopes."""
-    requester = desired.clients.get(api.requester)
-    if requester is None:
-        problems.append(
-            Problem(
-                registry_file,
-                f"api {api.name}",
-                f"requester client {api.requester!r} is not defined in {realm_dir / 'clients'}",
+) -> list[dict[str, Any]]:
+    """The clients that ask for the API's scopes, now managing their optional scopes."""
+    found = []
+    for name in api.requesters:
+        requester = desired.clients.get(name)
+        if requester is None:
+            problems.append(
+                Problem(
+                    registry_file,
+                    f"api {api.name}",
+                    f"requester client {name!r} is not defined in {realm_dir / 'clients'}",
+                )
             )
-        )
-    elif requester["_optionalScopes"] is None:
-        requester["_optionalScopes"] = []
-    return requester
+            continue
+        if requester["_optionalScopes"] is None:
+            requester["_optionalScopes"] = []
+        found.append(requester)
+    return found
 
 
 def grant_scope_role_to_groups(
@@ -444,13 +448,13 @@ def add_api_scope(
     desired: Desired,
     api: ApiSpec,
     scope: ScopeSpec,
-    requester: dict[str, Any] | None,
+    requesters: list[dict[str, Any]],
     realm_dir: Path,
     registry_file: str,
     problems: list[Problem],
 ) -> None:
     """One scope of an API: its client scope, its gate role, the role for its groups, and
-    the scope as an optional scope of the requester."""
+    the scope as an optional scope of each requester."""
     if scope.name in BUILTIN_SCOPES:
         problems.append(
             Problem(
@@ -486,8 +490,9 @@ def add_api_scope(
     grant_scope_role_to_groups(
         desired, api, scope, realm_dir / "groups.yml", registry_file, problems
     )
-    if requester is not None and scope.name not in requester["_optionalScopes"]:
-        requester["_optionalScopes"].append(scope.name)
+    for requester in requesters:
+        if scope.name not in requester["_optionalScopes"]:
+            requester["_optionalScopes"].append(scope.name)
 
 
 def add_api(
@@ -503,10 +508,10 @@ def add_api(
             )
         )
         return
-    requester = find_requester(desired, api, realm_dir, registry_file, problems)
+    requesters = find_requesters(desired, api, realm_dir, registry_file, problems)
     add_object(desired.clients, "clientId", api_client(api), registry_file, "client", problems)
     for scope in api.scopes.values():
-        add_api_scope(desired, api, scope, requester, realm_dir, registry_file, problems)
+        add_api_scope(desired, api, scope, requesters, realm_dir, registry_file, problems)
 
 
 def load_realm(

@@ -107,8 +107,9 @@ def test_listing_keeps_the_public_contract_for_the_repository_registry():
     assert set(listing) == {"audiences"}
     assert set(listing["audiences"]) == set(apis)
     for name, entry in listing["audiences"].items():
-        assert set(entry) == {"description", "scopes"}
+        assert set(entry) == {"description", "scopes", "token_files"}
         assert entry["description"] == apis[name].description
+        assert entry["token_files"] == {f: list(s) for f, s in apis[name].token_files.items()}
         assert list(entry["scopes"]) == list(apis[name].scopes)
         for scope, item in entry["scopes"].items():
             assert item == {

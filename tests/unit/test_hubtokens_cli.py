@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -102,9 +103,8 @@ def test_forget_asks_the_broker_to_forget(broker):
 def test_every_error_code_has_its_own_exit_status():
     statuses = [cli.EXIT_STATUS[code] for code in ERROR_STATUS]
     assert len(set(statuses)) == len(statuses)
-    assert set(ERROR_STATUS) | {"not_in_jupyterhub", "broker_unreachable", "error"} == set(
-        cli.EXIT_STATUS
-    )
+    local = {"not_in_jupyterhub", "broker_unreachable", "error", "token_files"}
+    assert set(ERROR_STATUS) | local == set(cli.EXIT_STATUS)
     assert 0 not in cli.EXIT_STATUS.values() and 2 not in cli.EXIT_STATUS.values()  # click: usage
 
 
@@ -160,3 +160,45 @@ def test_the_docs_table_of_exit_statuses_is_the_commands():
         for m in re.finditer(r"^\| (\d+) \| `([a-z_]+)` \|", docs.read_text(), re.MULTILINE)
     }
     assert documented == cli.EXIT_STATUS
+
+
+def test_files_lists_the_admins_and_the_users_with_their_state(broker, monkeypatch, tmp_path):
+    listing = json.loads(json.dumps(LISTING))
+    listing["audiences"]["fruit-api"]["token_files"] = {"fruit-api": ["fruits:read"]}
+    broker.listing = listing
+    (tmp_path / "hubtokens").mkdir()
+    (tmp_path / "config" / "hubtokens").mkdir(parents=True)
+    (tmp_path / "config" / "hubtokens" / "files.toml").write_text(
+        '[exotic]\naudience = "fruit-api"\nscopes = ["fruits:exotic"]\n'
+    )
+    future = int(time.time()) + 200
+    (tmp_path / "hubtokens" / "fruit-api").write_text(jwt.encode({"exp": future}, "k" * 32))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    result = run("files")
+    assert result.exit_code == 0, result.output
+    header, exotic, fruit = result.stdout.splitlines()
+    assert header.split() == ["FILE", "AUDIENCE", "SCOPES", "FROM", "NOW"]
+    assert exotic.split()[:2] == [f"{tmp_path}/hubtokens/exotic", "fruit-api"]
+    assert exotic.split()[-1] == "missing"
+    assert fruit.split()[:4] == [
+        f"{tmp_path}/hubtokens/fruit-api",
+        "fruit-api",
+        "fruits:read",
+        "idp/apis.yml",
+    ]
+    assert re.search(r"expires in 3m [12]\ds$", fruit)
+
+
+def test_files_names_a_wrong_user_file_with_its_own_exit_status(broker, monkeypatch, tmp_path):
+    (tmp_path / "hubtokens").mkdir()
+    (tmp_path / "hubtokens" / "files.toml").write_text("[exotic]\nscopes = []\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    result = run("files")
+    assert result.exit_code == cli.EXIT_STATUS["token_files"]
+    assert "No token files." in result.stdout
+    assert f"hubtokens: token_files: {tmp_path}/hubtokens/files.toml, [exotic]: audience" in (
+        result.stderr
+    )
+    assert "XDG_RUNTIME_DIR is not set" in result.stderr

@@ -34,6 +34,7 @@ class FakeBroker:
         self.delay = delay
         self.requests: list[httpx.Request] = []
         self.error: tuple[int, bytes] | None = None
+        self.listing = LISTING
         self._lock = threading.Lock()
 
     def posts(self):
@@ -50,7 +51,7 @@ class FakeBroker:
         assert request.url == f"{HUB}/token-exchange"
         assert request.headers["Authorization"] == f"token {API_TOKEN}"
         if request.method == "GET":
-            return httpx.Response(200, json=LISTING)
+            return httpx.Response(200, json=self.listing)
         body = json.loads(request.content)
         value = jwt.encode(
             {"n": n, "aud": body["audience"], "scope": body.get("scope", "")},

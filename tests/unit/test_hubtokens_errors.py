@@ -89,7 +89,8 @@ def test_json_without_error_code_gives_base_error():
 def test_not_in_jupyterhub_message():
     assert str(hubtokens.NotInJupyterHub()) == (
         "JUPYTERHUB_API_URL/JUPYTERHUB_API_TOKEN are not set: "
-        "run this inside a notebook server started by JupyterHub"
+        "run this inside a notebook server started by JupyterHub, "
+        "or log in from this machine first: hubtokens login --issuer <Keycloak realm URL> SCOPE..."
     )
 
 

@@ -116,6 +116,33 @@ def test_unknown_key_in_an_api_scope(idp: Path) -> None:
     the_problem(idp, "apis.yml", "api fruit-api, scope fruits:write", "unknown key 'roles'")
 
 
+@pytest.mark.parametrize(
+    ("files", "where", "says"),
+    [
+        ({"fruit-api": ["fruits:juice"]}, ", token file fruit-api", "'fruits:juice' is not one"),
+        ({"../up": ["fruits:read"]}, ", token file ../up", "letters, digits, . _ -"),
+        ({".hidden": ["fruits:read"]}, ", token file .hidden", "letters, digits, . _ -"),
+        ({"fruit-api": "fruits:read"}, ", token file fruit-api", "a list of scope names"),
+        (["fruit-api"], "", "token_files must map file names to lists of scopes"),
+    ],
+)
+def test_a_wrong_token_file(idp: Path, files: Any, where: str, says: str) -> None:
+    edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"].update(token_files=files))
+    the_problem(idp, "apis.yml", f"api fruit-api{where}", says)
+
+
+def test_a_token_file_kept_by_two_apis_of_a_realm(idp: Path) -> None:
+    def twice(d: Any) -> None:
+        d["apis"]["veg-api"] = {
+            "realm": "demo",
+            "scopes": {"veg:read": {"role": "veg-reader"}},
+            "token_files": {"fruit-api": ["veg:read"]},
+        }
+
+    edit(idp / "apis.yml", twice)
+    the_problem(idp, "apis.yml", "api veg-api, token file fruit-api", "also kept by api fruit-api")
+
+
 def test_scope_without_role(idp: Path) -> None:
     edit(idp / "apis.yml", lambda d: d["apis"]["fruit-api"]["scopes"]["fruits:exotic"].pop("role"))
     the_problem(idp, "apis.yml", "api fruit-api, scope fruits:exotic", "role is required")

@@ -55,8 +55,9 @@ class Policy:
         return f"role {', '.join(roles)}" if roles else "the matching role"
 
     def listing(self, granted_roles: Iterable[str]) -> dict[str, Any]:
-        """What ``GET /hub/api/token-exchange`` returns: audiences, scopes, and whether the
-        user holds the role each scope needs (None when the scope names no role)."""
+        """What ``GET /hub/api/token-exchange`` returns: audiences, scopes, whether the user
+        holds the role each scope needs (None when the scope names no role), and the token
+        files the admin has every server keep."""
         roles = set(granted_roles)
         return {
             "audiences": {
@@ -70,6 +71,8 @@ class Policy:
                         }
                         for scope in api.scopes.values()
                     },
+                    # The token files every server keeps (idp/apis.yml; userserver.tokenfiles).
+                    "token_files": {name: list(scopes) for name, scopes in api.token_files.items()},
                 }
                 for name, api in self.apis.items()
             }
