@@ -21,6 +21,10 @@ def _check_algorithms(algorithms: tuple[str, ...]) -> None:
             )
 
 
+#: The clients that request this API's tokens (its requester in idp/apis.yml).
+DEFAULT_AUTHORIZED_PARTIES = ("jupyterhub-exchange", "hubtokens-laptop")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Fruit API configuration. Each field maps to an env var (see ``from_env``).
@@ -36,9 +40,10 @@ class Settings:
     host / port: ``FRUIT_API_HOST`` / ``FRUIT_API_PORT``. Default ``127.0.0.1`` / ``8090``.
     leeway_seconds: ``FRUIT_API_LEEWAY_SECONDS``; clock skew allowed. Default ``5``.
     authorized_parties: ``FRUIT_API_AUTHORIZED_PARTIES``; comma-separated allowlist of the
-        clients whose tokens are accepted (the ``azp`` claim: the hub broker's token-exchange
-        client for exchanged tokens). Default ``jupyterhub-exchange``; set but empty: any
-        client.
+        clients whose tokens are accepted (the ``azp`` claim: the clients that request its
+        tokens, its ``requester`` in idp/apis.yml). Default ``jupyterhub-exchange`` (the hub
+        broker's token-exchange client) and ``hubtokens-laptop`` (the hubtokens command outside
+        a hub); set but empty: any client.
     """
 
     issuer: str = DEFAULT_ISSUER
@@ -50,7 +55,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8090
     leeway_seconds: int = 5
-    authorized_parties: tuple[str, ...] = ("jupyterhub-exchange",)
+    authorized_parties: tuple[str, ...] = DEFAULT_AUTHORIZED_PARTIES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issuer", self.issuer.rstrip("/"))
@@ -93,6 +98,6 @@ class Settings:
             leeway_seconds=get_int("LEEWAY_SECONDS", 5),
             # An explicitly empty FRUIT_API_AUTHORIZED_PARTIES means "any client".
             authorized_parties=get_list(
-                env.get("FRUIT_API_AUTHORIZED_PARTIES", "jupyterhub-exchange")
+                env.get("FRUIT_API_AUTHORIZED_PARTIES", ",".join(DEFAULT_AUTHORIZED_PARTIES))
             ),
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,8 +32,8 @@ import httpx
 import keyring
 import keyring.errors
 from authlib.common.security import generate_token
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from filelock import FileLock
 from tenacity import Retrying, retry_if_exception, stop_before_delay
@@ -46,6 +47,13 @@ from .errors import (
     ScopeNotAllowed,
 )
 from .jwt_claims import unverified_claims
+
+with warnings.catch_warnings():
+    # Authlib 1.9 says httpx is deprecated in favour of httpx2 when its httpx client is
+    # imported; httpx is this package's HTTP client everywhere, and a warning on every
+    # `hubtokens` run would only confuse its users.
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import OAuth2Client
 
 CLIENT_ID = "hubtokens-laptop"
 KEYRING_SERVICE = "hubtokens"
@@ -171,7 +179,7 @@ class Keycloak:
     def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
             url = f"{self.login.issuer.rstrip('/')}/.well-known/openid-configuration"
-            response = self.call(lambda: self.oauth.get(url))
+            response = self.call(lambda: self.oauth.request("GET", url, withhold_token=True))
             if response.status_code != 200:
                 raise LaptopLoginError(
                     f"{url} answered HTTP {response.status_code}: is {self.login.issuer} a "
@@ -200,7 +208,8 @@ class Keycloak:
         if not endpoint:
             raise LaptopLoginError(f"{self.login.issuer} offers no device login.")
         response = self.call(
-            lambda: self.oauth.post(
+            lambda: self.oauth.request(
+                "POST",
                 endpoint,
                 data={
                     "client_id": self.login.client_id,
@@ -208,6 +217,7 @@ class Keycloak:
                     "code_challenge": create_s256_code_challenge(verifier),
                     "code_challenge_method": "S256",
                 },
+                withhold_token=True,  # no token yet: this request starts the login
             )
         )
         body = response.json() if response.content else {}
@@ -220,7 +230,8 @@ class Keycloak:
     def poll_device_login(self, device: dict[str, Any], verifier: str) -> dict[str, Any]:
         """Ask for the tokens every ``interval`` seconds (5 s more after ``slow_down``) until
         the user approves, denies, or the code expires."""
-        interval = [float(device.get("interval") or 5)]
+        given = device.get("interval")
+        interval = [float(given) if isinstance(given, int | float) else 5.0]  # RFC 8628: 5 s
 
         def pending(error: BaseException) -> bool:
             code = getattr(error, "oauth_code", "")

@@ -16,8 +16,8 @@ def test_defaults() -> None:
     assert s.root_path == "/fruit-api"
     assert s.algorithms == ("RS256",)
     assert (s.host, s.port, s.leeway_seconds) == ("127.0.0.1", 8090, 5)
-    assert s.authorized_parties == ("jupyterhub-exchange",)
-    assert Settings().authorized_parties == ("jupyterhub-exchange",)
+    assert s.authorized_parties == ("jupyterhub-exchange", "hubtokens-laptop")
+    assert Settings().authorized_parties == s.authorized_parties
 
 
 def test_env_overrides() -> None:
