@@ -188,8 +188,9 @@ DEMO_NOTEBOOK = HERE / "notebooks" / "fruits-demo.ipynb"
 # Non-secret settings a notebook needs; never put a token or secret here.
 c.Spawner.environment = {
     "FRUIT_API_URL": conf.get("FRUIT_API_PUBLIC_URL"),
-    # Read by the server's userserver extension (prestart).
+    # Read by the server's userserver extension (prestart, the save scrubber).
     "USER_PRESTART_KERNEL": str(conf.get_bool("USER_PRESTART_KERNEL")).lower(),
+    "USER_SAVE_SCRUBBER": str(conf.get_bool("USER_SAVE_SCRUBBER")).lower(),
 }
 # Open the demo notebook in JupyterLab.
 c.Spawner.default_url = "/lab/tree/fruits-demo.ipynb"

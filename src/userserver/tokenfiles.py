@@ -196,18 +196,15 @@ class TokenFileKeeper:
                 self.reconcile(self.wanted())
 
 
-async def start(serverapp: Any) -> TokenFileKeeper | None:
+async def start(serverapp: Any, client: TokenClient | None) -> TokenFileKeeper | None:
     """Start keeping the token files of this server (in a hub, with a tmpfs), or say why not."""
     log = serverapp.log
-    try:
-        client = TokenClient()
-    except HubTokensError:
+    if client is None:
         return None  # not a hub's server: nothing to mint with
     try:
         directory = ensure_dir(files_dir())
     except (TokenFilesError, OSError) as e:
         log.warning("hubtokens files: no token files are written: %s", e)
-        client.close()
         return None
     keeper = TokenFileKeeper(client, directory, user_config_path(), log)
     keeper.task = asyncio.create_task(keeper.run())

@@ -413,7 +413,10 @@ def check_success(request: Request, answer: Answer, payload: Any) -> None:
         assert set(payload) == {"forgotten"} and isinstance(payload["forgotten"], int)
         assert payload["forgotten"] >= 0
     elif request.method == "GET":
+        held = payload.pop("held")
         assert payload == APIS_LISTING, payload
+        for item in held:  # what the caller holds: never a token
+            assert set(item) == {"audience", "scope", "minted_at", "expires_at"}, item
     else:
         check_token(request, answer, payload)
 
@@ -449,6 +452,7 @@ APIS_LISTING = {
                 }
                 for scope in api.scopes.values()
             },
+            "token_files": {f: list(s) for f, s in api.token_files.items()},
         }
         for name, api in APIS.items()
     }

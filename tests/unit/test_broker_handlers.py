@@ -107,6 +107,19 @@ async def test_a_request_within_the_limits_mints(hub):
     assert json.loads(response.body)["access_token"] == "MINTED"
 
 
+async def test_the_listing_says_what_the_calling_server_holds_never_the_tokens(hub):
+    await post(hub, request_body(), headers={"X-Test-Server": "default"})
+    await post(hub, request_body(), headers={"X-Test-Server": "other"})
+    response = await AsyncHTTPClient().fetch(hub, headers={"X-Test-Server": "default"})
+    listing = json.loads(response.body)
+    (held,) = listing["held"]  # the other server's token is not this one's
+    assert set(held) == {"audience", "scope", "minted_at", "expires_at"}
+    assert (held["audience"], held["scope"]) == ("fruit-api", "fruits:read")
+    assert held["minted_at"] < held["expires_at"] and held["expires_at"].endswith("Z")
+    assert "MINTED" not in response.body.decode()
+    assert "fruits:read" in listing["audiences"]["fruit-api"]["scopes"]
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_an_oversized_body_is_413(hub, chunked):
     body = request_body(padding="x" * 200_000)

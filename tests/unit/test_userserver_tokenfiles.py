@@ -147,20 +147,16 @@ async def test_the_users_file_replaces_and_adds_and_removal_deletes(tmp_path, ca
     assert list(k.directory.iterdir()) == []
 
 
-async def test_start_outside_a_hub_writes_nothing(monkeypatch):
-    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
-    monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
+async def test_start_outside_a_hub_writes_nothing():
     app = type("App", (), {"log": logging.getLogger("test")})()
-    assert await tokenfiles.start(app) is None
+    assert await tokenfiles.start(app, None) is None
 
 
 async def test_start_without_a_runtime_dir_says_why(monkeypatch, caplog):
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "x" * 32)
-    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://hub:8081/hub/api")
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     app = type("App", (), {"log": logging.getLogger("test")})()
     with caplog.at_level(logging.WARNING):
-        assert await tokenfiles.start(app) is None
+        assert await tokenfiles.start(app, Client([token("t")])) is None
     assert "XDG_RUNTIME_DIR is not set" in caplog.text
 
 

@@ -18,12 +18,13 @@ CacheKey = tuple[str, str, str, tuple[str, ...]]
 
 @dataclass(frozen=True)
 class Minted:
-    """A token the broker minted; ``expires_at`` is epoch seconds."""
+    """A token the broker minted; ``expires_at`` and ``minted_at`` are epoch seconds."""
 
     access_token: str
     expires_at: float
     scope: str
     audience: str
+    minted_at: float = 0.0
 
     def __repr__(self) -> str:  # never show the token
         return (
@@ -107,6 +108,16 @@ class TokenCache:
         for key in keys:
             del self._entries[key]
         return len(keys)
+
+    def held_by(self, username: str, server: str) -> list[Minted]:
+        """The usable tokens one server of a user holds, soonest to expire first."""
+        now = self.clock()
+        held = [
+            entry.minted
+            for key, entry in self._entries.items()
+            if key[:2] == (username, server) and usable(entry.minted.expires_at, self.margin, now)
+        ]
+        return sorted(held, key=lambda minted: minted.expires_at)
 
     def forget_server(self, username: str, server: str) -> int:
         """Drop the tokens one server of a user holds (it asked to); returns how many."""

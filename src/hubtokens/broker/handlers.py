@@ -59,6 +59,12 @@ class BoundedBody:
         return b"".join(self._chunks)
 
 
+def iso_time(epoch_seconds: float) -> str:
+    """``2026-11-22T21:40:00Z``: how the broker states times."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds")
+    return moment.replace("+00:00", "Z")
+
+
 def parse_request(raw: bytes) -> tuple[Any, Any]:
     """``(audience, scope)`` of a request body, or ``BrokerError`` invalid_request."""
     try:
@@ -186,13 +192,12 @@ class TokenExchangeHandler(APIHandler):
             self._send_error(error)
             return
         expires_in = max(0, int(minted.expires_at - broker.clock()))
-        expires_at = datetime.fromtimestamp(minted.expires_at, UTC).isoformat(timespec="seconds")
         self._send_json(
             {
                 "access_token": minted.access_token,
                 "token_type": "Bearer",
                 "expires_in": expires_in,
-                "expires_at": expires_at.replace("+00:00", "Z"),
+                "expires_at": iso_time(minted.expires_at),
                 "audience": minted.audience,
                 "scope": minted.scope,
             }
@@ -211,13 +216,24 @@ class TokenExchangeHandler(APIHandler):
     async def get(self) -> None:
         broker = self.authenticator.current_broker()
         try:
-            user, _server = self._caller()
+            user, server = self._caller()
         except BrokerError as error:
             self._send_error(error)
             return
         state = await user.get_auth_state() or {}
         roles = realm_roles(state.get("access_token"))
-        self._send_json(broker.policy.listing(roles))
+        listing = broker.policy.listing(roles)
+        # What this server holds now (the broker's cache; never the tokens themselves).
+        listing["held"] = [
+            {
+                "audience": minted.audience,
+                "scope": minted.scope,
+                "minted_at": iso_time(minted.minted_at),
+                "expires_at": iso_time(minted.expires_at),
+            }
+            for minted in broker.held(user.name, server)
+        ]
+        self._send_json(listing)
 
     def compute_etag(self) -> None:
         """No ETag: every answer is per caller and not to be cached (``no-store``), so a GET with

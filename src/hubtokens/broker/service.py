@@ -151,6 +151,10 @@ class TokenBroker:
         """How many times the user was revoked since the hub started."""
         return self._epochs.get(username, 0)
 
+    def held(self, username: str, server: str) -> list[Minted]:
+        """The tokens one server of a user holds now (the cache: minted for it, usable)."""
+        return self.cache.held_by(username, server)
+
     def forget(self, username: str, server: str) -> int:
         """Drop the tokens cached for one server of a user (``DELETE`` on the broker: "mint
         afresh next time", e.g. after an admin changed the user's roles)."""
@@ -252,11 +256,13 @@ class TokenBroker:
         missing = tuple(s for s in scopes if s not in granted)
         if missing:
             raise self._not_granted(user.name, audience, missing, scopes)
+        now = self.clock()
         minted = Minted(
             access_token=body["access_token"],
-            expires_at=self.clock() + float(body.get("expires_in", 0)),
+            expires_at=now + float(body.get("expires_in", 0)),
             scope=" ".join(scopes),
             audience=audience,
+            minted_at=now,
         )
         if self.epoch(user.name) != epoch:  # logout (or revocation) while Keycloak answered
             self.log.warning(
