@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help venv up down ps logs test test-unit test-fuzz test-stack test-compose lint bench clean \
 	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy test-security \
-	test-chaos bench-load
+	test-chaos bench-load labextension
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,9 +21,18 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	sh images/drop-slow-imports.sh $(BIN)/pip
+	# An editable install has no data files: JupyterLab finds the prebuilt Tokens panel here.
+	mkdir -p $(VENV)/share/jupyter/labextensions
+	ln -sfn $(CURDIR)/src/userserver/labextension $(VENV)/share/jupyter/labextensions/hubtokens-panel
 	touch $@
 
 venv: $(BIN)/.installed  ## create .venv with everything the native runtime and tests need
+
+# The Tokens panel (labextension/, TypeScript) built into src/userserver/labextension/, which is
+# committed (pip install brings it prebuilt); npm's registry, pinned by package-lock.json.
+labextension: venv  ## rebuild JupyterLab's Tokens panel after changing labextension/
+	cd labextension && npm ci --no-audit --no-fund && npx tsc \
+	  && PATH=$(abspath $(BIN)):$$PATH jupyter-builder build .
 
 # Which runtime `make up` uses: compose where a Docker engine answers, native otherwise.
 runtime:
