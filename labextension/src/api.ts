@@ -9,6 +9,8 @@ import { ServerConnection } from '@jupyterlab/services';
 export interface IScope {
   description: string;
   role: string;
+  /** The groups that have the role: the ones to ask an admin for. */
+  groups: string[];
   granted: boolean | null;
 }
 

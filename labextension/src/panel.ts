@@ -12,6 +12,7 @@ import {
   IHeld,
   IListing,
   IMinted,
+  IScope,
   listing,
   mint
 } from './api';
@@ -51,6 +52,14 @@ function table(
       ...rows.map(row => element('tr', {}, ...row.map(cell => element('td', {}, cell))))
     )
   );
+}
+
+/** What to ask an admin for: a group that has the scope's role. */
+export function notGranted(scope: IScope): string {
+  const groups = scope.groups ?? [];
+  return groups.length
+    ? `not granted: ask an admin to add you to ${groups.join(' or ')} (role ${scope.role})`
+    : `not granted: ask an admin for a group with role ${scope.role}`;
 }
 
 export function countdown(expiresAt: string, now: number = Date.now()): string {
@@ -157,11 +166,7 @@ export class TokensPanel extends Widget {
             scope.granted === true
               ? element('span', { class: 'jp-hubtokens-granted' }, 'granted')
               : scope.granted === false
-                ? element(
-                    'span',
-                    { class: 'jp-hubtokens-not-granted' },
-                    `not granted: ask an admin for a group with role ${scope.role}`
-                  )
+                ? element('span', { class: 'jp-hubtokens-not-granted' }, notGranted(scope))
                 : 'no role needed'
           ]),
           `Scopes of ${audience}`,

@@ -116,18 +116,18 @@ def list_(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
-    rows = [("AUDIENCE", "SCOPE", "GRANTED", "ROLE", "DESCRIPTION")]
+    rows = [("AUDIENCE", "SCOPE", "GRANTED", "ROLE", "GROUPS", "DESCRIPTION")]
     for audience, api in sorted(listing.get("audiences", {}).items()):
         for name, scope in sorted(api.get("scopes", {}).items()):
             granted = {True: "yes", False: "no", None: "-"}.get(scope.get("granted"), "?")
-            rows.append(
-                (audience, name, granted, scope.get("role") or "-", scope.get("description", ""))
-            )
+            groups = ",".join(scope.get("groups") or []) or "-"
+            role, description = scope.get("role") or "-", scope.get("description", "")
+            rows.append((audience, name, granted, role, groups, description))
     click.echo(_table(rows))
     if any(row[2] == "no" for row in rows[1:]):
         click.echo(
-            "\nA scope you are not granted needs its role: ask an admin to add you to a group "
-            "that has it.",
+            "\nA scope you are not granted needs its role: ask an admin to add you to one of "
+            "its GROUPS.",
             err=True,
         )
 

@@ -59,7 +59,8 @@ def test_the_tokens_panel(page: Page, stack: Stack) -> None:
     write = apis.get_by_role("row").filter(has_text="fruits:write")
     expect(read).to_contain_text("granted")
     expect(read).not_to_contain_text("not granted")
-    expect(write).to_contain_text("not granted: ask an admin for a group with role fruit-writer")
+    expect(write).to_contain_text("not granted: ask an admin to add you to fruit-curators")
+    expect(write).to_contain_text("(role fruit-writer)")
 
     # Mint with the scopes offered (those granted are checked), then read the inspector.
     expect(panel.get_by_label("fruits:read")).to_be_checked()

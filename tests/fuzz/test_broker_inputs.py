@@ -448,6 +448,7 @@ APIS_LISTING = {
                 scope.name: {
                     "description": scope.description,
                     "role": scope.role,
+                    "groups": list(scope.groups),
                     "granted": False if scope.role else None,
                 }
                 for scope in api.scopes.values()

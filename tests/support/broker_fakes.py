@@ -35,7 +35,7 @@ def make_broker(http: httpx.AsyncClient, apis: dict, **overrides: Any) -> TokenB
 def registry(audience: str, roles: dict[str, str], realm: str = "demo") -> dict[str, ApiSpec]:
     """One API of the registry, ``roles`` mapping each scope it offers to its gate role."""
     scopes = {scope: ScopeSpec(scope, "", role, ()) for scope, role in roles.items()}
-    return {audience: ApiSpec(audience, realm, "jupyterhub", "", scopes)}
+    return {audience: ApiSpec(audience, realm, ("jupyterhub-exchange",), "", scopes)}
 
 
 def make_jwt(exp, **claims):

@@ -8,8 +8,10 @@ from hubtokens.broker.policy import Policy
 
 
 def api(name, description, scopes):
-    specs = {s: ScopeSpec(s, d, role, ()) for s, (d, role) in scopes.items()}
-    return ApiSpec(name, "demo", "jupyterhub", description, specs)
+    specs = {
+        s: ScopeSpec(s, d, role, (f"{role}s",) if role else ()) for s, (d, role) in scopes.items()
+    }
+    return ApiSpec(name, "demo", ("jupyterhub-exchange",), description, specs)
 
 
 APIS = {
@@ -76,6 +78,7 @@ def test_listing_marks_granted_by_role(policy):
     assert scopes["fruits:read"] == {
         "description": "read fruits",
         "role": "fruit-reader",
+        "groups": ["fruit-readers"],
         "granted": True,
     }
     assert scopes["fruits:write"]["granted"] is False
@@ -115,5 +118,6 @@ def test_listing_keeps_the_public_contract_for_the_repository_registry():
             assert item == {
                 "description": apis[name].scopes[scope].description,
                 "role": apis[name].scopes[scope].role,
+                "groups": list(apis[name].scopes[scope].groups),
                 "granted": False,
             }

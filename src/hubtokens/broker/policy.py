@@ -67,6 +67,7 @@ class Policy:
                         scope.name: {
                             "description": scope.description,
                             "role": scope.role,
+                            "groups": list(scope.groups),  # the groups that have the role
                             "granted": (scope.role in roles) if scope.role else None,
                         }
                         for scope in api.scopes.values()
