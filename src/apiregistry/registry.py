@@ -12,6 +12,7 @@ from typing import Any
 
 from apiregistry.problems import ConfigError, Problem
 from apiregistry.yamlfile import read_yaml
+from hubtokens.files import FILE_NAME
 
 API_KEYS = {"realm", "requester", "description", "scopes", "token_files"}
 SCOPE_KEYS = {"description", "role", "groups"}
@@ -20,8 +21,6 @@ SCOPE_KEYS = {"description", "role", "groups"}
 #: (idp/templates/clients/jupyterhub-exchange.yml).
 DEFAULT_REQUESTER = "jupyterhub-exchange"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]*$")
-#: A token file's name: one path segment in the user's token directory.
-FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -195,31 +194,24 @@ def load_registry(path: Path) -> dict[str, ApiSpec]:
             scopes=scopes,
             token_files=_token_files(spec.get("token_files"), scopes, file, where, problems),
         )
-    seen: dict[str, str] = {}
-    files_seen: dict[str, str] = {}
-    for api in apis.values():
-        for scope in api.scopes:
-            key = f"{api.realm}/{scope}"
-            if key in seen:
-                problems.append(
-                    Problem(
-                        file,
-                        f"api {api.name}, scope {scope}",
-                        f"also defined by api {seen[key]} in realm {api.realm}",
+    # A scope, and a token file, belongs to one API of its realm.
+    for kind, names_of, verb in (
+        ("scope", lambda api: api.scopes, "defined"),
+        ("token file", lambda api: api.token_files, "kept"),
+    ):
+        seen: dict[tuple[str, str], str] = {}
+        for api in apis.values():
+            for name in names_of(api):
+                key = (api.realm, name)
+                if key in seen:
+                    problems.append(
+                        Problem(
+                            file,
+                            f"api {api.name}, {kind} {name}",
+                            f"also {verb} by api {seen[key]} in realm {api.realm}",
+                        )
                     )
-                )
-            seen[key] = api.name
-        for token_file in api.token_files:
-            key = f"{api.realm}/{token_file}"
-            if key in files_seen:
-                problems.append(
-                    Problem(
-                        file,
-                        f"api {api.name}, token file {token_file}",
-                        f"also kept by api {files_seen[key]} in realm {api.realm}",
-                    )
-                )
-            files_seen[key] = api.name
+                seen[key] = api.name
     if problems:
         raise ConfigError(problems)
     return apis

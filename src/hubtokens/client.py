@@ -24,6 +24,7 @@ from .errors import (
     HubTokensError,
     IdpUnavailable,
     InvalidRequest,
+    LoginRequired,
     NotInJupyterHub,
     error_from_response,
 )
@@ -67,7 +68,7 @@ def gave_up(error: HubTokensError, attempts: int, seconds: float) -> HubTokensEr
     """``error`` (the last attempt's), its message extended with how long the client tried,
     what is down and what to do."""
     if isinstance(error, IdpUnavailable):
-        down = "Keycloak, the identity provider, is down or not answering the hub"
+        down = "Keycloak, the identity provider, is down or not answering"
         error.hint = (
             "Wait a minute and re-run this cell; if it persists, tell your hub admin that "
             "Keycloak is down."
@@ -373,10 +374,10 @@ def client_here() -> TokenClient:
             from .laptop import LaptopClient, LoginStore
         except ImportError:
             raise NotInJupyterHub() from None
-        store = LoginStore()
-        if store.login() is None:
-            raise
-        return LaptopClient(store)
+        try:
+            return LaptopClient(LoginStore())
+        except LoginRequired:  # no hubtokens login on this machine either
+            raise NotInJupyterHub() from None
 
 
 def reset_default_client() -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: A token file's name: one path segment, not hidden (as apiregistry checks the admin's).
+#: A token file's name: one path segment, not hidden (apiregistry checks the admin's with it).
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: Filesystems that live in memory only: a token file is never written anywhere else.
 MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
@@ -64,11 +64,16 @@ def admin_files(listing: Mapping[str, Any]) -> list[TokenFile]:
     return files
 
 
-def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CONFIG_HOME/hubtokens/files.toml`` (``~/.config`` by default)."""
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The user's hubtokens folder: ``$XDG_CONFIG_HOME/hubtokens`` (``~/.config`` by default)."""
     env = os.environ if env is None else env
     config_home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or "~") / ".config")
-    return Path(config_home).expanduser() / "hubtokens" / "files.toml"
+    return Path(config_home).expanduser() / "hubtokens"
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """The user's token files: ``files.toml`` in :func:`config_dir`."""
+    return config_dir(env) / "files.toml"
 
 
 def user_files(path: Path) -> list[TokenFile]:

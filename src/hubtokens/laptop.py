@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from .errors import (
     LoginRequired,
     ScopeNotAllowed,
 )
+from .files import config_dir
 from .jwt_claims import unverified_claims
 
 with warnings.catch_warnings():
@@ -67,12 +68,6 @@ class LaptopLoginError(HubTokensError):
     hint = "Run hubtokens login again; hubtokens login --help says what it needs."
     #: Keycloak's OAuth error code, when it gave one (e.g. ``authorization_pending``).
     oauth_code = ""
-
-
-def config_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    config_home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or "~") / ".config")
-    return Path(config_home).expanduser() / "hubtokens"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -43,48 +44,47 @@ class TokensHandler(APIHandler):
         self.set_status(error.status or 502)
         self.finish(json.dumps({"error": error.code, "message": str(error)}))
 
-    @web.authenticated
-    async def get(self) -> None:
+    async def answer(self, call: Callable[[], Any]) -> None:
+        """``call`` (a broker call, blocking) in a thread; its result as JSON, or its error."""
         try:
-            listing = await asyncio.to_thread(self.client.available)
+            result = await asyncio.to_thread(call)
         except HubTokensError as error:
             self.send_error_of(error)
             return
-        self.finish(json.dumps(listing))
+        self.finish(json.dumps(result))
+
+    @web.authenticated
+    async def get(self) -> None:
+        await self.answer(lambda: self.client.available())
 
     @web.authenticated
     async def post(self) -> None:
         try:
             body = self.get_json_body() or {}
-            audience, scope = body.get("audience"), body.get("scope") or None
-            if not isinstance(audience, str) or not isinstance(scope, str | list | type(None)):
-                raise InvalidRequest('Send {"audience": "fruit-api", "scope": "fruits:read"}.')
-            token = await asyncio.to_thread(self.client.get, audience, scope)
-        except HubTokensError as error:
-            self.send_error_of(error)
-            return
         except web.HTTPError:
             self.send_error_of(InvalidRequest("The body is not JSON."))
             return
-        self.finish(
-            json.dumps(
-                {
-                    "access_token": token.value,
-                    "audience": token.audience,
-                    "scope": token.scope,
-                    "expires_at": token.expires_at.isoformat(timespec="seconds"),
-                }
+        audience, scope = body.get("audience"), body.get("scope") or None
+        if not isinstance(audience, str) or not isinstance(scope, str | list | type(None)):
+            self.send_error_of(
+                InvalidRequest('Send {"audience": "fruit-api", "scope": "fruits:read"}.')
             )
-        )
+            return
+
+        def mint() -> dict[str, str]:
+            token = self.client.get(audience, scope)
+            return {
+                "access_token": token.value,
+                "audience": token.audience,
+                "scope": token.scope,
+                "expires_at": token.expires_at.isoformat(timespec="seconds"),
+            }
+
+        await self.answer(mint)
 
     @web.authenticated
     async def delete(self) -> None:
-        try:
-            forgotten = await asyncio.to_thread(self.client.forget)
-        except HubTokensError as error:
-            self.send_error_of(error)
-            return
-        self.finish(json.dumps({"forgotten": forgotten}))
+        await self.answer(lambda: {"forgotten": self.client.forget()})
 
 
 def handlers(base_url: str) -> list[tuple[str, Any]]:

@@ -70,15 +70,9 @@ def server_api(page: Page, method: str, url: str, body: object = None) -> tuple[
     return status, text
 
 
-def run_cells(
-    page: Page, stack: Stack, user: str, cells: list[str], keep_kernel: bool = False
-) -> list[str]:
-    """Save ``cells`` as a new notebook (Jupyter's contents API), open it, Run All, and
-    return the text of every output, in order. The last cell prints a sentinel we wait for.
-    Afterwards the notebook is deleted and, unless ``keep_kernel``, its kernel shut down."""
-    name = f"e2e-{uuid.uuid4().hex[:8]}.ipynb"
-    done = f"E2E-DONE-{uuid.uuid4().hex[:6]}"
-    notebook = {
+def notebook_model(cells: list[str]) -> dict:
+    """A Python notebook of code cells, not run yet, as Jupyter's contents API takes it."""
+    return {
         "nbformat": 4,
         "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
@@ -91,9 +85,20 @@ def run_cells(
                 "execution_count": None,
                 "id": uuid.uuid4().hex[:8],
             }
-            for src in [*cells, f"print({done!r})"]
+            for src in cells
         ],
     }
+
+
+def run_cells(
+    page: Page, stack: Stack, user: str, cells: list[str], keep_kernel: bool = False
+) -> list[str]:
+    """Save ``cells`` as a new notebook (Jupyter's contents API), open it, Run All, and
+    return the text of every output, in order. The last cell prints a sentinel we wait for.
+    Afterwards the notebook is deleted and, unless ``keep_kernel``, its kernel shut down."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}.ipynb"
+    done = f"E2E-DONE-{uuid.uuid4().hex[:6]}"
+    notebook = notebook_model([*cells, f"print({done!r})"])
     base = stack.server_url(user)
     body = {"type": "notebook", "content": notebook}
     status, text = server_api(page, "PUT", f"{base}/api/contents/{name}", body)

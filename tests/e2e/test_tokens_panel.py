@@ -18,6 +18,7 @@ from playwright.sync_api import Page, Request, expect
 from tests.e2e.jupyter import (
     CELL_TIMEOUT,
     login,
+    notebook_model,
     open_notebook,
     server_api,
     wait_for_lab,
@@ -107,21 +108,9 @@ def test_a_token_printed_in_a_cell_is_not_saved(page: Page, stack: Stack) -> Non
     wait_for_lab(page, USER)
     name = f"e2e-leak-{uuid.uuid4().hex[:6]}.ipynb"
     base = stack.server_url(USER)
-    notebook = {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-        "cells": [
-            {
-                "cell_type": "code",
-                "id": "leak",
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-                "source": "import hubtokens\nprint(hubtokens.get('fruit-api', 'fruits:read').value)",
-            }
-        ],
-    }
+    notebook = notebook_model(
+        ["import hubtokens\nprint(hubtokens.get('fruit-api', 'fruits:read').value)"]
+    )
     status, _ = server_api(
         page, "PUT", f"{base}/api/contents/{name}", {"type": "notebook", "content": notebook}
     )
