@@ -5,6 +5,7 @@ Its names and how each is made are listed once, in ``secrets.yml`` beside this m
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -42,9 +43,13 @@ def new_value(kind: str) -> str:
         return secrets.token_hex(32)
     if kind == "password":
         return demo_password()
+    if kind == "base32":
+        return base64.b32encode(secrets.token_bytes(20)).decode()
     if kind.startswith("literal:"):
         return kind.removeprefix("literal:")
-    raise ValueError(f"{KINDS_FILE}: unknown kind {kind!r} (token, hex, password, literal:VALUE)")
+    raise ValueError(
+        f"{KINDS_FILE}: unknown kind {kind!r} (token, hex, password, base32, literal:VALUE)"
+    )
 
 
 def generate() -> dict[str, str]:
