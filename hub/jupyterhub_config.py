@@ -55,8 +55,16 @@ c.JupyterHub.cleanup_servers = True
 # (KeycloakLogoutHandler).
 c.JupyterHub.token_expires_in_max_seconds = conf.get_int("HUB_TOKEN_MAX_LIFETIME")
 c.JupyterHub.shutdown_on_logout = conf.get_bool("HUB_STOP_SERVERS_ON_LOGOUT")
-# Our page templates (a clearer "not approved" page) ahead of JupyterHub's own.
+# Our page templates ahead of JupyterHub's own: a clearer "not approved" and "waiting for
+# approval" page, and in the menu the Access requests page (hub admins, when the accounts
+# client is configured: ACCOUNTS_CLIENT_SECRET) and Keycloak's account console (password,
+# two-factor).
 c.JupyterHub.template_paths = [str(HERE / "templates")]
+c.JupyterHub.template_vars = {
+    "access_requests_enabled": bool(conf.get("ACCOUNTS_CLIENT_SECRET")),
+    "keycloak_account_url": f"{conf.get('KEYCLOAK_PUBLIC_URL').rstrip('/')}/realms/"
+    f"{conf.get('KEYCLOAK_REALM')}/account/",
+}
 
 # --- Proxy: Traefik is the single front door and the hub's proxy (no Node, one proxy) -------
 c.JupyterHub.proxy_class = "traefik_file"
@@ -121,7 +129,10 @@ a.auth_state_groups_key = "oauth_user.groups"
 c.JupyterHub.custom_scopes = {
     "custom:token-exchange": {
         "description": "Exchange the owner's Keycloak login for short-lived API tokens.",
-    }
+    },
+    "custom:access-requests": {
+        "description": "Approve, reject, block and unblock accounts (the Access requests page).",
+    },
 }
 # A server's $JUPYTERHUB_API_TOKEN gets the server role's scopes that its owner also holds,
 # so users hold the scope (for themselves only) and the server role passes it on. A token a
@@ -163,6 +174,8 @@ c.JupyterHub.load_roles = [
             "list:services",
             "read:services",
             "read:metrics",
+            # The Access requests page (hubaccounts): approve sign-ups, block users.
+            "custom:access-requests",
             # Opt-in (documented in docs/security.md): open users' servers, i.e. act in them.
             *(["access:servers"] if conf.get_bool("HUB_ADMIN_ACCESS_SERVERS") else []),
         ],

@@ -6,6 +6,8 @@ IDP = REPO / "idp"
 IDP_VARIABLES = {
     "JUPYTERHUB_CLIENT_SECRET": "hub-secret-x",
     "JUPYTERHUB_EXCHANGE_CLIENT_SECRET": "exchange-secret-x",
+    "JUPYTERHUB_ACCOUNTS_CLIENT_SECRET": "accounts-secret-x",
+    "DEMO_TOTP_HUBADMIN": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
     "HUB_PUBLIC_URL": "http://localhost:8000",
     "HUB_INTERNAL_URL": "http://127.0.0.1:8081",
     "DEMO_PASSWORD_READER": "pw-reader-1A",

@@ -182,7 +182,10 @@ def test_hub_admins_get_a_role_that_cannot_act_as_another_user(env):
     # Neither the users' refresh tokens, nor their tokens, nor their servers' content:
     forbidden = {"admin:users", "admin:auth_state", "tokens", "access:servers", "admin:servers"}
     assert not forbidden & set(admin["scopes"])
-    assert not any(scope.startswith(("admin:", "custom:")) for scope in admin["scopes"])
+    assert not any(
+        scope.startswith(("admin:", "custom:token-exchange")) for scope in admin["scopes"]
+    )
+    assert "custom:access-requests" in admin["scopes"]  # accounts in Keycloak, not as a user
     assert "admin" not in roles  # JupyterHub's built-in admin role is given to nobody
 
 

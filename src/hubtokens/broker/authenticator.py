@@ -24,6 +24,8 @@ from tornado.web import HTTPError
 from traitlets import Bool, Float, Integer, Unicode, default
 
 from apiregistry import ConfigError, apis_of_realm, load_registry
+from hubaccounts.handlers import AccessRequestsHandler
+from hubaccounts.keycloak import AccountsClient
 from hubtokens.broker.backchannel import InvalidLogoutToken, verify_logout_token
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.exchange import keycloak_failed, keycloak_unreachable
@@ -32,6 +34,8 @@ from hubtokens.broker.handlers import (
     BackchannelLogoutHandler,
     KeycloakLogoutHandler,
     TokenExchangeHandler,
+    log_out,
+    revoke_api_tokens,
 )
 from hubtokens.broker.policy import Policy
 from hubtokens.broker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
@@ -47,6 +51,13 @@ def group_name(path: str) -> str:
     """A Keycloak group path as the hub's group name: the path without its leading slash."""
     return path[1:] if path.startswith("/") else path
 
+
+#: What an account that waits for approval (HUB_PENDING_GROUP) is told at login.
+PENDING_MESSAGE = (
+    "Your account waits for approval by a hub admin. Your sign-up worked and your Keycloak "
+    "login too; a hub admin sees your request on the hub's Access requests page. Once "
+    "approved, log in again."
+)
 
 #: Keycloak's OAuth error codes that mean the hub's own client was refused (its id, secret or
 #: settings), not the user's session: a hub admin must act, logging in again would not help.
@@ -148,6 +159,25 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             f"(it is not in group {','.join(sorted(self.allowed_groups))}). "
             "Ask a hub admin to approve you, then log in again."
         )
+
+    pending_group = Unicode(
+        config=True,
+        help="The Keycloak group new accounts wait in for a hub admin's approval (the realm's "
+        "default group); its members are told so at login. Env: HUB_PENDING_GROUP.",
+    )
+
+    @default("pending_group")
+    def _pending_group_default(self) -> str:
+        return conf.get("HUB_PENDING_GROUP")
+
+    async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
+        """OAuthenticator's check; a refused account that waits for approval (in
+        ``pending_group``) is told so at login, not given the generic refusal."""
+        allowed = await super().check_allowed(username, auth_model)
+        if not allowed and auth_model and self.pending_group in auth_model.get("groups", ()):
+            self.log.info("login of %s refused: the account waits for approval", username)
+            raise HTTPError(403, PENDING_MESSAGE)
+        return allowed
 
     exchange_client_id = Unicode(
         config=True,
@@ -349,11 +379,56 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         )
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        return [
+        handlers = [
             *super().get_handlers(app),
             (r"/api/token-exchange", TokenExchangeHandler),
             (r"/backchannel-logout", BackchannelLogoutHandler),
         ]
+        if self.accounts_client_secret:
+            handlers.append((r"/access-requests", AccessRequestsHandler, self.access_requests))
+        return handlers
+
+    accounts_client_id = Unicode(
+        config=True,
+        help="The hub's service-account client for the Access requests page. "
+        "Env: ACCOUNTS_CLIENT_ID.",
+    )
+
+    @default("accounts_client_id")
+    def _accounts_client_id_default(self) -> str:
+        return conf.get("ACCOUNTS_CLIENT_ID")
+
+    accounts_client_secret = Unicode(
+        config=True, help="Its secret; empty: no Access requests page. Env: ACCOUNTS_CLIENT_SECRET."
+    )
+
+    @default("accounts_client_secret")
+    def _accounts_client_secret_default(self) -> str:
+        return conf.get("ACCOUNTS_CLIENT_SECRET")
+
+    @property
+    def access_requests_enabled(self) -> bool:
+        return bool(self.accounts_client_secret)
+
+    @cached_property
+    def access_requests(self) -> dict[str, Any]:
+        """The Access requests page's settings: its Keycloak client and the two groups."""
+        return {
+            "accounts_client": AccountsClient(
+                self.keycloak_backchannel_url,
+                self.realm,
+                self.accounts_client_id,
+                self.accounts_client_secret,
+                timeout=self.keycloak_timeout,
+            ),
+            "pending_group": self.pending_group,
+            "allowed_group": conf.get_list("HUB_ALLOWED_GROUPS")[0],
+            "end_in_hub": self.end_in_hub,
+        }
+
+    async def end_in_hub(self, user: Any, db: Any) -> None:
+        """Revoke ``user``'s hub login at once, as a logout does (``log_out``)."""
+        await log_out(self.broker, user, lambda u: revoke_api_tokens(db, u, self.log))
 
     @property
     def issuer(self) -> str:
@@ -530,9 +605,12 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         if not self.allow_all:
             checks.append(self.check_allowed)
         for check in checks:
-            passed = check(username, model)
-            if isawaitable(passed):
-                passed = await passed
+            try:
+                passed = check(username, model)
+                if isawaitable(passed):
+                    passed = await passed
+            except HTTPError:  # a refusal that explains itself at login (check_allowed)
+                return False
             if not passed:
                 return False
         return True
