@@ -34,7 +34,9 @@ def hub_login(stack: Stack, username: str) -> CookieCarrier:
     login_flows.hub_session), but stop before /hub/spawn: no server is started."""
     browser = CookieCarrier()
     page = browser.follow(browser.request("GET", f"{stack.public_url}/hub/oauth_login"))
-    submitted = browser.submit_login(page, username, stack.password(username))
+    submitted = browser.submit_login(
+        page, username, stack.password(username), stack.totp_secret(username)
+    )
     browser.follow(submitted, stop=f"{stack.public_url}/hub/spawn")
     me = browser.request(
         "GET",

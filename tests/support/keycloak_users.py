@@ -55,11 +55,28 @@ for username in spec["delete"]:
 print(json.dumps(out))
 """
 
-#: Plain calls, whatever their status: [[method, path under /admin/realms]] -> [[status, body]].
+#: Instead of LOGIN: a service account's admin client (client credentials of spec["client"]
+#: in spec["realm"]), with the same ``admin.http`` as the bootstrap admin's.
+CLIENT_LOGIN = r"""
+import json, sys
+import httpx
+spec = json.load(sys.stdin)
+token = httpx.post(
+    f"{spec['url']}/realms/{spec['realm']}/protocol/openid-connect/token",
+    data={"grant_type": "client_credentials"},
+    auth=(spec["client"], spec["secret"]),
+).raise_for_status().json()["access_token"]
+class admin:
+    http = httpx.Client(base_url=f"{spec['url']}/admin/realms",
+                        headers={"Authorization": f"Bearer {token}"})
+"""
+
+#: Plain calls, whatever their status: [[method, path under /admin/realms, body or None]] ->
+#: [[status, body]].
 CALLS = r"""
 out = []
-for method, path in spec["calls"]:
-    response = admin.http.request(method, path)
+for method, path, *body in spec["calls"]:
+    response = admin.http.request(method, path, json=body[0] if body else None)
     try:
         body = response.json()
     except ValueError:
@@ -69,8 +86,8 @@ print(json.dumps(out))
 """
 
 
-def _run(stack: Stack, script: str, **fields: object) -> object:
-    """Run ``LOGIN`` + ``script`` where the admin API is reachable; its JSON answer."""
+def _run(stack: Stack, script: str, login: str = LOGIN, **fields: object) -> object:
+    """Run ``login`` + ``script`` where the admin API is reachable; its JSON answer."""
     compose = stack.runtime == "compose"
     spec = {
         "url": COMPOSE_ADMIN_URL if compose else stack.keycloak_admin_url,
@@ -80,7 +97,7 @@ def _run(stack: Stack, script: str, **fields: object) -> object:
     }
     python = ["docker", "exec", "-i", HUB_CONTAINER, "python"] if compose else [sys.executable]
     result = subprocess.run(
-        [*python, "-c", LOGIN + script],
+        [*python, "-c", login + script],
         input=json.dumps(spec),
         capture_output=True,
         text=True,
@@ -102,7 +119,24 @@ def users(
     return _run(stack, USERS, realm=realm, create=create or [], delete=delete or [])
 
 
-def calls(stack: Stack, *requests: tuple[str, str]) -> list[tuple[int, object]]:
-    """``(method, path)`` admin calls (paths under /admin/realms); ``(status, JSON body)``."""
+def calls(stack: Stack, *requests: tuple) -> list[tuple[int, object]]:
+    """``(method, path[, JSON body])`` admin calls (paths under /admin/realms), as the
+    bootstrap admin; ``(status, JSON body)`` of each."""
     answers = _run(stack, CALLS, calls=[list(r) for r in requests])
+    return [(status, body) for status, body in answers]
+
+
+def calls_as_client(
+    stack: Stack, client: str, secret: str, *requests: tuple, realm: str = "demo"
+) -> list[tuple[int, object]]:
+    """The same calls as the service account of ``client`` (client credentials)."""
+    answers = _run(
+        stack,
+        CALLS,
+        login=CLIENT_LOGIN,
+        calls=[list(r) for r in requests],
+        client=client,
+        secret=secret,
+        realm=realm,
+    )
     return [(status, body) for status, body in answers]

@@ -17,8 +17,10 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import httpx
 
 from tests.support.stack import Stack
+from tests.support.totp import one_time_code
 
 FORM_ACTION = re.compile(r'<form[^>]+id="kc-form-login"[^>]+action="([^"]+)"')
+OTP_FORM_ACTION = re.compile(r'<form[^>]+id="kc-otp-login-form"[^>]+action="([^"]+)"')
 
 
 class CookieCarrier:
@@ -76,12 +78,21 @@ class CookieCarrier:
             response = self.request("GET", target)
         raise AssertionError("too many redirects")
 
-    def submit_login(self, page: httpx.Response, username: str, password: str) -> httpx.Response:
+    def submit_login(
+        self, page: httpx.Response, username: str, password: str, totp_secret: str | None = None
+    ) -> httpx.Response:
+        """Keycloak's login form, then its one-time code form when it asks for one (hub
+        admins: ``totp_secret``)."""
         match = FORM_ACTION.search(page.text)
         if not match:
             raise AssertionError(f"no Keycloak login form at {page.url} (HTTP {page.status_code})")
         action = html.unescape(match.group(1))
-        return self.request("POST", action, data={"username": username, "password": password})
+        response = self.request("POST", action, data={"username": username, "password": password})
+        otp_form = OTP_FORM_ACTION.search(response.text) if response.status_code == 200 else None
+        if otp_form and totp_secret:
+            action = html.unescape(otp_form.group(1))
+            response = self.request("POST", action, data={"otp": one_time_code(totp_secret)})
+        return response
 
 
 def login_page(
@@ -112,7 +123,9 @@ def keycloak_tokens(stack: Stack, username: str, scope: str = "openid") -> dict[
     redirect_uri = f"{stack.public_url}/hub/oauth_callback"
     browser = CookieCarrier()
     page = login_page(browser, stack, challenge, scope)
-    response = browser.submit_login(page, username, stack.password(username))
+    response = browser.submit_login(
+        page, username, stack.password(username), stack.totp_secret(username)
+    )
     location = response.headers.get("location", "")
     code = parse_qs(urlparse(location).query).get("code")
     if not code:
@@ -140,7 +153,9 @@ def hub_session(stack: Stack, username: str, hub: str = "") -> CookieCarrier:
     browser = CookieCarrier()
     base = f"{stack.public_url}{hub}"
     page = browser.follow(browser.request("GET", f"{base}/hub/oauth_login"))
-    submitted = browser.submit_login(page, username, stack.password(username))
+    submitted = browser.submit_login(
+        page, username, stack.password(username), stack.totp_secret(username)
+    )
     response = browser.follow(submitted, stop=f"{hub}/user/")  # a server, on any host
     logged_in = any(name.startswith("jupyterhub-") for name in browser.cookies)
     if not logged_in or "_xsrf" not in browser.cookies:

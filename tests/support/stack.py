@@ -43,6 +43,10 @@ class Stack:
     def password(self, user: str) -> str:
         return self.secrets[f"DEMO_PASSWORD_{user.upper()}"]
 
+    def totp_secret(self, user: str) -> str | None:
+        """The demo user's TOTP key, if it has one (hub admins must give a one-time code)."""
+        return self.secrets.get(f"DEMO_TOTP_{user.upper()}")
+
     def user_file(self, user: str, name: str) -> Path:
         """A file in a user's home: a folder (native) or the user's volume (compose)."""
         if self.runtime == "compose":
