@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -23,12 +24,31 @@ def demo_users(idp_dir: Path, realm: str) -> list[tuple[str, str, list[str]]]:
     return found
 
 
+def demo_totp_keys(idp_dir: Path, realm: str) -> list[tuple[str, str]]:
+    """``(username, secret name of the TOTP key)`` of each demo user created with a one-time
+    code credential whose key is a ``${NAME}`` placeholder (the demo hub admin)."""
+    users_file = idp_dir / "realms" / realm / "users.yml"
+    users = yaml.safe_load(users_file.read_text()) if users_file.exists() else None
+    found = []
+    for user in users or []:
+        for credential in user.get("credentials") or []:
+            match = re.search(r"\$\{([A-Z0-9_]+)\}", str(credential.get("secretData", "")))
+            if credential.get("type") == "otp" and match:
+                found.append((user["username"], match.group(1)))
+    return found
+
+
 def banner(s: StackSettings, secrets: dict[str, str], *, runtime: str, seconds: float) -> str:
     """The URL, the demo users with their passwords and groups, and where to go next."""
     rows = "\n".join(
         f"    {name:<11} {secrets.get(secret, '(not in ' + str(s.secrets_file) + ')'):<18} "
         f"{', '.join(groups) or 'no groups: not approved for the hub'}"
         for name, secret, groups in demo_users(s.idp_dir, s.realm)
+    )
+    codes = "".join(
+        f"    {name} also gives a one-time code: add the time-based key "
+        f"{secrets.get(secret, '(not in ' + str(s.secrets_file) + ')')} to an authenticator app\n"
+        for name, secret in demo_totp_keys(s.idp_dir, s.realm)
     )
     console = (
         f"{s.keycloak_public_url}/admin/ (user and password in {s.secrets_file})"
@@ -38,7 +58,9 @@ def banner(s: StackSettings, secrets: dict[str, str], *, runtime: str, seconds: 
     return (
         f"\nThe demo is up ({runtime}).\n\n"
         f"  Open {s.public_url}/ and log in as one of the demo users (realm {s.realm}):\n"
-        f"    {'user':<11} {'password':<18} groups\n{rows}\n\n"
+        f"    {'user':<11} {'password':<18} groups\n{rows}\n{codes}"
+        f"  New users sign up on Keycloak's login page (Register); hub admins approve them at "
+        f"{s.public_url}/hub/access-requests\n\n"
         f"  Each user's server: {s.server_url('<user>')}/ (a host of its own)\n"
         f"  Keycloak (its own host): {s.keycloak_public_url}/realms/{s.realm}/account/\n"
         f"  Keycloak admin console: {console}\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stackconf import secrets, settings
-from stackconf.banner import banner, demo_users
+from stackconf.banner import banner, demo_totp_keys, demo_users
 
 REPO = settings.REPO
 #: Where our programs read settings: every name they read must be in the table.
@@ -127,6 +127,14 @@ def test_banner_lists_the_realms_demo_users_with_their_passwords() -> None:
     assert "not approved for the hub" in text  # the visitor
     assert "KEYCLOAK_ADMIN_CONSOLE=true" in text
     assert f"(not in {shared.secrets_file})" in text  # a missing password says where to look
+
+
+def test_banner_gives_the_demo_hub_admins_totp_key_and_the_sign_up_path() -> None:
+    assert demo_totp_keys(REPO / "idp", "demo") == [("hubadmin", "DEMO_TOTP_HUBADMIN")]
+    shared = settings.StackSettings.from_env()
+    text = banner(shared, {"DEMO_TOTP_HUBADMIN": "KEYKEYKEY234"}, runtime="test", seconds=3)
+    assert "hubadmin also gives a one-time code: add the time-based key KEYKEYKEY234" in text
+    assert f"{shared.public_url}/hub/access-requests" in text
 
 
 def test_the_table_names_only_known_readers(tmp_path: Path, monkeypatch) -> None:
