@@ -6,10 +6,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from idpctl import flows, permissions
 from idpctl.admin import AdminError, KeycloakAdmin, segment
 from idpctl.model import TRACKING_ATTRIBUTE, Desired
 
-KINDS = ("roles", "client_scopes", "clients", "groups", "users")
+#: The kinds of objects idpctl tracks as managed, in the order they are created.
+KINDS = (
+    "roles",
+    "client_scopes",
+    "clients",
+    "groups",
+    "default_groups",
+    "users",
+    "admin_permissions",
+    "authentication_flows",
+)
 
 
 @dataclass
@@ -20,7 +31,11 @@ class Live:
     client_scopes: dict[str, dict[str, Any]] = field(default_factory=dict)
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    admin_permissions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    authentication_flows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    user_profile: dict[str, Any] = field(default_factory=dict)
     managed: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
 
 
@@ -90,4 +105,91 @@ def fetch(admin: KeycloakAdmin, desired: Desired) -> Live:
                 g["name"] for g in admin.get(f"/{realm}/users/{segment(user['id'])}/groups")
             )
             live.users[username] = user
+    for group in admin.get(f"/{realm}/default-groups"):
+        live.default_groups[group["name"]] = {"name": group["name"], "id": group["id"]}
+    fetch_admin_permissions(admin, realm, live)
+    fetch_flows(admin, realm, set(desired.authentication_flows), live)
+    if desired.user_profile is not None:
+        live.user_profile = admin.get(f"/{realm}/users/profile")
     return live
+
+
+def authorization_base(admin: KeycloakAdmin, realm: str) -> str | None:
+    """The path of the admin permissions' authorization server; None when the realm has
+    none (adminPermissionsEnabled is not true)."""
+    found = admin.get(f"/{realm}/clients", clientId=permissions.CLIENT)
+    if not found:
+        return None
+    return f"/{realm}/clients/{segment(found[0]['id'])}/authz/resource-server"
+
+
+def fetch_admin_permissions(admin: KeycloakAdmin, realm: str, live: Live) -> None:
+    """Each scope permission in the shape of idpctl.permissions.read_entry, plus ``id``
+    and ``_policies`` (the names of its policies)."""
+    if str(live.settings.get("adminPermissionsEnabled")).lower() != "true":
+        return
+    base = authorization_base(admin, realm)
+    if base is None:
+        return
+    group_names = {g["id"]: name for name, g in live.groups.items()}
+    client_ids = {c["id"]: name for name, c in live.clients.items()}
+    policies = {p["name"]: p for p in admin.get(f"{base}/policy", type="client")}
+    for permission in admin.get(f"{base}/permission"):
+        if permission.get("type") != "scope":
+            continue
+        pid = f"{base}/policy/{segment(permission['id'])}"
+        kind = permission.get("resourceType")
+        resources = [
+            r["name"] for r in admin.get(f"{pid}/resources") if r["name"] != kind
+        ]  # the type's own resource: all of them
+        if kind == "Groups":
+            resources = [group_names.get(r, r) for r in resources]
+        elif kind == "Users":
+            resources = [_username(admin, realm, r, live) for r in resources]
+        associated = [p["name"] for p in admin.get(f"{pid}/associatedPolicies")]
+        own = policies.get(permissions.policy_name(permission["name"]))
+        clients = []
+        if own is not None and own["name"] in associated:
+            detail = admin.get(f"{base}/policy/client/{segment(own['id'])}")
+            clients = [client_ids.get(c, c) for c in detail.get("clients") or []]
+        live.admin_permissions[permission["name"]] = {
+            "id": permission["id"],
+            "name": permission["name"],
+            "description": permission.get("description") or "",
+            "resourceType": kind,
+            "_resources": sorted(resources),
+            "_scopes": sorted(s["name"] for s in admin.get(f"{pid}/scopes")),
+            "_clients": sorted(clients),
+            "_policies": sorted(associated),
+        }
+
+
+def _username(admin: KeycloakAdmin, realm: str, uid: str, live: Live) -> str:
+    for name, user in live.users.items():
+        if user.get("id") == uid:
+            return name
+    return str(admin.get(f"/{realm}/users/{segment(uid)}").get("username", uid))
+
+
+def fetch_flows(admin: KeycloakAdmin, realm: str, wanted: set[str], live: Live) -> None:
+    """The top-level flows the files or the tracking record name, with their steps in
+    idpctl.flows' canonical shape."""
+    names = wanted | live.managed["authentication_flows"]
+    for flow in admin.get(f"/{realm}/authentication/flows"):
+        if flow.get("alias") not in names or not flow.get("topLevel", True):
+            continue
+        executions = admin.get(f"/{realm}/authentication/flows/{segment(flow['alias'])}/executions")
+        configs = {
+            e["authenticationConfig"]: admin.get(
+                f"/{realm}/authentication/config/{segment(e['authenticationConfig'])}"
+            )
+            for e in executions
+            if e.get("authenticationConfig")
+        }
+        live.authentication_flows[flow["alias"]] = {
+            "id": flow["id"],
+            "alias": flow["alias"],
+            "description": flow.get("description") or "",
+            "builtIn": flow.get("builtIn", False),
+            "_executions": flows.from_executions(executions, configs),
+        }

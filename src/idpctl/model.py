@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from apiregistry import ApiSpec, ConfigError, Problem, ScopeSpec
-from idpctl import fields
+from idpctl import fields, flows, permissions, profile
 from idpctl.templates import expand, read_yaml_file
 from stackconf import settings as conf
 
@@ -55,7 +55,10 @@ class Desired:
     """Objects keyed by their name (clientId, scope name, role name, group name, username).
     Sub-resources live under keys starting with ``_`` and are applied through their own
     endpoints: ``_protocolMappers``, ``_defaultScopes``, ``_optionalScopes``, ``_roles``,
-    ``_groups``."""
+    ``_groups``. ``default_groups`` are realm.yml's defaultGroups (by group name),
+    ``admin_permissions`` come from admin-permissions.yml (idpctl.permissions),
+    ``authentication_flows`` from authentication-flows/ (idpctl.flows), ``user_profile``
+    (attributes by name; None: no file) from user-profile.yml (idpctl.profile)."""
 
     realm: str
     settings: dict[str, Any]
@@ -63,7 +66,11 @@ class Desired:
     client_scopes: dict[str, dict[str, Any]] = field(default_factory=dict)
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    admin_permissions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    authentication_flows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    user_profile: dict[str, dict[str, Any]] | None = None
 
 
 def substitute(value: Any, variables: dict[str, str], missing: dict[str, str]) -> Any:
@@ -348,14 +355,52 @@ def read_users(
         add_object(desired.users, "username", user, str(file), "user", problems)
 
 
+def read_default_groups(desired: Desired, realm_dir: Path, problems: list[Problem]) -> None:
+    """realm.yml's defaultGroups (removed from the settings: Keycloak takes them through
+    their own endpoint, by group id): every new user, self-registered ones too, joins them."""
+    file, what = str(realm_dir / "realm.yml"), f"realm {desired.realm}"
+    for name in _names(desired.settings, "defaultGroups", file, what, problems) or []:
+        desired.default_groups[name.lstrip("/")] = {"name": name.lstrip("/"), "_file": file}
+
+
+def read_admin_permissions(
+    desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
+) -> None:
+    def load(path: Path, kind: type) -> Any:
+        return _load(path, variables, problems, kind)
+
+    for permission in permissions.read_file(realm_dir, problems, load):
+        file = str(realm_dir / permissions.FILE)
+        add_object(
+            desired.admin_permissions, "name", permission, file, "admin permission", problems
+        )
+
+
+def read_flows_and_profile(
+    desired: Desired, realm_dir: Path, variables: dict[str, str], problems: list[Problem]
+) -> None:
+    def load(path: Path, kind: type) -> Any:
+        return _load(path, variables, problems, kind)
+
+    desired.authentication_flows = flows.read_folder(realm_dir, problems, load)
+    realm_file = str(realm_dir / "realm.yml")
+    problems += flows.check_bindings(
+        desired.settings, desired.authentication_flows, realm_file, desired.realm
+    )
+    desired.user_profile = profile.read_file(realm_dir, problems, load)
+
+
 def read_realm_files(
     realm_dir: Path, variables: dict[str, str], problems: list[Problem]
 ) -> Desired:
     """Everything idp/realms/<realm>/ defines itself, with ${VAR} resolved."""
     desired = Desired(realm=realm_dir.name, settings=read_settings(realm_dir, variables, problems))
+    read_default_groups(desired, realm_dir, problems)
     report_single_files_for_folders(realm_dir, problems)
     for read in (read_clients, read_client_scopes, read_roles, read_groups):
         read(desired, realm_dir, variables, problems)
+    read_admin_permissions(desired, realm_dir, variables, problems)
+    read_flows_and_profile(desired, realm_dir, variables, problems)
     # The demo users only where asked for (IDP_DEMO_USERS): a deployment creates none, and
     # removes those an earlier apply created.
     if conf.get_bool("IDP_DEMO_USERS", variables):
@@ -608,4 +653,15 @@ def cross_check(d: Desired) -> list[Problem]:
                         f"realm role {role!r} {UNDEFINED_ROLE}",
                     )
                 )
+    for name, default in d.default_groups.items():
+        if name not in d.groups:
+            problems.append(
+                Problem(
+                    default["_file"],
+                    f"realm {d.realm}",
+                    f"defaultGroups: group {name!r} is not defined in "
+                    f"{Path(default['_file']).with_name('groups.yml')}",
+                )
+            )
+    problems += permissions.cross_check(d)
     return problems

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from idpctl.live import Live
+from idpctl import flows, permissions
+from idpctl.live import KINDS, Live
 from idpctl.model import BUILTIN_CLIENTS, BUILTIN_SCOPES, Desired
 
 #: Built-in objects idpctl never deletes, even if a file once listed them.
@@ -13,6 +14,7 @@ PROTECTED = {
     "clients": BUILTIN_CLIENTS,
     "client_scopes": BUILTIN_SCOPES,
     "roles": {"offline_access", "uma_authorization"},
+    "authentication_flows": flows.BUILTIN_FLOWS,
 }
 #: Fields compared only when the object is created (Keycloak never returns them as sent).
 CREATE_ONLY = {"credentials"}
@@ -22,14 +24,20 @@ LABEL = {
     "clients": "client",
     "groups": "group",
     "users": "user",
+    "default_groups": "default group",
+    "admin_permissions": "admin permission",
+    "authentication_flows": "authentication flow",
     "realm": "realm settings",
+    "flow_bindings": "realm flows",
+    "user_profile": "user profile",
 }
-ORDER = ("roles", "client_scopes", "clients", "groups", "users")
+#: Objects are created in this order (each after what it names) and deleted in reverse.
+ORDER = KINDS
 
 
 @dataclass
 class Change:
-    kind: str  # "realm" or one of ORDER
+    kind: str  # "realm", "flow_bindings", "user_profile" or one of ORDER
     action: str  # create | update | delete
     name: str
     details: list[str] = field(default_factory=list)
@@ -138,6 +146,49 @@ def sub_changes(kind: str, want: dict[str, Any], have: dict[str, Any]) -> list[s
         out += set_changes("realm roles", want["_roles"], have.get("_roles", []))
     if kind == "users":
         out += set_changes("groups", want["_groups"], have.get("_groups", []))
+    if kind == "admin_permissions":
+        out += permission_changes(want, have)
+    if kind == "authentication_flows":
+        out += flows.differences(want["_executions"], have.get("_executions", []))
+    return out
+
+
+def permission_changes(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    resources = "groups" if want["resourceType"] == "Groups" else "users"
+    out = set_changes(resources, want["_resources"], have.get("_resources", []))
+    out += set_changes("scopes", want["_scopes"], have.get("_scopes", []))
+    out += set_changes("clients", want["_clients"], have.get("_clients", []))
+    own = [permissions.policy_name(want["name"])]
+    if have.get("_policies", own) != own:
+        out.append(f"policies: {have['_policies']} -> {own}")
+    return out
+
+
+def realm_fields(settings: dict[str, Any]) -> dict[str, Any]:
+    """The realm settings sent with the realm itself: not those that name a flow (sent
+    once the flows exist)."""
+    return {k: v for k, v in public_fields(settings).items() if k not in flows.BINDINGS}
+
+
+def binding_changes(desired: Desired, live: Live, deleted_flows: set[str]) -> list[str]:
+    """The realm settings that name a flow and differ; a binding to a flow idpctl deletes
+    goes back to Keycloak's built-in flow."""
+    want = {k: desired.settings[k] for k in flows.BINDINGS if desired.settings.get(k) is not None}
+    for key, builtin in flows.BINDINGS.items():
+        if key not in want and live.settings.get(key) in deleted_flows:
+            want[key] = builtin
+    return field_changes(want, live.settings)
+
+
+def profile_changes(want: dict[str, dict[str, Any]] | None, have: dict[str, Any]) -> list[str]:
+    """The file's user profile attributes that Keycloak's user profile does not say."""
+    current = {a.get("name"): a for a in have.get("attributes") or []}
+    out = []
+    for name, attribute in (want or {}).items():
+        if name not in current:
+            out.append(f"attribute: + {name}")
+        else:
+            out += [f"attribute {name}: {d}" for d in field_changes(attribute, current[name])]
     return out
 
 
@@ -146,9 +197,12 @@ def compute(desired: Desired, live: Live) -> list[Change]:
     if not live.exists:
         changes.append(Change("realm", "create", desired.realm))
     else:
-        details = field_changes(desired.settings, live.settings)
+        details = field_changes(realm_fields(desired.settings), live.settings)
         if details:
             changes.append(Change("realm", "update", desired.realm, details))
+    details = profile_changes(desired.user_profile, live.user_profile)
+    if details:
+        changes.append(Change("user_profile", "update", desired.realm, details))
     for kind in ORDER:
         want_all: dict[str, dict[str, Any]] = getattr(desired, kind)
         have_all: dict[str, dict[str, Any]] = getattr(live, kind)
@@ -160,12 +214,17 @@ def compute(desired: Desired, live: Live) -> list[Change]:
                 details = field_changes(want, have) + sub_changes(kind, want, have)
                 if details:
                     changes.append(Change(kind, "update", name, details))
-    for kind in reversed(ORDER):
-        have_all = getattr(live, kind)
-        for name in sorted(live.managed[kind] - set(getattr(desired, kind))):
-            if name in have_all and name not in PROTECTED.get(kind, set()):
-                changes.append(Change(kind, "delete", name))
-    return changes
+    deletes = [
+        Change(kind, "delete", name)
+        for kind in reversed(ORDER)
+        for name in sorted(live.managed[kind] - set(getattr(desired, kind)))
+        if name in getattr(live, kind) and name not in PROTECTED.get(kind, set())
+    ]
+    deleted_flows = {c.name for c in deletes if c.kind == "authentication_flows"}
+    details = binding_changes(desired, live, deleted_flows)
+    if details:
+        changes.append(Change("flow_bindings", "update", desired.realm, details))
+    return changes + deletes
 
 
 def summary(realm: str, changes: list[Change]) -> str:

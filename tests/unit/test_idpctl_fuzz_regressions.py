@@ -220,7 +220,7 @@ def test_two_protocol_mappers_with_one_name(idp: Path) -> None:
 
 @pytest.mark.parametrize("name", ["..", ".", " ", "new\nline", "tab\tname"])
 def test_a_role_name_that_is_no_name(idp: Path, name: str) -> None:
-    (idp / "realms/demo/roles").mkdir()
+    (idp / "realms/demo/roles").mkdir(exist_ok=True)
     (idp / "realms/demo/roles/r.yml").write_text(yaml.safe_dump({"name": name}))
     the_problem(idp, "realms/demo/roles/r.yml", "role", "name must be a name")
 

@@ -88,7 +88,8 @@ def test_groups_get_the_roles_of_their_scopes(demo: Desired) -> None:
     assert sorted(demo.groups["fruit-curators"]["_roles"]) == sorted(GATES.values())
     assert demo.groups["fruit-readers"]["_roles"] == ["fruit-reader"]
     assert demo.groups["hub-users"]["_roles"] == []
-    assert demo.groups["hub-admins"]["_roles"] == []
+    assert demo.groups["hub-admins"]["_roles"] == ["hub-admin"]  # its logins need a TOTP code
+    assert demo.groups["hub-requests"]["_roles"] == []
 
 
 def test_requester_gets_exactly_the_fruit_scopes_as_optional(demo: Desired) -> None:
@@ -135,8 +136,11 @@ def test_placeholders_are_substituted(demo: Desired) -> None:
         ("visitor", "DEMO_PASSWORD_VISITOR"),
         ("hubadmin", "DEMO_PASSWORD_HUBADMIN"),
     ]:
-        (cred,) = demo.users[user]["credentials"]
+        cred = demo.users[user]["credentials"][0]
         assert cred == {"type": "password", "value": VARIABLES[var], "temporary": False}
+    otp = demo.users["hubadmin"]["credentials"][1]
+    assert otp["type"] == "otp"
+    assert otp["secretData"] == '{"value":"' + VARIABLES["DEMO_TOTP_HUBADMIN"] + '"}'
     assert "${" not in repr(demo)
 
 

@@ -1,0 +1,101 @@
+"""The realm's user profile rules: idp/realms/<realm>/user-profile.yml.
+
+Its ``attributes:`` entries are merged by name into Keycloak's user profile (mappings
+merge key by key, like templates; other values replace Keycloak's): only what the file
+says is compared and applied, Keycloak's other attributes and validators stay as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from apiregistry import Problem
+from idpctl import fields
+from idpctl.templates import deep_merge
+
+FILE = "user-profile.yml"
+ATTRIBUTE = fields._schema(
+    S="name displayName group",
+    B="multivalued",
+    M="validations annotations required permissions selector",
+)
+
+
+def check_validators(
+    attribute: dict[str, Any], file: str, what: str, problems: list[Problem]
+) -> None:
+    """Each validator's options are a mapping; a pattern must compile."""
+    for name, options in (attribute.get("validations") or {}).items():
+        if not isinstance(options, dict):
+            problems.append(
+                Problem(
+                    file,
+                    what,
+                    f"validations.{name} must map the validator's options, got {options!r}",
+                )
+            )
+            continue
+        pattern = options.get("pattern")
+        if name == "pattern":
+            try:
+                re.compile(str(pattern))
+            except re.error as e:
+                problems.append(
+                    Problem(
+                        file, what, f"validations.pattern.pattern is not a regular expression ({e})"
+                    )
+                )
+            if not options.get("error-message"):
+                problems.append(
+                    Problem(
+                        file,
+                        what,
+                        "validations.pattern needs an error-message that says the rule "
+                        "(it is shown on the registration page)",
+                    )
+                )
+
+
+def read_file(realm_dir: Path, problems: list[Problem], load: Any) -> dict[str, dict] | None:
+    """The file's attributes by name; None when there is no file."""
+    path = realm_dir / FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    file = str(path)
+    data = load(path, dict)
+    for key in sorted(set(map(str, data)) - {"attributes"}):
+        problems.append(Problem(file, "user profile", f"unknown key {key!r} (known: attributes)"))
+    attributes = data.get("attributes") or []
+    if not isinstance(attributes, list):
+        problems.append(Problem(file, "user profile", "attributes must be a list of attributes"))
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for i, attribute in enumerate(attributes):
+        if not isinstance(attribute, dict) or not fields.is_name(attribute.get("name")):
+            problems.append(
+                Problem(file, "user profile", f"attributes[{i}] needs a name, got {attribute!r}")
+            )
+            continue
+        what = f"user profile attribute {attribute['name']}"
+        if not fields.check(attribute, ATTRIBUTE, file, what, problems):
+            continue
+        check_validators(attribute, file, what, problems)
+        if attribute["name"] in found:
+            problems.append(Problem(file, what, f"duplicate attribute {attribute['name']!r}"))
+        found[attribute["name"]] = attribute
+    return found
+
+
+def merged(config: dict[str, Any], want: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Keycloak's user profile ``config`` with the file's attributes merged in by name
+    (a new name is added at the end)."""
+    attributes = list(config.get("attributes") or [])
+    index = {a.get("name"): i for i, a in enumerate(attributes)}
+    for name, attribute in want.items():
+        if name in index:
+            attributes[index[name]] = deep_merge(attributes[index[name]], attribute)
+        else:
+            attributes.append(attribute)
+    return {**config, "attributes": attributes}
