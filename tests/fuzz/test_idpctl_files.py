@@ -722,8 +722,22 @@ class FakeKeycloak:
             "users": {},
             "mappers": {},
             "links": {},  # (owner id, relation) -> set of names or ids
+            "default_groups": set(),  # group ids
+            "policies": {},  # admin permissions and their client policies, by id
+            "flows": {},  # authentication flows by id: alias, description, steps
+            "configs": {},  # authenticator configs by id
+            "profile": {"attributes": [{"name": "username", "validations": {}}]},
         }
         self.realms[name] = r
+        for flow in ("browser", "direct grant", "registration", "reset credentials", "clients"):
+            fid = self.new_id()
+            r["flows"][fid] = {
+                "id": fid,
+                "alias": flow,
+                "topLevel": True,
+                "builtIn": True,
+                "steps": [],
+            }
         for role in ("offline_access", "uma_authorization", f"default-roles-{name}"):
             r["roles"][role] = {"id": self.new_id(), "name": role}
         for scope in sorted(BUILTIN_SCOPES):
@@ -731,6 +745,13 @@ class FakeKeycloak:
             r["scopes"][sid] = {"id": sid, "name": scope, "protocol": "openid-connect"}
         for client in sorted(BUILTIN_CLIENTS):
             self.create_client(r, {"clientId": client, "publicClient": True})
+        self.admin_permissions_client(r)
+
+    def admin_permissions_client(self, r: dict[str, Any]) -> None:
+        """Keycloak adds the client admin-permissions to a realm that enables them."""
+        enabled = str(r["rep"].get("adminPermissionsEnabled")).lower() == "true"
+        if enabled and not any(c["clientId"] == "admin-permissions" for c in r["clients"].values()):
+            self.create_client(r, {"clientId": "admin-permissions", "publicClient": False})
 
     def create_client(self, r: dict[str, Any], body: dict[str, Any]) -> None:
         client_id = body.get("clientId")
@@ -758,6 +779,7 @@ class FakeKeycloak:
                 attributes = {**r["rep"].get("attributes", {}), **(body.get("attributes") or {})}
                 self.update(r["rep"], body)
                 r["rep"]["attributes"] = attributes
+                self.admin_permissions_client(r)
                 return None
             raise Fault(405, method)
         kind, rest = seg[1], seg[2:]
@@ -775,9 +797,189 @@ class FakeKeycloak:
             return self.clients(r, method, rest, params, body)
         if kind == "groups":
             return self.groups(r, method, rest, params, body)
+        if kind == "users" and rest == ["profile"]:
+            if method == "PUT":
+                r["profile"] = body
+            return r["profile"]
         if kind == "users":
             return self.users(r, method, rest, params, body)
+        if kind == "default-groups":
+            return self.default_groups(r, method, rest)
+        if kind == "authentication":
+            return self.authentication(r, method, rest, body)
         raise Fault(404, "/".join(seg))
+
+    def default_groups(self, r: dict[str, Any], method: str, rest: list[str]) -> Any:
+        if not rest and method == "GET":
+            return [r["groups"][g] for g in sorted(r["default_groups"]) if g in r["groups"]]
+        if len(rest) == 1:
+            self.one(r["groups"], rest[0], "group")
+            if method == "PUT":
+                r["default_groups"].add(rest[0])
+                return None
+            if method == "DELETE":
+                r["default_groups"].discard(rest[0])
+                return None
+        raise Fault(404, f"default-groups/{'/'.join(rest)}")
+
+    def authorization(
+        self, r: dict[str, Any], method: str, rest: list[str], params: dict[str, str], body: Any
+    ) -> Any:
+        """The admin permissions' authorization server: client policies and scope
+        permissions, one namespace of names."""
+        policies = r["policies"]
+        if rest in (["policy"], ["permission"]) and method == "GET":
+            want = "scope" if rest == ["permission"] or params.get("permission") == "true" else None
+            found = [
+                p
+                for p in policies.values()
+                if (want == "scope") == (p["type"] == "scope")
+                and params.get("type") in (None, p["type"])
+                and params.get("name", "") in p["name"]
+            ]
+            return [
+                {
+                    k: v
+                    for k, v in p.items()
+                    if k not in ("clients", "resources", "scopes", "policies")
+                }
+                for p in found
+            ]
+        if len(rest) == 2 and rest[0] in ("policy", "permission") and method == "POST":
+            body = self.check("policies", body)
+            if any(p["name"] == body.get("name") for p in policies.values()):
+                raise Fault(409, "Policy with name already exists")
+            pid = self.new_id()
+            policies[pid] = {**body, "id": pid, "type": rest[1]}
+            return policies[pid]
+        if (
+            len(rest) == 3
+            and method in ("GET", "PUT")
+            and rest[0] in ("policy", "permission")
+            and rest[1] in ("client", "scope")
+        ):
+            policy = self.one(policies, rest[2], "policy")
+            if method == "PUT":
+                policy.update({**self.check("policies", body), "id": rest[2]})
+                return None
+            return policy
+        if len(rest) == 2 and rest[0] == "policy" and method == "DELETE":
+            self.one(policies, rest[1], "policy")
+            del policies[rest[1]]
+            return None
+        if len(rest) == 3 and rest[0] == "policy" and method == "GET":
+            policy = self.one(policies, rest[1], "policy")
+            if rest[2] == "resources":
+                return [
+                    {"name": n, "_id": n}
+                    for n in policy.get("resources") or [policy["resourceType"]]
+                ]
+            if rest[2] == "scopes":
+                return [{"id": n, "name": n} for n in policy.get("scopes", [])]
+            if rest[2] == "associatedPolicies":
+                return [policies[i] for i in policy.get("policies", []) if i in policies]
+        raise Fault(404, f"authz/resource-server/{'/'.join(rest)}")
+
+    def flow(self, r: dict[str, Any], alias: str) -> dict[str, Any]:
+        for flow in r["flows"].values():
+            if flow["alias"] == alias:
+                return flow
+        raise Fault(404, f"Could not find flow {alias}")
+
+    def flat(self, r: dict[str, Any], flow: dict[str, Any], level: int = 0) -> list[dict]:
+        out = []
+        for index, step in enumerate(flow["steps"]):
+            out.append({**step, "level": level, "index": index})
+            if step.get("authenticationFlow"):
+                out += self.flat(r, r["flows"][step["flowId"]], level + 1)
+        return out
+
+    def delete_step(self, r: dict[str, Any], step: dict[str, Any]) -> None:
+        if step.get("authenticationFlow"):
+            for sub in r["flows"][step["flowId"]]["steps"]:
+                self.delete_step(r, sub)
+            del r["flows"][step["flowId"]]
+
+    def authentication(self, r: dict[str, Any], method: str, rest: list[str], body: Any) -> Any:
+        flows = r["flows"]
+        if rest == ["flows"]:
+            if method == "GET":
+                return [
+                    {k: v for k, v in f.items() if k != "steps"}
+                    for f in flows.values()
+                    if f["topLevel"]
+                ]
+            if method == "POST":
+                if any(f["alias"] == body.get("alias") for f in flows.values()):
+                    raise Fault(409, "Flow already exists")
+                fid = self.new_id()
+                flows[fid] = {**body, "id": fid, "steps": []}
+                return None
+        if len(rest) == 2 and rest[0] == "flows" and method in ("PUT", "DELETE"):
+            flow = self.one(flows, rest[1], "flow")
+            if method == "DELETE":
+                for step in flow["steps"]:
+                    self.delete_step(r, step)
+                del flows[rest[1]]
+            else:
+                flow.update({k: v for k, v in body.items() if k != "id"})
+            return None
+        if len(rest) >= 3 and rest[0] == "flows" and rest[2] == "executions":
+            flow = self.flow(r, rest[1])
+            if len(rest) == 3 and method == "GET":
+                return self.flat(r, flow)
+            if len(rest) == 3 and method == "PUT":
+                for step in flow["steps"]:
+                    if step["id"] == body.get("id"):
+                        step["requirement"] = body["requirement"]
+                return None
+            if rest[3:] == ["execution"] and method == "POST":
+                eid = self.new_id()
+                flow["steps"].append(
+                    {"id": eid, "providerId": body["provider"], "requirement": "DISABLED"}
+                )
+                return None
+            if rest[3:] == ["flow"] and method == "POST":
+                if any(f["alias"] == body.get("alias") for f in flows.values()):
+                    raise Fault(409, "Flow already exists")
+                fid, eid = self.new_id(), self.new_id()
+                flows[fid] = {
+                    "id": fid,
+                    "alias": body["alias"],
+                    "description": body.get("description"),
+                    "topLevel": False,
+                    "steps": [],
+                }
+                flow["steps"].append(
+                    {
+                        "id": eid,
+                        "authenticationFlow": True,
+                        "flowId": fid,
+                        "displayName": body["alias"],
+                        "description": body.get("description"),
+                        "requirement": "DISABLED",
+                    }
+                )
+                return None
+        if len(rest) == 2 and rest[0] == "executions" and method == "DELETE":
+            for flow in list(flows.values()):
+                for step in flow["steps"]:
+                    if step["id"] == rest[1]:
+                        self.delete_step(r, step)
+                        flow["steps"].remove(step)
+                        return None
+            raise Fault(404, "Could not find execution")
+        if len(rest) == 3 and rest[0] == "executions" and rest[2] == "config" and method == "POST":
+            cid = self.new_id()
+            r["configs"][cid] = {**body, "id": cid}
+            for flow in flows.values():
+                for step in flow["steps"]:
+                    if step["id"] == rest[1]:
+                        step["authenticationConfig"] = cid
+            return None
+        if len(rest) == 2 and rest[0] == "config" and method == "GET":
+            return self.one(r["configs"], rest[1], "config")
+        raise Fault(404, f"authentication/{'/'.join(rest)}")
 
     def roles(self, r: dict[str, Any], method: str, rest: list[str], body: Any) -> Any:
         roles = r["roles"]
@@ -915,6 +1117,8 @@ class FakeKeycloak:
             if len(rest) == 1 and method == "DELETE":
                 del clients[rest[0]]
                 return None
+            if rest[1:3] == ["authz", "resource-server"]:
+                return self.authorization(r, method, rest[3:], params, body)
             if rest[1:] == ["client-secret"] and method == "GET":
                 return {"type": "secret", "value": client.get("secret", "generated-secret")}
             if rest[1:3] == ["protocol-mappers", "models"]:
