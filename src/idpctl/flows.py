@@ -191,7 +191,9 @@ def check_bindings(
     problems = []
     for key in BINDINGS:
         alias = settings.get(key)
-        if alias is not None and alias not in BUILTIN_FLOWS and alias not in flows:
+        if not isinstance(alias, str):
+            continue  # absent, or a value of another type: fields.check reports it
+        if alias not in BUILTIN_FLOWS and alias not in flows:
             problems.append(
                 Problem(
                     file,

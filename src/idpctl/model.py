@@ -358,8 +358,11 @@ def read_users(
 def read_default_groups(desired: Desired, realm_dir: Path, problems: list[Problem]) -> None:
     """realm.yml's defaultGroups (removed from the settings: Keycloak takes them through
     their own endpoint, by group id): every new user, self-registered ones too, joins them."""
-    file, what = str(realm_dir / "realm.yml"), f"realm {desired.realm}"
-    for name in _names(desired.settings, "defaultGroups", file, what, problems) or []:
+    file = str(realm_dir / "realm.yml")
+    names = desired.settings.pop("defaultGroups", None)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return  # absent, or not a list of names: fields.check (read_settings) reports it
+    for name in names:
         desired.default_groups[name.lstrip("/")] = {"name": name.lstrip("/"), "_file": file}
 
 

@@ -39,14 +39,26 @@ def check_validators(
             continue
         pattern = options.get("pattern")
         if name == "pattern":
-            try:
-                re.compile(str(pattern))
-            except re.error as e:
+            if not isinstance(pattern, str) or not pattern:
                 problems.append(
                     Problem(
-                        file, what, f"validations.pattern.pattern is not a regular expression ({e})"
+                        file,
+                        what,
+                        "validations.pattern.pattern is required: the regular expression a "
+                        f"value must match, got {pattern!r}",
                     )
                 )
+            else:
+                try:
+                    re.compile(pattern)
+                except re.error as e:
+                    problems.append(
+                        Problem(
+                            file,
+                            what,
+                            f"validations.pattern.pattern is not a regular expression ({e})",
+                        )
+                    )
             if not options.get("error-message"):
                 problems.append(
                     Problem(
