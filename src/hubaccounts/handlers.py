@@ -66,8 +66,15 @@ class AccessRequestsHandler(BaseHandler):
         pending: list[Any] = []
         users: list[Any] = []
         try:
-            pending = await self.accounts.members(self.pending_group)
             users = await self.accounts.members(self.allowed_group)
+            # An account already admitted (e.g. made by a Keycloak admin, who put it in both
+            # groups: every new account joins the pending one) does not wait.
+            admitted = {account.id for account in users}
+            pending = [
+                account
+                for account in await self.accounts.members(self.pending_group)
+                if account.id not in admitted
+            ]
         except AccountsError as e:
             self.log.warning("access requests: %s", e)
             error = str(e)
@@ -117,9 +124,12 @@ class AccessRequestsHandler(BaseHandler):
         await self.accounts.end_sessions(user_id)
 
     async def _block(self, user_id: str, username: str) -> None:
+        # Disabled first (no new login), then revoked in the hub (the broker refuses from
+        # now on) and the servers stopped, then the Keycloak sessions ended (Keycloak's
+        # back-channel logout then finds the hub already done).
         await self.accounts.set_enabled(user_id, False)
-        await self.accounts.end_sessions(user_id)
         await self._end_in_hub(username)
+        await self.accounts.end_sessions(user_id)
 
     async def _unblock(self, user_id: str, username: str) -> None:
         await self.accounts.set_enabled(user_id, True)

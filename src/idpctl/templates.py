@@ -201,6 +201,14 @@ def expand(
     if template is None:
         return None
     what = f"{label} {own.get(key, template.body.get(key))}"
+    if key not in own and key not in template.body:
+        problems.append(
+            Problem(
+                template.file,
+                f"template {template.name}",
+                f"{key} is required: the template defines none, nor does {file}",
+            )
+        )
     if not isinstance(given, dict):
         problems.append(Problem(file, what, "vars must map template variables to values"))
         given = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from stackconf.secrets import totp_app_key
 from stackconf.settings import StackSettings
 
 
@@ -45,9 +46,11 @@ def banner(s: StackSettings, secrets: dict[str, str], *, runtime: str, seconds: 
         f"{', '.join(groups) or 'no groups: not approved for the hub'}"
         for name, secret, groups in demo_users(s.idp_dir, s.realm)
     )
+    missing = f"(not in {s.secrets_file})"
     codes = "".join(
         f"    {name} also gives a one-time code: add the time-based key "
-        f"{secrets.get(secret, '(not in ' + str(s.secrets_file) + ')')} to an authenticator app\n"
+        f"{totp_app_key(secrets[secret]) if secret in secrets else missing} "
+        "to an authenticator app\n"
         for name, secret in demo_totp_keys(s.idp_dir, s.realm)
     )
     console = (

@@ -36,6 +36,13 @@ def demo_password() -> str:
             return value
 
 
+def totp_app_key(value: str) -> str:
+    """The key an authenticator app takes for a Keycloak TOTP credential whose secret is
+    ``value``: Keycloak keys the HMAC with the secret's bytes (and shows them base32-encoded
+    at enrolment), so the app's key is ``value``'s bytes in base32."""
+    return base64.b32encode(value.encode()).decode().rstrip("=")
+
+
 def new_value(kind: str) -> str:
     if kind == "token":
         return secrets.token_urlsafe(32)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from dockerspawner import DockerSpawner
 
 from stackconf import secrets as secrets_file
 from stackconf import settings as conf
@@ -44,14 +45,17 @@ class Stack:
         return self.secrets[f"DEMO_PASSWORD_{user.upper()}"]
 
     def totp_secret(self, user: str) -> str | None:
-        """The demo user's TOTP key, if it has one (hub admins must give a one-time code)."""
-        return self.secrets.get(f"DEMO_TOTP_{user.upper()}")
+        """The demo user's TOTP key as an authenticator app takes it, if the user has one
+        (hub admins must give a one-time code)."""
+        value = self.secrets.get(f"DEMO_TOTP_{user.upper()}")
+        return secrets_file.totp_app_key(value) if value else None
 
     def user_file(self, user: str, name: str) -> Path:
         """A file in a user's home: a folder (native) or the user's volume (compose)."""
         if self.runtime == "compose":
+            volume = conf.get("USER_VOLUME_NAME").format(username=DockerSpawner._escape(user))
             inspect = subprocess.run(
-                ["docker", "volume", "inspect", f"jupyterhub-user-{user}"],
+                ["docker", "volume", "inspect", volume],
                 capture_output=True,
                 text=True,
                 check=True,

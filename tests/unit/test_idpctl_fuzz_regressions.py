@@ -275,6 +275,15 @@ def test_a_broken_template_names_the_template_file(idp: Path) -> None:
     assert any(str(idp / HUB_TEMPLATE) in p for p in problems(idp)), problems(idp)
 
 
+def test_an_empty_template_names_the_template_file(idp: Path) -> None:
+    """Found by the fuzz suite: an empty template blamed only the client file."""
+    laptop = idp / "templates/clients/hubtokens-laptop.yml"
+    laptop.write_text("{}\n")
+    assert any(str(laptop) in p and "clientId is required" in p for p in problems(idp)), problems(
+        idp
+    )
+
+
 def test_an_unset_placeholder_names_the_key(idp: Path) -> None:
     edit(idp / "realms/demo/users.yml", lambda d: d[1].update(email="${UNDEFINED_SECRET}"))
     the_problem(idp, "realms/demo/users.yml", "file", "${UNDEFINED_SECRET}", "(in [1].email)")
