@@ -28,12 +28,10 @@ def one_time_code(secret: str, used_file: Path = USED) -> str:
     key = hashlib.sha256(secret.encode()).hexdigest()[:16]  # names the secret, hides it
     with FileLock(f"{used_file}.lock"):
         used = json.loads(used_file.read_text()) if used_file.exists() else {}
-        last = int(used.get(key, 0))
-        now = int(time.time() // STEP)
-        step = max(now, last + 1)
-        if step > now + 1:  # both this step's and the next one's code were used: wait
-            time.sleep((now + 1) * STEP - time.time() + 0.5)
-            step = int(time.time() // STEP)
+        step = max(int(time.time() // STEP), int(used.get(key, 0)) + 1)
+        # Keycloak takes the next step's code too (its look-ahead window of one step): wait
+        # until the step before ``step`` has begun.
+        time.sleep(max(0.0, (step - 1) * STEP - time.time() + 0.5))
         used[key] = step
         used_file.write_text(json.dumps(used))
     return totp.at(step * STEP)

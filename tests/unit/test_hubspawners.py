@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import docker
 import httpx
 import pytest
 import respx
 
 from hubspawners import ready
+from hubspawners.docker import PromptDockerSpawner
 from hubspawners.ready import PromptReady
 
 URL = "http://10.0.0.7:8888/user/alice/"
@@ -87,3 +89,37 @@ async def test_a_server_that_never_answers_is_given_up_at_http_timeout():
         started = time.monotonic()
         assert await Spawner(http_timeout=0.3).start() == ("10.0.0.7", 8888)
     assert 0.25 < time.monotonic() - started < 2
+
+
+class DockerCalls:
+    """DockerSpawner's ``docker(method, ...)`` calls, answered like the Docker API would."""
+
+    def __init__(self, gone: bool = False) -> None:
+        self.calls: list[str] = []
+        self.gone = gone
+
+    async def __call__(self, method: str, *args, **kwargs):
+        self.calls.append(method)
+        if self.gone:
+            raise docker.errors.NotFound("no such container")
+
+
+async def test_a_leftover_container_is_stopped_before_it_is_removed(monkeypatch):
+    """A running container the hub lost track of: removing it without a stop is refused by
+    Docker (409), which DockerSpawner took for a removal under way."""
+    spawner = PromptDockerSpawner.__new__(PromptDockerSpawner)
+    calls = DockerCalls()
+    monkeypatch.setattr(PromptDockerSpawner, "docker", calls, raising=False)
+    monkeypatch.setattr(PromptDockerSpawner, "object_id", "abc123", raising=False)
+    monkeypatch.setattr(PromptDockerSpawner, "log", SimpleNamespace(info=print, debug=print))
+    await spawner.remove_object()
+    assert calls.calls == ["stop", "remove_container"]
+
+
+async def test_a_container_already_gone_is_not_removed_again(monkeypatch):
+    spawner = PromptDockerSpawner.__new__(PromptDockerSpawner)
+    calls = DockerCalls(gone=True)
+    monkeypatch.setattr(PromptDockerSpawner, "docker", calls, raising=False)
+    monkeypatch.setattr(PromptDockerSpawner, "object_id", "abc123", raising=False)
+    await spawner.remove_object()
+    assert calls.calls == ["stop"]
