@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from idpctl import flows, permissions
+from idpctl import flows, permissions, profile
 from idpctl.live import KINDS, Live
 from idpctl.model import BUILTIN_CLIENTS, BUILTIN_SCOPES, Desired
 
@@ -189,6 +189,8 @@ def profile_changes(want: dict[str, dict[str, Any]] | None, have: dict[str, Any]
             out.append(f"attribute: + {name}")
         else:
             out += [f"attribute {name}: {d}" for d in field_changes(attribute, current[name])]
+            removed = profile.removed_keys(current[name], attribute)
+            out += [f"attribute {name}: - {key}" for key in removed]
     return out
 
 

@@ -1,8 +1,9 @@
 """The realm's user profile rules: idp/realms/<realm>/user-profile.yml.
 
 Its ``attributes:`` entries are merged by name into Keycloak's user profile (mappings
-merge key by key, like templates; other values replace Keycloak's): only what the file
-says is compared and applied, Keycloak's other attributes and validators stay as they are.
+merge key by key, like templates; other values replace Keycloak's; ``null`` removes a key,
+as in a JSON merge patch): only what the file says is compared and applied, Keycloak's
+other attributes and validators stay as they are.
 """
 
 from __future__ import annotations
@@ -100,14 +101,38 @@ def read_file(realm_dir: Path, problems: list[Problem], load: Any) -> dict[str, 
     return found
 
 
+def patched(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``patch`` merged in as a JSON merge patch (RFC 7386): mappings merge key
+    by key, ``null`` removes the key (e.g. ``required: null``: no longer required)."""
+    result = deep_merge(base, {k: v for k, v in patch.items() if not isinstance(v, dict)})
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            inner = result.get(key) if isinstance(result.get(key), dict) else {}
+            result[key] = patched(inner, value)
+    return result
+
+
+def removed_keys(base: dict[str, Any], patch: dict[str, Any], prefix: str = "") -> list[str]:
+    """The keys of ``base`` that ``patch`` removes (its ``null`` values), as dotted paths."""
+    found = []
+    for key, value in patch.items():
+        if value is None and key in base:
+            found.append(f"{prefix}{key}")
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            found += removed_keys(base[key], value, f"{prefix}{key}.")
+    return found
+
+
 def merged(config: dict[str, Any], want: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Keycloak's user profile ``config`` with the file's attributes merged in by name
-    (a new name is added at the end)."""
+    (``patched``; a new name is added at the end)."""
     attributes = list(config.get("attributes") or [])
     index = {a.get("name"): i for i, a in enumerate(attributes)}
     for name, attribute in want.items():
         if name in index:
-            attributes[index[name]] = deep_merge(attributes[index[name]], attribute)
+            attributes[index[name]] = patched(attributes[index[name]], attribute)
         else:
-            attributes.append(attribute)
+            attributes.append(patched({}, attribute))
     return {**config, "attributes": attributes}

@@ -113,8 +113,8 @@ def open_registration(page: Page, stack: Stack) -> None:
 
 
 def register(page: Page, username: str, password: str) -> None:
+    """Keycloak's registration form; the e-mail is left empty (optional in the demo)."""
     page.locator("#username").fill(username)
-    page.locator("#email").fill(f"{username}@example.org")
     page.locator("#firstName").fill("New")
     page.locator("#lastName").fill("User")
     page.locator("#password").fill(password)

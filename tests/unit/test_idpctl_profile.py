@@ -80,8 +80,8 @@ def test_attributes_that_are_not_a_list_are_refused(idp: Path) -> None:
 
 
 def test_an_attribute_without_a_name_is_refused(idp: Path) -> None:
-    edit(idp / FILE, lambda d: d["attributes"].append({"displayName": "ORCID"}))
-    the_problem(idp, FILE, "user profile", "attributes[1] needs a name")
+    edit(idp / FILE, lambda d: d["attributes"].insert(0, {"displayName": "ORCID"}))
+    the_problem(idp, FILE, "user profile", "attributes[0] needs a name")
 
 
 def test_a_duplicate_attribute_is_refused(idp: Path) -> None:
@@ -221,3 +221,35 @@ def test_the_demo_username_rule_says_the_rule(username: dict[str, Any]) -> None:
     assert "3 to 32" in message
     assert "start with a letter" in message
     assert username["validations"]["length"] == {"min": 3, "max": 32}
+
+
+# --- null removes a key (a JSON merge patch) ---------------------------------------------------
+
+OPTIONAL_EMAIL = {"name": "email", "required": None}
+
+
+def required_email() -> dict[str, Any]:
+    config = keycloak_profile()
+    config["attributes"][1]["required"] = {"roles": ["user"]}
+    return config
+
+
+def test_null_removes_the_key_from_keycloaks_attribute() -> None:
+    body = profile.merged(required_email(), {"email": OPTIONAL_EMAIL})
+    email = body["attributes"][1]
+    assert "required" not in email
+    assert email["validations"] == {"email": {}}  # the rest stays
+
+
+def test_plan_shows_a_removed_key_and_nothing_once_it_is_gone() -> None:
+    (change,) = compute(desired({"email": OPTIONAL_EMAIL}), live(required_email()))
+    assert change.details == ["attribute email: - required"]
+    done = profile.merged(required_email(), {"email": OPTIONAL_EMAIL})
+    assert compute(desired({"email": OPTIONAL_EMAIL}), live(done)) == []
+
+
+def test_the_demo_makes_the_e_mail_optional(idp: Path) -> None:
+    (demo,) = cli.load(idp, ["demo"], VARIABLES)
+    assert demo.user_profile is not None
+    body = profile.merged(required_email(), demo.user_profile)
+    assert "required" not in next(a for a in body["attributes"] if a["name"] == "email")
