@@ -94,14 +94,16 @@ class AccessRequestsHandler(BaseHandler):
         self._require_scope()
         action = self.get_body_argument("action", "")
         user_id = self.get_body_argument("user", "")
-        username = self.get_body_argument("username", "")
         admin = self.current_user.name
-        if action not in ACTIONS or not user_id or not username:
+        if action not in ACTIONS or not user_id:
             raise web.HTTPError(400, f"action must be one of {', '.join(ACTIONS)}, with a user")
-        if action in ("block", "reject") and username == admin:
-            self._back(error="You cannot block or reject yourself.")
-            return
+        username = user_id
         try:
+            # The name from Keycloak, not from the form: it decides whose servers stop.
+            username = (await self.accounts.account(user_id))["username"]
+            if action in ("block", "reject") and username == admin:
+                self._back(error="You cannot block or reject yourself.")
+                return
             await getattr(self, f"_{action}")(user_id, username)
         except AccountsError as e:
             self.log.warning(

@@ -18,15 +18,20 @@ KERNEL_IDLE = re.compile(r"\| Idle$")
 
 
 def login(page: Page, stack: Stack, user: str) -> None:
-    """Sign in on the hub's login page, through Keycloak's login form."""
+    """Sign a demo user in on the hub's login page, through Keycloak's login form."""
+    sign_in(page, stack, user, stack.password(user))
+    if secret := stack.totp_secret(user):  # a hub admin: Keycloak asks for a one-time code
+        give_one_time_code(page, secret)
+
+
+def sign_in(page: Page, stack: Stack, user: str, password: str) -> None:
+    """The hub's login page, then Keycloak's login form with ``user`` and ``password``."""
     page.goto(f"{stack.public_url}/hub/login")
     page.get_by_text("Sign in with Keycloak").click()
     expect(page.get_by_role("button", name="Sign In")).to_be_visible()
     page.get_by_label("Username or email").fill(user)
-    page.get_by_label("Password", exact=True).fill(stack.password(user))
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign In").click()
-    if secret := stack.totp_secret(user):  # a hub admin: Keycloak asks for a one-time code
-        give_one_time_code(page, secret)
 
 
 def give_one_time_code(page: Page, secret: str) -> None:

@@ -29,6 +29,7 @@ from tests.e2e.jupyter import (
     open_notebook,
     run_all,
     server_api,
+    sign_in,
     wait_for_lab,
 )
 from tests.support import keycloak_users
@@ -135,11 +136,7 @@ def enrol_in_totp(page: Page) -> str:
 
 def admin_logs_in(page: Page, stack: Stack, admin: str, password: str) -> str:
     """A new hub admin's first login: password, then the TOTP enrolment; returns the key."""
-    page.goto(f"{stack.public_url}/hub/login")
-    page.get_by_text("Sign in with Keycloak").click()
-    page.get_by_label("Username or email").fill(admin)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign In").click()
+    sign_in(page, stack, admin, password)
     key = enrol_in_totp(page)
     expect(page).to_have_url(re.compile(rf"^{re.escape(stack.public_url)}/hub/"), timeout=30_000)
     return key
@@ -241,11 +238,7 @@ def test_sign_up_approval_and_blocking(
     outcome = stack.user_file(user, OUTCOME_FILE).read_text().split()
     assert outcome[:1] == ["MINTED"] and outcome[-2:] == ["REFUSED", "login_required"], outcome
     again = browser.new_context().new_page()
-    again.goto(f"{stack.public_url}/hub/login")
-    again.get_by_text("Sign in with Keycloak").click()
-    again.get_by_label("Username or email").fill(user)
-    again.get_by_label("Password", exact=True).fill(password)
-    again.get_by_role("button", name="Sign In").click()
+    sign_in(again, stack, user, password)
     expect(again.get_by_text(re.compile("Account is disabled"))).to_be_visible()
     admin_context.close()
 
@@ -258,11 +251,7 @@ def test_a_hub_admin_without_a_one_time_code_cannot_log_in(
     admin, password = names["admin"], names["admin_password"]
     key = admin_logs_in(browser.new_context().new_page(), stack, admin, password)
     page = browser.new_context().new_page()
-    page.goto(f"{stack.public_url}/hub/login")
-    page.get_by_text("Sign in with Keycloak").click()
-    page.get_by_label("Username or email").fill(admin)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign In").click()
+    sign_in(page, stack, admin, password)
     code = page.get_by_label("One-time code")
     expect(code).to_be_visible()
     page.screenshot(path=f"{SHOTS}/accounts-one-time-code.png")
@@ -281,7 +270,7 @@ def test_a_hub_admin_without_a_one_time_code_cannot_log_in(
     assert not page.url.startswith(stack.keycloak_url), page.url
 
 
-def test_the_menu_links_the_account_console_for_password_and_two_factor(
+def test_the_menu_links_the_account_console_and_access_requests_are_for_admins(
     page: Page, stack: Stack
 ) -> None:
     login(page, stack, "reader")
@@ -290,3 +279,9 @@ def test_the_menu_links_the_account_console_for_password_and_two_factor(
     link = page.get_by_role("link", name="Password & two-factor")
     expect(link).to_have_attribute("href", f"{stack.issuer}/account/account-security/signing-in")
     expect(page.get_by_role("link", name="Access requests")).to_have_count(0)  # not an admin
+    # Nor may a user who is not a hub admin open the page or post a decision to it.
+    url = f"{stack.public_url}/hub/access-requests"
+    assert page.request.get(url).status == 403
+    xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
+    posted = page.request.post(url, form={"action": "approve", "user": "x", "_xsrf": xsrf})
+    assert posted.status == 403, posted.status
