@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 RUNTIME ?= auto
 BIN := $(VENV)/bin
-EXTRAS := hub,api,native,singleuser,client,laptop,dev,deploy
+# compose: DockerSpawner, whose subclass (hubspawners.docker) the unit tests import.
+EXTRAS := hub,compose,api,native,singleuser,client,laptop,dev,deploy
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
