@@ -138,7 +138,9 @@ def admin_logs_in(page: Page, stack: Stack, admin: str, password: str) -> str:
     """A new hub admin's first login: password, then the TOTP enrolment; returns the key."""
     sign_in(page, stack, admin, password)
     key = enrol_in_totp(page)
-    expect(page).to_have_url(re.compile(rf"^{re.escape(stack.public_url)}/hub/"), timeout=30_000)
+    # Logged in, the hub starts the admin's server and the spawn page moves on to it by
+    # itself: wait until it has, or a page opened meanwhile is navigated away from.
+    expect(page).to_have_url(re.compile(rf"/user/{admin}/lab"), timeout=SERVER_START_TIMEOUT)
     return key
 
 
