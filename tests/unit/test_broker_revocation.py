@@ -14,6 +14,7 @@ from oauthenticator.oauth2 import OAuthenticator
 from tornado.web import HTTPError
 
 from hubtokens.broker import KeycloakAuthenticator
+from hubtokens.broker.authenticator import PENDING_MESSAGE
 from hubtokens.broker.cache import Minted
 from hubtokens.broker.errors import BrokerError
 from hubtokens.broker.handlers import log_out
@@ -508,3 +509,18 @@ async def test_the_post_auth_hook_still_runs(env):
 
     a = KeycloakAuthenticator(post_auth_hook=hook)
     assert (await a.run_post_auth_hook(Handler(), login_model(SUB)))["hooked"]
+
+
+async def test_a_pending_account_is_told_it_waits_at_login_and_refused_at_refresh(hub):
+    """Members of HUB_PENDING_GROUP get the waiting page (a 403 with its own message) at
+    login; a refresh of such a session is simply not allowed (no error escapes)."""
+
+    def model(*groups: str) -> dict:
+        return {"name": "alice", "admin": None, "groups": list(groups)}
+
+    with pytest.raises(HTTPError) as refused:
+        await hub.check_allowed("alice", model("hub-requests"))
+    assert refused.value.status_code == 403 and refused.value.log_message == PENDING_MESSAGE
+    assert await hub.check_allowed("alice", model("other")) is False
+    assert await hub.still_allowed("alice", token_info(["/hub-requests"])) is False
+    assert await hub.check_allowed("alice", model("hub-requests", "hub-users")) is True

@@ -406,10 +406,6 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     def _accounts_client_secret_default(self) -> str:
         return conf.get("ACCOUNTS_CLIENT_SECRET")
 
-    @property
-    def access_requests_enabled(self) -> bool:
-        return bool(self.accounts_client_secret)
-
     @cached_property
     def access_requests(self) -> dict[str, Any]:
         """The Access requests page's settings: its Keycloak client and the two groups."""
