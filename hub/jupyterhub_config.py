@@ -14,6 +14,7 @@ from pathlib import Path
 
 import bcrypt
 
+from hubaccounts.handlers import SCOPE as ACCESS_REQUESTS_SCOPE
 from stackconf import hosts
 from stackconf import settings as conf
 
@@ -62,6 +63,7 @@ c.JupyterHub.shutdown_on_logout = conf.get_bool("HUB_STOP_SERVERS_ON_LOGOUT")
 c.JupyterHub.template_paths = [str(HERE / "templates")]
 c.JupyterHub.template_vars = {
     "access_requests_enabled": bool(conf.get("ACCOUNTS_CLIENT_SECRET")),
+    "access_requests_scope": ACCESS_REQUESTS_SCOPE,
     "keycloak_account_url": f"{conf.get('KEYCLOAK_PUBLIC_URL').rstrip('/')}/realms/"
     f"{conf.get('KEYCLOAK_REALM')}/account/",
 }
@@ -130,7 +132,7 @@ c.JupyterHub.custom_scopes = {
     "custom:token-exchange": {
         "description": "Exchange the owner's Keycloak login for short-lived API tokens.",
     },
-    "custom:access-requests": {
+    ACCESS_REQUESTS_SCOPE: {
         "description": "Approve, reject, block and unblock accounts (the Access requests page).",
     },
 }
@@ -175,7 +177,7 @@ c.JupyterHub.load_roles = [
             "read:services",
             "read:metrics",
             # The Access requests page (hubaccounts): approve sign-ups, block users.
-            "custom:access-requests",
+            ACCESS_REQUESTS_SCOPE,
             # Opt-in (documented in docs/security.md): open users' servers, i.e. act in them.
             *(["access:servers"] if conf.get_bool("HUB_ADMIN_ACCESS_SERVERS") else []),
         ],

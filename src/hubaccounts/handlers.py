@@ -29,7 +29,7 @@ from hubaccounts.keycloak import AccountsClient, AccountsError
 
 #: The hub scope that opens the page (granted to the hub-admin role in jupyterhub_config.py).
 SCOPE = "custom:access-requests"
-ACTIONS = ("approve", "reject", "block", "unblock")
+#: Each decision (the form's ``action``, a method ``_<action>``) and how the page reports it.
 DONE = {
     "approve": "approved",
     "reject": "rejected",
@@ -95,8 +95,8 @@ class AccessRequestsHandler(BaseHandler):
         action = self.get_body_argument("action", "")
         user_id = self.get_body_argument("user", "")
         admin = self.current_user.name
-        if action not in ACTIONS or not user_id:
-            raise web.HTTPError(400, f"action must be one of {', '.join(ACTIONS)}, with a user")
+        if action not in DONE or not user_id:
+            raise web.HTTPError(400, f"action must be one of {', '.join(DONE)}, with a user")
         username = user_id
         try:
             # The name from Keycloak, not from the form: it decides whose servers stop.

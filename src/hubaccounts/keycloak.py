@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 
@@ -84,7 +85,7 @@ class AccountsClient:
             raise AccountsError(
                 f"Keycloak is down or not answering ({type(e).__name__}): try again shortly"
             ) from None
-        except Exception as e:  # Authlib's OAuthError: the client itself was refused
+        except AuthlibBaseError as e:  # Keycloak refused the client itself (its token)
             raise AccountsError(
                 f"Keycloak refused the hub's accounts client {self.client_id!r} ({e}): check "
                 "ACCOUNTS_CLIENT_SECRET and the client in idp/ (`make idp-apply`)"
