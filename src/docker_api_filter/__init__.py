@@ -6,10 +6,12 @@ requests DockerSpawner makes for this stack, and checks their bodies, not only t
 container is created only from the single-user image, with the stack's label, on the users
 network, with the per-user volumes (and the extra CA file read-only), without privileges,
 capabilities, devices, host namespaces or host paths. Containers are started, stopped,
-inspected and removed only when they carry the stack's label. Everything else is refused with
-403 and a one-line JSON ``message`` that docker-py shows in the hub's log.
+inspected and removed only when they carry the stack's label. With HUB_SPAWNER=swarm the same
+holds for SwarmSpawner's services instead (no container endpoint at all), placed by
+SWARM_USER_CONSTRAINTS, their tasks listed only for a service of the stack. Everything else is
+refused with 403 and a one-line JSON ``message`` that docker-py shows in the hub's log.
 
-- ``policy``: pure; decides on one request (and on a container's inspect result).
+- ``policy``: pure; decides on one request (and on a container's or service's inspect result).
 - ``proxy``: the Starlette app; reads the body, asks the policy, forwards with httpx to the
   Unix socket, streams the answer back.
 - ``__main__``: reads the settings (stackconf) and runs uvicorn (``docker-api-filter``).

@@ -1,9 +1,10 @@
 """Run the Docker API filter: ``docker-api-filter`` (or ``python -m docker_api_filter``).
 
 Settings (stackconf, docs/configuration.md): DOCKER_API_FILTER_LISTEN (host:port),
-DOCKER_SOCKET, DOCKER_API_FILTER_MAX_BODY, and what user containers are made of, shared with
-the hub: SINGLEUSER_IMAGE, USERS_NETWORK, EXTRA_CA_BUNDLE_HOST_PATH, DOCKER_API_STACK_LABEL,
-USER_VOLUME_NAME, USER_CONTAINER_NAME.
+DOCKER_SOCKET, DOCKER_API_FILTER_MAX_BODY, and what user servers are made of, shared with the
+hub: HUB_SPAWNER (docker: containers, swarm: Swarm services), SINGLEUSER_IMAGE, USERS_NETWORK,
+EXTRA_CA_BUNDLE_HOST_PATH, DOCKER_API_STACK_LABEL, USER_VOLUME_NAME, USER_CONTAINER_NAME and
+(swarm) SWARM_USER_CONSTRAINTS.
 """
 
 from __future__ import annotations
@@ -34,12 +35,16 @@ def main() -> None:
     host, port = listen_address(conf.get("DOCKER_API_FILTER_LISTEN"))
     socket_path = conf.get("DOCKER_SOCKET")
     log.info(
-        "forwarding to %s for containers of %s on %s labelled %s, volumes %s",
+        "forwarding to %s for %s of %s on %s labelled %s, volumes %s%s",
         socket_path,
+        "services" if settings.spawner == "swarm" else "containers",
         settings.image,
         settings.users_network,
         settings.label,
         settings.user_volume_name,
+        f", placed {','.join(settings.swarm_user_constraints)}"
+        if settings.spawner == "swarm"
+        else "",
     )
     # Our own log line per request (method, path, decision); uvicorn's access log would repeat
     # it. Long keep-alive: docker-py reuses its connections between spawns.

@@ -1,11 +1,12 @@
 """The filter as an HTTP proxy: check each request with the policy, forward it to the socket.
 
 One catch-all route. For each request: read the body (at most ``max_body`` bytes, else 413),
-ask the policy, and for a request about one container ask the daemon first whether that
-container carries the stack's label (refusing with 403 when not; the daemon's 404 passes
-through, DockerSpawner relies on it). Then forward the checked request (the decoded path and
-query as checked, re-encoded; a container by its full ID) with httpx to the Unix socket and
-stream the answer back, status and headers kept except hop-by-hop ones.
+ask the policy, and for a request about one object (a container, or in swarm mode a service,
+also when its tasks are listed) ask the daemon first whether that object carries the stack's
+label (refusing with 403 when not; the daemon's 404 passes through, DockerSpawner relies on
+it). Then forward the checked request (the decoded path and query as checked, re-encoded; the
+object by its full ID) with httpx to the Unix socket and stream the answer back, status and
+headers kept except hop-by-hop ones.
 
 Logs carry method, path, decision and reason, never a body or a query value's secrets (a
 create body holds the user server's environment, JUPYTERHUB_API_TOKEN included).
@@ -115,30 +116,15 @@ def create_app(
         if not decision.allowed:
             return refuse(decision)
         try:
-            if decision.container is not None:
-                inspect = await client.get(f"/containers/{quote(decision.container)}/json")
-                if inspect.status_code != 200:  # 404: no such container; DockerSpawner's answer
-                    log.info(
-                        "%s %s: inspect of %s answered %d",
-                        method,
-                        path,
-                        decision.container,
-                        inspect.status_code,
-                    )
-                    return Response(
-                        inspect.content,
-                        status_code=inspect.status_code,
-                        headers=dict(_headers(inspect.headers.raw, HOP_BY_HOP)),
-                    )
-                try:
-                    found = inspect.json()
-                except ValueError:
-                    found = {}
-                owner = policy.check_container(decision.container, found)
+            if decision.kind:
+                found = await inspect_object(request, decision)
+                if isinstance(found, Response):
+                    return found
+                owner = policy.check_object(decision.kind, decision.ref, found)
                 if not owner.allowed:
                     reason = f"{method} {path}: {owner.reason}"
                     return refuse(Decision(False, reason, owner.status))
-                decision = decision.for_container(owner.container or "")
+                decision = decision.for_object(owner.ref)
             return await forward(request, decision, body)
         except httpx.TransportError as error:
             log.error("%s %s: the Docker socket did not answer: %s", method, path, error)
@@ -146,6 +132,30 @@ def create_app(
                 f"docker-api-filter: the Docker daemon did not answer ({type(error).__name__})"
             )
             return JSONResponse({"message": message}, status_code=502)
+
+    async def inspect_object(request: Request, decision: Decision) -> dict | Response:
+        """The inspect result of the object a decision is about, or the daemon's answer to
+        pass through when it has none (404: no such object, DockerSpawner's answer)."""
+        inspect = await client.get(quote(policy.inspect_path(decision.kind, decision.ref)))
+        if inspect.status_code != 200:
+            log.info(
+                "%s %s: inspect of %s %s answered %d",
+                request.method,
+                request.scope["path"],
+                decision.kind,
+                decision.ref,
+                inspect.status_code,
+            )
+            return Response(
+                inspect.content,
+                status_code=inspect.status_code,
+                headers=dict(_headers(inspect.headers.raw, HOP_BY_HOP)),
+            )
+        try:
+            found = inspect.json()
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
 
     async def forward(request: Request, decision: Decision, body: bytes) -> Response:
         url = quote(decision.path, safe="/:@")

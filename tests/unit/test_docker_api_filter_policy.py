@@ -518,11 +518,11 @@ def test_a_refusal_never_echoes_the_environment() -> None:
 )
 def test_container_endpoints_name_the_container_to_check(method, suffix, query) -> None:
     decision = POLICY.check(method, f"{V}/containers/jupyter-alice{suffix}", query)
-    assert decision.allowed and decision.container == "jupyter-alice"
+    assert decision.allowed and (decision.kind, decision.ref) == ("container", "jupyter-alice")
     assert decision.query == tuple(query)
-    forwarded = decision.for_container(CONTAINER_ID)
+    forwarded = decision.for_object(CONTAINER_ID)
     assert forwarded.path == f"{V}/containers/{CONTAINER_ID}{suffix}"
-    assert forwarded.container is None and forwarded.query == tuple(query)
+    assert not forwarded.kind and forwarded.query == tuple(query)
 
 
 @pytest.mark.parametrize(
@@ -579,16 +579,16 @@ def test_start_takes_no_host_config_and_remove_no_link() -> None:
 
 def test_only_containers_with_the_stack_label_may_be_touched() -> None:
     inspect = {"Id": CONTAINER_ID, "Config": {"Labels": {LABEL_KEY: LABEL_VALUE, "x": "y"}}}
-    owner = POLICY.check_container("jupyter-alice", inspect)
-    assert owner.allowed and owner.container == CONTAINER_ID
+    owner = POLICY.check_object("container", "jupyter-alice", inspect)
+    assert owner.allowed and owner.ref == CONTAINER_ID
     for labels in [{}, None, {LABEL_KEY: "other"}, {"x": LABEL_VALUE}]:
-        refused = POLICY.check_container(
-            "postgres", {"Id": CONTAINER_ID, "Config": {"Labels": labels}}
+        refused = POLICY.check_object(
+            "container", "postgres", {"Id": CONTAINER_ID, "Config": {"Labels": labels}}
         )
         assert_refused(refused, f"does not carry the stack label {LABEL_KEY}={LABEL_VALUE}")
-    assert_refused(POLICY.check_container("x", {}), "stack label")
-    no_id = POLICY.check_container(
-        "x", {"Id": "../x", "Config": {"Labels": {LABEL_KEY: LABEL_VALUE}}}
+    assert_refused(POLICY.check_object("container", "x", {}), "stack label")
+    no_id = POLICY.check_object(
+        "container", "x", {"Id": "../x", "Config": {"Labels": {LABEL_KEY: LABEL_VALUE}}}
     )
     assert_refused(no_id, "no valid Id", 502)
 
@@ -598,6 +598,7 @@ def test_only_containers_with_the_stack_label_may_be_touched() -> None:
 
 def test_settings_come_from_stackconf() -> None:
     env = {
+        "HUB_SPAWNER": "docker",
         "SINGLEUSER_IMAGE": IMAGE,
         "DOCKER_API_STACK_LABEL": "a.b=c",
         "EXTRA_CA_BUNDLE_HOST_PATH": CA,
@@ -608,10 +609,11 @@ def test_settings_come_from_stackconf() -> None:
     assert settings.user_volume_name == "jupyterhub-user-{username}"
     assert settings.extra_ca_host_path == CA
     assert settings.max_body == 1024 * 1024
+    assert settings.spawner == "docker"
     with pytest.raises(conf.SettingError, match="DOCKER_API_STACK_LABEL must be key=value"):
-        FilterSettings.from_env({"DOCKER_API_STACK_LABEL": "novalue="})
+        FilterSettings.from_env({**env, "DOCKER_API_STACK_LABEL": "novalue="})
     with pytest.raises(conf.SettingError, match="DOCKER_API_FILTER_MAX_BODY"):
-        FilterSettings.from_env({"DOCKER_API_FILTER_MAX_BODY": "0"})
+        FilterSettings.from_env({**env, "DOCKER_API_FILTER_MAX_BODY": "0"})
 
 
 def test_a_name_template_becomes_a_pattern() -> None:

@@ -24,6 +24,7 @@ from tests.unit.test_docker_api_filter_policy import (
     SETTINGS,
     spawner_body,
 )
+from tests.unit.test_docker_api_filter_swarm import SERVICE_ID, SWARM_SETTINGS, service_body
 
 V = "/v1.45"
 
@@ -51,6 +52,11 @@ class FakeDocker:
                 "Config": {"Labels": {"com.docker.compose.service": "db"}},
             },
         }
+        self.services = {
+            "jupyter-alice": {"ID": SERVICE_ID, "Spec": {"Labels": {LABEL_KEY: LABEL_VALUE}}},
+            # A service named like a user's, but not this stack's.
+            "jupyter-monitor": {"ID": "m" * 25, "Spec": {"Labels": {"team": "ops"}}},
+        }
         self.fail: Exception | None = None
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -75,9 +81,24 @@ class FakeDocker:
             )
         if path.endswith("/containers/create"):
             return httpx.Response(201, json={"Id": CONTAINER_ID, "Warnings": []}, headers=headers)
+        if path.endswith("/services/create"):
+            return httpx.Response(201, json={"ID": SERVICE_ID}, headers=headers)
+        if path.startswith("/services/") and request.method == "GET":
+            ref = path.removeprefix("/services/")
+            for service in self.services.values():
+                if ref in (service["ID"], service["Spec"].get("Name"), *self.names(service)):
+                    return httpx.Response(200, json=service, headers=headers)
+            return httpx.Response(
+                404, json={"message": f"service {ref} not found"}, headers=headers
+            )
+        if path == "/tasks":
+            return httpx.Response(200, json=[], headers=headers)
         if path.endswith("/logs-like-stream"):
             return httpx.Response(200, content=b"x" * 200_000, headers=headers)
         return httpx.Response(200 if request.method in ("GET", "HEAD") else 204, headers=headers)
+
+    def names(self, service: dict) -> list[str]:
+        return [name for name, known in self.services.items() if known is service]
 
     def paths(self) -> list[str]:
         return [f"{r.method} {r.url.path}" for r in self.requests]
@@ -91,6 +112,14 @@ def docker() -> FakeDocker:
 @pytest.fixture
 def client(docker: FakeDocker) -> Iterator[TestClient]:
     app = create_app(Policy(SETTINGS), transport=httpx.MockTransport(docker))
+    with TestClient(app, base_url="http://docker-api:2375") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def swarm(docker: FakeDocker) -> Iterator[TestClient]:
+    """The proxy in swarm mode (HUB_SPAWNER=swarm)."""
+    app = create_app(Policy(SWARM_SETTINGS), transport=httpx.MockTransport(docker))
     with TestClient(app, base_url="http://docker-api:2375") as test_client:
         yield test_client
 
@@ -267,3 +296,83 @@ def test_the_listen_setting() -> None:
     assert listen_address("[::]:2375") == ("::", 2375)
     with pytest.raises(conf.SettingError, match="DOCKER_API_FILTER_LISTEN"):
         listen_address("2375")
+
+
+# --- Swarm mode: services, checked like containers -------------------------------------
+
+
+def test_an_allowed_service_create_reaches_the_daemon_unchanged(swarm, docker) -> None:
+    body = json.dumps(service_body()).encode()
+    response = swarm.post(
+        f"{V}/services/create",
+        content=body,
+        headers={"Content-Type": "application/json", "X-Registry-Auth": "e30="},
+    )
+    assert response.status_code == 201 and response.json() == {"ID": SERVICE_ID}
+    [sent] = docker.requests
+    assert (sent.method, sent.url.path, sent.url.query) == ("POST", f"{V}/services/create", b"")
+    assert sent.content == body
+    assert sent.headers["x-registry-auth"] == "e30="
+
+
+def test_a_refused_service_never_reaches_the_daemon(swarm, docker) -> None:
+    body = service_body()
+    body["TaskTemplate"]["ContainerSpec"]["CapabilityAdd"] = ["SYS_ADMIN"]
+    response = swarm.post(f"{V}/services/create", json=body)
+    assert response.status_code == 403
+    assert "TaskTemplate.ContainerSpec.CapabilityAdd" in response.json()["message"]
+    assert docker.requests == []
+
+
+def test_containers_are_refused_in_swarm_mode_before_the_daemon(swarm, docker) -> None:
+    assert post_create(swarm, spawner_body()).status_code == 403
+    response = swarm.post(f"{V}/containers/jupyter-alice/stop")
+    assert response.status_code == 403
+    assert "not an endpoint SwarmSpawner needs" in response.json()["message"]
+    assert docker.requests == []
+
+
+def test_a_stack_service_is_checked_then_inspected_and_removed_by_its_id(swarm, docker) -> None:
+    assert swarm.get(f"{V}/services/jupyter-alice").json()["ID"] == SERVICE_ID
+    assert swarm.delete(f"{V}/services/jupyter-alice").status_code == 204
+    assert docker.paths() == [
+        "GET /services/jupyter-alice",
+        f"GET {V}/services/{SERVICE_ID}",
+        "GET /services/jupyter-alice",
+        f"DELETE {V}/services/{SERVICE_ID}",
+    ]
+
+
+def test_a_service_without_the_stack_label_is_refused(swarm, docker) -> None:
+    response = swarm.delete(f"{V}/services/jupyter-monitor")
+    assert response.status_code == 403
+    assert "service jupyter-monitor: does not carry the stack label" in response.json()["message"]
+    assert docker.paths() == ["GET /services/jupyter-monitor"]  # looked at, never removed
+
+
+def test_a_missing_service_is_the_daemons_404(swarm, docker) -> None:
+    """DockerSpawner's get_object takes 404 as "my service is gone"."""
+    response = swarm.get(f"{V}/services/jupyter-bob")
+    assert response.status_code == 404
+    assert response.json() == {"message": "service jupyter-bob not found"}
+    assert docker.paths() == ["GET /services/jupyter-bob"]
+
+
+def test_tasks_are_listed_for_a_stack_service_by_its_id(swarm, docker) -> None:
+    filters = {"service": ["jupyter-alice"], "desired-state": ["running"]}
+    response = swarm.get(f"{V}/tasks", params={"filters": json.dumps(filters)})
+    assert response.status_code == 200 and response.json() == []
+    assert docker.paths() == ["GET /services/jupyter-alice", f"GET {V}/tasks"]
+    query = dict(parse_qsl(docker.requests[1].url.query.decode()))
+    assert json.loads(query["filters"]) == {"service": [SERVICE_ID], "desired-state": ["running"]}
+
+
+def test_the_tasks_of_another_service_are_never_listed(swarm, docker) -> None:
+    """A task carries its service's spec, environment included."""
+    filters = json.dumps({"service": ["jupyter-monitor"]})
+    response = swarm.get(f"{V}/tasks", params={"filters": filters})
+    assert response.status_code == 403
+    assert docker.paths() == ["GET /services/jupyter-monitor"]
+    response = swarm.get(f"{V}/tasks", params={"filters": json.dumps({"service": ["jupyter-bob"]})})
+    assert response.status_code == 404
+    assert len(docker.requests) == 2
