@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help venv up down ps logs test test-unit test-fuzz test-stack test-compose lint bench clean \
 	runtime idp-validate idp-plan idp-apply lint-playbooks deploy test-deploy test-security \
-	test-chaos bench-load labextension
+	test-chaos bench-load labextension test-swarm
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -133,6 +133,15 @@ test-compose: venv  ## the browser suite, container checks and attacks against t
 test-chaos: venv  ## faults under load (20 users), a killed idpctl apply, backup/restore (compose)
 	$(MAKE) up RUNTIME=compose
 	$(PYTEST) -m chaos $(PYTEST_ARGS)
+
+# The swarm runtime on three engines on this machine (root: network namespaces, extra
+# dockerds; tests/swarm/nodes.py), deployed by swarm-runtime; everything removed after.
+test-swarm: venv  ## the swarm runtime on 3 engine nodes made here: placement, drain, Keycloak failover
+	$(MAKE) down  # the other runtimes use the same ports
+	$(BIN)/python -m tests.swarm.nodes up
+	@status=0; $(BIN)/swarm-runtime up && $(PYTEST) -m swarm $(PYTEST_ARGS) || status=$$?; \
+	  [ $$status -eq 0 ] || $(BIN)/swarm-runtime ps; \
+	  $(BIN)/swarm-runtime clean; $(BIN)/python -m tests.swarm.nodes down; exit $$status
 
 test-security: venv  ## only the attacks (tests/security) against the compose stack
 	$(MAKE) up RUNTIME=compose

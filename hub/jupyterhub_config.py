@@ -217,14 +217,19 @@ c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
 
 SPAWNER = conf.get("HUB_SPAWNER")
-if SPAWNER == "docker":
-    # Compose runtime: one container per user server, on a network from which Postgres and
-    # Keycloak's admin and management ports cannot be reached. The hub reaches Docker through
-    # the Docker API filter (DOCKER_HOST), which refuses any container not made of the image,
-    # network, name, volume and label below and the least rights further down: the same
-    # settings (stackconf) are its rules.
-    # DockerSpawner, its new servers noticed up as soon as they answer (hubspawners).
-    c.JupyterHub.spawner_class = "hubspawners.docker.PromptDockerSpawner"
+if SPAWNER in ("docker", "swarm"):
+    # Compose runtime: one container per user server (DockerSpawner); swarm runtime: one Swarm
+    # service per user server (SwarmSpawner, a DockerSpawner: the settings below are both's),
+    # on a network from which Postgres and Keycloak's admin and management ports cannot be
+    # reached. The hub reaches Docker through the Docker API filter (DOCKER_HOST), which
+    # refuses any container or service not made of the image, network, name, volume and label
+    # below and the least rights further down: the same settings (stackconf) are its rules.
+    # Its new servers are noticed up as soon as they answer (hubspawners).
+    c.JupyterHub.spawner_class = (
+        "hubspawners.docker.PromptDockerSpawner"
+        if SPAWNER == "docker"
+        else "hubspawners.swarm.PromptSwarmSpawner"
+    )
     USER_RUNTIME_DIR = "/run/user/1000"  # uid 1000: jovyan, the user image's user
     c.DockerSpawner.image = conf.get("SINGLEUSER_IMAGE")
     c.DockerSpawner.network_name = conf.get("USERS_NETWORK")
@@ -256,6 +261,15 @@ if SPAWNER == "docker":
         "tmpfs": {USER_RUNTIME_DIR: "rw,noexec,nosuid,nodev,size=1m,mode=0700,uid=1000,gid=1000"},
     }
     c.Spawner.environment["XDG_RUNTIME_DIR"] = USER_RUNTIME_DIR
+    # Swarm: the same least rights for a service's task (Swarm takes no security options
+    # before API 1.46: the image's user is uid 1000, without capabilities), servers on the
+    # nodes SWARM_USER_CONSTRAINTS names, reached by name (DNS round robin: no virtual IP, so
+    # no IPVS needed in the nodes' kernels).
+    c.PromptSwarmSpawner.runtime_dir = USER_RUNTIME_DIR
+    c.PromptSwarmSpawner.pids_limit = conf.get_int("USER_PIDS_LIMIT")
+    c.SwarmSpawner.extra_container_spec = {"cap_drop": ["ALL"]}
+    c.SwarmSpawner.extra_placement_spec = {"constraints": conf.get_list("SWARM_USER_CONSTRAINTS")}
+    c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
 elif SPAWNER in ("local", "standin"):
     # Native runtime: servers are local processes of the hub's own OS user, with a home
     # directory per hub user. A single-machine demo: users are NOT isolated from each other.

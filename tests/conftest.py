@@ -13,6 +13,8 @@
 - chaos (tests/chaos): faults under load against the compose stack (parts killed, Keycloak
   cut off, a full disk), a killed idpctl apply, and backup/restore; it hurts the stack and
   puts it back, so it runs last, in a pytest run of its own (`make test-chaos`).
+- swarm (tests/swarm): the swarm runtime on three engines made on this machine (`make
+  test-swarm`: tests/swarm/nodes.py makes them and removes them after).
 
 Only one stack can run at a time (they share ports), so the suites run apart: one pytest
 invocation per stack, the marker selecting its suites (`make test-unit`, `make test-stack`,
@@ -35,7 +37,17 @@ from tests.support.stack import Stack, running_stack
 localhost_names.install()  # auth.localhost, reader.localhost: the loopback (RFC 6761)
 
 TESTS = Path(__file__).resolve().parent
-SUITES = ("unit", "fuzz", "integration", "e2e", "compose", "deploy", "security", "chaos")
+SUITES = (
+    "unit",
+    "fuzz",
+    "integration",
+    "e2e",
+    "compose",
+    "deploy",
+    "security",
+    "chaos",
+    "swarm",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

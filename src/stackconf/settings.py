@@ -40,6 +40,7 @@ READERS = {
     "hub": "The hub (hub/jupyterhub_config.py, KeycloakAuthenticator)",
     "native": "The native runtime",
     "compose": "The compose runtime",
+    "swarm": "The swarm runtime",
 }
 
 

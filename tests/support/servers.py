@@ -204,11 +204,13 @@ def call_in_container(
     headers: dict[str, str] | None = None,
     chunked: bool = False,
     token: str | None = None,
+    docker: tuple[str, ...] = ("docker",),
 ) -> httpx.Response:
     """One request to the hub's API sent by Python inside a user's server container, with the
-    container's $JUPYTERHUB_API_URL and token (or ``token``)."""
+    container's $JUPYTERHUB_API_URL and token (or ``token``); ``docker``: the command that
+    reaches the container's engine (swarm: the node's)."""
     spec = {"path": path, "token": token, "chunked": chunked}
-    return _in_container(container, method, spec, content, headers)
+    return _in_container(container, method, spec, content, headers, docker)
 
 
 def request_in_container(
@@ -217,10 +219,11 @@ def request_in_container(
     url: str,
     content: bytes = b"",
     headers: dict[str, str] | None = None,
+    docker: tuple[str, ...] = ("docker",),
 ) -> httpx.Response:
     """One request to ``url`` sent by Python inside ``container`` (from its address), with
     only ``headers``."""
-    return _in_container(container, method, {"url": url}, content, headers)
+    return _in_container(container, method, {"url": url}, content, headers, docker)
 
 
 def _in_container(
@@ -229,10 +232,11 @@ def _in_container(
     spec: dict[str, Any],
     content: bytes,
     headers: dict[str, str] | None,
+    docker: tuple[str, ...] = ("docker",),
 ) -> httpx.Response:
     line = json.dumps({**spec, "method": method, "headers": headers}).encode()
     result = subprocess.run(
-        ["docker", "exec", "-i", container, "python", "-c", IN_CONTAINER],
+        [*docker, "exec", "-i", container, "python", "-c", IN_CONTAINER],
         input=line + b"\n" + content,
         capture_output=True,
         check=False,

@@ -1,0 +1,1 @@
+"""The swarm runtime: the stack on several Docker hosts (docs/swarm.md)."""

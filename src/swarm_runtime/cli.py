@@ -1,0 +1,282 @@
+"""`swarm-runtime up|down|ps|logs|render|clean`: the stack on a Docker Swarm (docs/swarm.md).
+
+Run on a manager of a formed swarm (the Ansible play playbooks/swarm.yml forms one; so does
+`docker swarm init` plus `docker swarm join` on the other hosts). `up` builds the images, pushes
+them to the stack's registry on this manager, makes the Swarm secrets from the secrets file,
+runs the jobs, deploys the stack and waits until every service runs, then applies idp/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from compose_runtime.engine import Compose, DockerError, docker, run
+from stackconf import hosts
+from stackconf import secrets as secrets_file
+from stackconf import settings as conf
+from stackconf.banner import banner
+from stackconf.settings import StackSettings as Settings
+from swarm_runtime import jobs
+from swarm_runtime.registry import Registry
+from swarm_runtime.stackfile import StackFileError, SwarmPlan, stack_file
+
+#: How long `up` waits for every service to run, and for the idp job to succeed.
+DEPLOY_SECONDS = 600
+IDP_SECONDS = 300
+
+
+def overlay(s: Settings) -> Path:
+    return s.repo / "compose" / "swarm.yml"
+
+
+def stack_compose(s: Settings) -> Compose:
+    """`docker compose` with compose.yml (and its overlays) plus compose/swarm.yml."""
+    base = Compose.of(s)
+    return Compose((*base.argv, "-f", str(overlay(s))), base.env)
+
+
+def state_dir(s: Settings) -> Path:
+    return s.secrets_file.parent / "swarm"
+
+
+def manager_address() -> str:
+    """This engine's swarm address; DockerError unless it is a swarm manager."""
+    info = run([docker(), "info", "--format", "{{json .Swarm}}"], text=True).stdout.strip()
+    swarm = json.loads(info or "{}")
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        raise DockerError(
+            "this Docker engine is not a swarm manager: form the swarm first (the Ansible "
+            "play playbooks/swarm.yml, or `docker swarm init` here and `docker swarm join` on "
+            "the other hosts), then run this on a manager"
+        )
+    return swarm["NodeAddr"]
+
+
+def registry(s: Settings) -> Registry:
+    address = conf.get("SWARM_REGISTRY") or f"{manager_address()}:5000"
+    return Registry(address, state_dir(s) / "registry")
+
+
+def images(config: Mapping[str, Any]) -> list[str]:
+    """Every image the stack runs: its services' and jobs', and the user servers'."""
+    found = {spec["image"] for spec in config["services"].values() if spec.get("image")}
+    for spec in config["services"].values():
+        image = (spec.get("environment") or {}).get("SINGLEUSER_IMAGE")
+        if image:
+            found.add(image)
+    return sorted(found)
+
+
+def render(s: Settings, reg: Registry, secrets: Mapping[str, str]) -> tuple[dict, dict]:
+    """The compose project (`docker compose config`) and the stack file made of it."""
+    config = json.loads(stack_compose(s).run("config", "--format", "json").stdout)
+    configs = {
+        name: Path(spec["file"]).read_bytes()
+        for name, spec in (config.get("configs") or {}).items()
+    }
+    secret = {name: value for name, value in secrets.items() if name in secrets_file.SECRET_NAMES}
+    return config, stack_file(config, registry=reg.address, secrets=secret, configs=configs)
+
+
+def create_secrets(stack: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
+    """The stack's Swarm secrets, from the secrets file (a name that exists is kept)."""
+    for name, spec in stack["secrets"].items():
+        exists = subprocess.run(
+            [docker(), "secret", "inspect", spec["name"]], capture_output=True, check=False
+        )
+        if exists.returncode != 0:
+            run([docker(), "secret", "create", spec["name"], "-"], input=secrets[name].encode())
+
+
+def run_job(s: Settings, config: Mapping[str, Any], reg: Registry, name: str) -> int:
+    secret_files = {
+        n: spec["file"] for n, spec in (config.get("secrets") or {}).items() if spec.get("file")
+    }
+    argv = jobs.run_argv(
+        name,
+        config["services"][name],
+        config=config,
+        registry=reg.address,
+        secret_files=secret_files,
+    )
+    return subprocess.run([docker(), *argv], check=False).returncode
+
+
+def services(project: str) -> dict[str, str]:
+    """The stack's services and their replicas (`1/2`)."""
+    out = run(
+        [
+            docker(),
+            "service",
+            "ls",
+            "--filter",
+            f"label=com.docker.stack.namespace={project}",
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+        ],
+        text=True,
+    ).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
+
+
+def converged(replicas: Mapping[str, str], expected: int) -> bool:
+    def running(value: str) -> bool:
+        done, _, wanted = value.split(" ", 1)[0].partition("/")
+        return done == wanted and done != "0"
+
+    return len(replicas) == expected and all(running(v) for v in replicas.values())
+
+
+def wait_converged(project: str, expected: int, seconds: float = DEPLOY_SECONDS) -> None:
+    try:
+        Retrying(
+            stop=stop_after_delay(seconds),
+            wait=wait_fixed(2),
+            retry=retry_if_result(lambda ok: not ok),
+        )(lambda: converged(services(project), expected))
+    except RetryError:
+        raise DockerError(
+            f"the stack's services did not all run within {seconds:.0f}s: {services(project)}; "
+            f"see `docker stack ps {project} --no-trunc`"
+        ) from None
+
+
+def up(s: Settings) -> int:
+    started = time.monotonic()
+    hosts.check_origins(s.public_url, s.keycloak_public_url)
+    secrets = secrets_file.ensure(s.secrets_file)
+    reg = registry(s)
+    print("Building images (cached after the first run) ...", flush=True)
+    if Compose.of(s).call("--profile", "images", "build") != 0:
+        raise DockerError("building the images failed: see the output above")
+    config, stack = render(s, reg, secrets)
+    tag = config["services"]["hub"]["image"].rsplit(":", 1)[1]
+    registry_image = f"jupyterhub-keycloak/registry:{tag}"
+    run([docker(), "build", "--quiet", "-t", registry_image, str(s.repo / "images" / "registry")])
+    reg.ensure_tls()
+    reg.trust()
+    reg.start(registry_image)
+    print(f"Pushing the images to the stack's registry {reg.address} ...", flush=True)
+    reg.push(images(config))
+    create_secrets(stack, secrets)
+    folder = state_dir(s)
+    stack_path = folder / "stack.yml"
+    stack_path.write_text(yaml.safe_dump(stack, sort_keys=False))
+    project = config["name"]
+    plan = SwarmPlan.of(config)
+    for job in plan.before_deploy:
+        if run_job(s, config, reg, job) != 0:
+            raise DockerError(f"the job {job} failed: see its output above")
+    print("Deploying the stack and waiting for every service ...", flush=True)
+    run([docker(), "stack", "deploy", "--prune", "-c", str(stack_path), project])
+    wait_converged(project, len(stack["services"]))
+    for job in plan.after_deploy:
+        try:
+            Retrying(
+                stop=stop_after_delay(IDP_SECONDS),
+                wait=wait_fixed(5),
+                retry=retry_if_result(lambda code: code != 0),
+            )(lambda job=job: run_job(s, config, reg, job))
+        except RetryError:
+            raise DockerError(f"the job {job} did not succeed within {IDP_SECONDS}s") from None
+    runtime = "swarm runtime: one Swarm service per user server"
+    print(banner(s, secrets, runtime=runtime, seconds=time.monotonic() - started))
+    return 0
+
+
+def down(s: Settings) -> int:
+    project = project_name(s)
+    subprocess.run([docker(), "stack", "rm", project], check=False)
+    return 0
+
+
+def clean(s: Settings) -> int:
+    """The stack's services, then what it left on this manager: its volumes, Swarm secrets
+    and configs, the registry (container, data, trusted CA). User servers' volumes on other
+    nodes stay there."""
+    project = project_name(s)
+    subprocess.run([docker(), "stack", "rm", project], capture_output=True, check=False)
+    label = f"label=com.docker.stack.namespace={project}"
+
+    def listed(*argv: str) -> list[str]:
+        out = subprocess.run([docker(), *argv, "--filter", label], capture_output=True, text=True)
+        return out.stdout.split()
+
+    for kind in ("secret", "config"):
+        names = listed(kind, "ls", "-q")
+        if names:
+            subprocess.run([docker(), kind, "rm", *names], capture_output=True, check=False)
+    # The tasks' containers go first; their volumes can be removed once they are gone.
+    try:
+        Retrying(stop=stop_after_delay(60), wait=wait_fixed(1), retry=retry_if_result(bool))(
+            lambda: listed("ps", "-aq")
+        )
+    except RetryError:
+        print("warning: the stack's containers were still there after 60 s", file=sys.stderr)
+    volumes = listed("volume", "ls", "-q")
+    if volumes:
+        subprocess.run([docker(), "volume", "rm", *volumes], capture_output=True, check=False)
+    Registry.recorded(state_dir(s) / "registry").remove()
+    return 0
+
+
+def project_name(s: Settings) -> str:
+    config = json.loads(
+        stack_compose(s).run("config", "--format", "json", "--no-interpolate").stdout
+    )
+    return config["name"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="swarm-runtime", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, what in [
+        ("up", "build, push and deploy the stack on this swarm; print its URL and demo users"),
+        ("down", "remove the stack's services (volumes, secrets and the registry are kept)"),
+        ("ps", "the stack's tasks and the node each runs on"),
+        ("render", "print the stack file (no secret values in it)"),
+        ("clean", "remove the stack, its volumes, secrets and configs here, and the registry"),
+    ]:
+        commands.add_parser(name, help=what)
+    args = parser.parse_args(argv)
+    s = Settings.from_env()
+    try:
+        if args.command == "up":
+            return up(s)
+        if args.command == "down":
+            return down(s)
+        if args.command == "clean":
+            return clean(s)
+        if args.command == "ps":
+            return subprocess.run(
+                [
+                    docker(),
+                    "stack",
+                    "ps",
+                    project_name(s),
+                    "--format",
+                    "{{.Name}}\t{{.Node}}\t{{.CurrentState}}\t{{.Error}}",
+                ],
+                check=False,
+            ).returncode
+        secrets = secrets_file.ensure(s.secrets_file)
+        _, stack = render(s, registry(s), secrets)
+        print(yaml.safe_dump(stack, sort_keys=False))
+        return 0
+    except (DockerError, StackFileError, conf.SettingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
