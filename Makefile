@@ -135,11 +135,13 @@ test-chaos: venv  ## faults under load (20 users), a killed idpctl apply, backup
 	$(PYTEST) -m chaos $(PYTEST_ARGS)
 
 # The swarm runtime on three engines on this machine (root: network namespaces, extra
-# dockerds; tests/swarm/nodes.py), deployed by swarm-runtime; everything removed after.
+# dockerds; tests/swarm/nodes.py), formed and deployed by the Ansible play playbooks/swarm.yml
+# (run twice: the second run must change nothing); everything removed after.
 test-swarm: venv  ## the swarm runtime on 3 engine nodes made here: placement, drain, Keycloak failover
 	$(MAKE) down  # the other runtimes use the same ports
 	$(BIN)/python -m tests.swarm.nodes up
-	@status=0; $(BIN)/swarm-runtime up && $(PYTEST) -m swarm $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(BIN)/python -m tests.swarm.nodes deploy && $(PYTEST) -m swarm $(PYTEST_ARGS) \
+	  || status=$$?; \
 	  [ $$status -eq 0 ] || $(BIN)/swarm-runtime ps; \
 	  $(BIN)/swarm-runtime clean; $(BIN)/python -m tests.swarm.nodes down; exit $$status
 

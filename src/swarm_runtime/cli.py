@@ -30,6 +30,8 @@ from swarm_runtime import jobs
 from swarm_runtime.registry import Registry
 from swarm_runtime.stackfile import StackFileError, SwarmPlan, stack_file
 
+#: What idpctl apply prints when it changed Keycloak (src/idpctl/cli.py): the job changed it.
+IDP_APPLIED = "Applied "
 #: How long `up` waits for every service to run, and for the idp job to succeed.
 DEPLOY_SECONDS = 600
 IDP_SECONDS = 300
@@ -77,9 +79,19 @@ def images(config: Mapping[str, Any]) -> list[str]:
     return sorted(found)
 
 
+def compose_config(s: Settings) -> dict[str, Any]:
+    """compose.yml with compose/swarm.yml, as `docker compose config` renders them."""
+    return json.loads(stack_compose(s).run("config", "--format", "json").stdout)
+
+
+def image_tag(config: Mapping[str, Any]) -> str:
+    """The tag of the images the stack builds (IMAGE_TAG in compose.yml): the hub's."""
+    return config["services"]["hub"]["image"].rsplit(":", 1)[1]
+
+
 def render(s: Settings, reg: Registry, secrets: Mapping[str, str]) -> tuple[dict, dict]:
     """The compose project (`docker compose config`) and the stack file made of it."""
-    config = json.loads(stack_compose(s).run("config", "--format", "json").stdout)
+    config = compose_config(s)
     configs = {
         name: Path(spec["file"]).read_bytes()
         for name, spec in (config.get("configs") or {}).items()
@@ -98,7 +110,10 @@ def create_secrets(stack: Mapping[str, Any], secrets: Mapping[str, str]) -> None
             run([docker(), "secret", "create", spec["name"], "-"], input=secrets[name].encode())
 
 
-def run_job(s: Settings, config: Mapping[str, Any], reg: Registry, name: str) -> int:
+def run_job(
+    s: Settings, config: Mapping[str, Any], reg: Registry, name: str, capture: bool = False
+) -> subprocess.CompletedProcess:
+    """Run one job; with ``capture``, its output is also kept (and printed)."""
     secret_files = {
         n: spec["file"] for n, spec in (config.get("secrets") or {}).items() if spec.get("file")
     }
@@ -109,7 +124,11 @@ def run_job(s: Settings, config: Mapping[str, Any], reg: Registry, name: str) ->
         registry=reg.address,
         secret_files=secret_files,
     )
-    return subprocess.run([docker(), *argv], check=False).returncode
+    if not capture:
+        return subprocess.run([docker(), *argv], check=False)
+    done = subprocess.run([docker(), *argv], capture_output=True, text=True, check=False)
+    print(done.stdout + done.stderr, end="", flush=True)
+    return done
 
 
 def services(project: str) -> dict[str, str]:
@@ -151,21 +170,45 @@ def wait_converged(project: str, expected: int, seconds: float = DEPLOY_SECONDS)
         ) from None
 
 
+def start_registry(s: Settings) -> tuple[Registry, bool]:
+    """The stack's registry running on this manager, trusted here, and whether it was started
+    now; its CA (`ca.crt`) is what the other nodes must trust (the Ansible play copies it)."""
+    reg = registry(s)
+    image = f"jupyterhub-keycloak/registry:{image_tag(compose_config(s))}"
+    run([docker(), "build", "--quiet", "-t", image, str(s.repo / "images" / "registry")])
+    new_tls = reg.ensure_tls()
+    reg.trust()
+    return reg, reg.start(image, new_tls=new_tls)
+
+
+def service_specs(project: str) -> dict[str, str]:
+    """Each of the stack's services' spec (with its images' digests), as JSON text."""
+    ids = run(
+        [
+            docker(),
+            "service",
+            "ls",
+            "-q",
+            "--filter",
+            f"label=com.docker.stack.namespace={project}",
+        ],
+        text=True,
+    ).stdout.split()
+    if not ids:
+        return {}
+    specs = json.loads(run([docker(), "service", "inspect", *ids], text=True).stdout)
+    return {spec["Spec"]["Name"]: json.dumps(spec["Spec"], sort_keys=True) for spec in specs}
+
+
 def up(s: Settings) -> int:
     started = time.monotonic()
     hosts.check_origins(s.public_url, s.keycloak_public_url)
     secrets = secrets_file.ensure(s.secrets_file)
-    reg = registry(s)
     print("Building images (cached after the first run) ...", flush=True)
     if Compose.of(s).call("--profile", "images", "build") != 0:
         raise DockerError("building the images failed: see the output above")
+    reg, _ = start_registry(s)
     config, stack = render(s, reg, secrets)
-    tag = config["services"]["hub"]["image"].rsplit(":", 1)[1]
-    registry_image = f"jupyterhub-keycloak/registry:{tag}"
-    run([docker(), "build", "--quiet", "-t", registry_image, str(s.repo / "images" / "registry")])
-    reg.ensure_tls()
-    reg.trust()
-    reg.start(registry_image)
     print(f"Pushing the images to the stack's registry {reg.address} ...", flush=True)
     reg.push(images(config))
     create_secrets(stack, secrets)
@@ -175,22 +218,30 @@ def up(s: Settings) -> int:
     project = config["name"]
     plan = SwarmPlan.of(config)
     for job in plan.before_deploy:
-        if run_job(s, config, reg, job) != 0:
+        if run_job(s, config, reg, job).returncode != 0:
             raise DockerError(f"the job {job} failed: see its output above")
     print("Deploying the stack and waiting for every service ...", flush=True)
+    before = service_specs(project)
     run([docker(), "stack", "deploy", "--prune", "-c", str(stack_path), project])
     wait_converged(project, len(stack["services"]))
+    changed = sorted(
+        name for name, spec in service_specs(project).items() if before.get(name) != spec
+    ) + sorted(set(before) - set(service_specs(project)))
     for job in plan.after_deploy:
         try:
-            Retrying(
+            output = Retrying(
                 stop=stop_after_delay(IDP_SECONDS),
                 wait=wait_fixed(5),
-                retry=retry_if_result(lambda code: code != 0),
-            )(lambda job=job: run_job(s, config, reg, job))
+                retry=retry_if_result(lambda done: done.returncode != 0),
+            )(lambda job=job: run_job(s, config, reg, job, capture=True))
         except RetryError:
             raise DockerError(f"the job {job} did not succeed within {IDP_SECONDS}s") from None
+        if IDP_APPLIED in output.stdout:
+            changed.append(job)
     runtime = "swarm runtime: one Swarm service per user server"
     print(banner(s, secrets, runtime=runtime, seconds=time.monotonic() - started))
+    # One line for automation (the Ansible play's changed_when).
+    print(f"swarm-runtime: {'changed: ' + ', '.join(changed) if changed else 'unchanged'}")
     return 0
 
 
@@ -246,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         ("ps", "the stack's tasks and the node each runs on"),
         ("render", "print the stack file (no secret values in it)"),
         ("clean", "remove the stack, its volumes, secrets and configs here, and the registry"),
+        ("registry", "start the stack's registry here; print its CA file (the nodes trust it)"),
     ]:
         commands.add_parser(name, help=what)
     args = parser.parse_args(argv)
@@ -257,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
             return down(s)
         if args.command == "clean":
             return clean(s)
+        if args.command == "registry":
+            secrets_file.ensure(s.secrets_file)  # compose reads it
+            reg, started = start_registry(s)
+            # JSON for automation (the Ansible play): where it is, its CA, whether it started.
+            print(json.dumps({"address": reg.address, "ca": str(reg.ca), "started": started}))
+            return 0
         if args.command == "ps":
             return subprocess.run(
                 [

@@ -85,12 +85,17 @@ def run_argv(
     return argv
 
 
+#: The label Swarm puts on a stack's volumes: a volume a job creates first carries it too.
+STACK_LABEL = "com.docker.stack.namespace"
+
+
 def _mount(config: Mapping[str, Any], mount: Mapping[str, Any]) -> str:
     kind = mount["type"]
+    if kind not in ("volume", "bind"):
+        raise StackFileError(f"a job's mount of type {kind} cannot be carried to `docker run`")
     source = mount["source"]
+    extra = ",readonly" if mount.get("read_only") else ""
     if kind == "volume":
         source = (config.get("volumes") or {})[source].get("name") or source
-    elif kind != "bind":
-        raise StackFileError(f"a job's mount of type {kind} cannot be carried to `docker run`")
-    readonly = ",readonly" if mount.get("read_only") else ""
-    return f"type={kind},source={source},target={mount['target']}{readonly}"
+        extra += f",volume-label={STACK_LABEL}={config['name']}"
+    return f"type={kind},source={source},target={mount['target']}{extra}"

@@ -60,11 +60,12 @@ class Registry:
     def ca(self) -> Path:
         return self.folder / "ca.crt"
 
-    def ensure_tls(self) -> None:
-        """A CA and a certificate for the registry's address, unless they are there."""
+    def ensure_tls(self) -> bool:
+        """A CA and a certificate for the registry's address, unless they are there; whether
+        they were made now."""
         cert = self.folder / "tls.crt"
         if cert.exists() and self.ca.exists() and _names(cert) == {self.host}:
-            return
+            return False
         self.folder.mkdir(parents=True, exist_ok=True)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         key = ec.generate_private_key(ec.SECP256R1())
@@ -117,6 +118,7 @@ class Registry:
         cert.write_bytes(server.public_bytes(pem))
         self.ca.write_bytes(ca.public_bytes(pem))
         (self.folder / "config.yml").write_text(CONFIG)
+        return True
 
     def trust(self, certs_d: Path = CERTS_D) -> Path:
         """Docker on this host trusts the registry's CA for this registry only."""
@@ -126,16 +128,17 @@ class Registry:
         (self.folder / "address").write_text(self.address + "\n")  # for remove()
         return target
 
-    def start(self, image: str) -> None:
-        """The registry's container, running (started again if it stopped)."""
+    def start(self, image: str, new_tls: bool = False) -> bool:
+        """The registry's container, running (started again if it stopped, made again with
+        ``new_tls``: new TLS files, e.g. for a new address); whether it was started now."""
         state = subprocess.run(
             [docker(), "inspect", "--format", "{{.State.Running}}", CONTAINER],
             capture_output=True,
             text=True,
             check=False,
         )
-        if state.returncode == 0 and state.stdout.strip() == "true":
-            return
+        if state.returncode == 0 and state.stdout.strip() == "true" and not new_tls:
+            return False
         if state.returncode == 0:
             run([docker(), "rm", "-f", CONTAINER])
         # The registry user (uid 100 in the image) reads the key: the folder is bound read-only
@@ -166,6 +169,7 @@ class Registry:
                 image,
             ]
         )
+        return True
 
     def push(self, images: list[str]) -> list[str]:
         """Tag each local image as the registry's copy and push it; the copies' names."""

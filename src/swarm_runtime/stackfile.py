@@ -181,14 +181,17 @@ def stack_file(
 
 
 def _service(name: str, spec: Mapping[str, Any], registry: str) -> dict[str, Any]:
+    if spec.get("network_mode"):
+        raise StackFileError(
+            f"service {name}: network_mode has no Swarm counterpart; list it under x-swarm "
+            "left-out in compose/swarm.yml"
+        )
     unknown = sorted(set(spec) - STACK_KEYS - COMPOSE_ONLY)
     if unknown:
         raise StackFileError(
             f"service {name}: {unknown} cannot be carried to Swarm; add a rule for them in "
             "src/swarm_runtime/stackfile.py or remove them from the compose files"
         )
-    if spec.get("network_mode"):
-        raise StackFileError(f"service {name}: network_mode has no Swarm counterpart")
     out = {key: value for key, value in spec.items() if key in STACK_KEYS and value is not None}
     out["image"] = qualify(spec["image"], registry)
     secret_targets = {s.get("target") or s["source"] for s in spec.get("secrets") or []}
@@ -200,6 +203,7 @@ def _service(name: str, spec: Mapping[str, Any], registry: str) -> dict[str, Any
     for setting in IMAGE_SETTINGS:
         if environment.get(setting):
             environment[setting] = qualify(environment[setting], registry)
+    out.pop("environment", None)  # compose's, with the secrets' values
     if environment:
         out["environment"] = environment
     if "networks" in spec:
@@ -274,6 +278,8 @@ def check_no_secret_values(stack: Mapping[str, Any], values: Iterable[str]) -> N
     secrets = [value for value in values if value]
     for where, text in _strings(stack, ""):
         if any(value in text for value in secrets):
+            for value in secrets:  # a value used as a key is part of the path: never shown
+                where = where.replace(value, "<a secret value>")
             raise StackFileError(
                 f"a secret's value would be written into the stack file at {where}: give it "
                 "to the service as a Swarm secret (compose/swarm.yml), not as a value"

@@ -5,16 +5,22 @@ of its own (`ip netns`), with a veth on a bridge the suite makes (``BRIDGE``, 10
 and its own host name (a UTS namespace), data and exec roots under ``ROOT``. Docker in Docker
 does not work here (privileged containers are refused), and these are real engines: Swarm
 schedules, pulls from the stack's registry and carries overlay traffic between them as
-between hosts. ``down`` removes everything ``up`` made: the swarm, the daemons, the namespaces,
-the bridge, the firewall rule, the data.
+between hosts.
 
-    python -m tests.swarm.nodes up|down
+- ``up``: the engines, and an Ansible inventory of them (``ROOT/inventory.yml``);
+- ``deploy``: the Ansible play playbooks/swarm.yml forms the swarm and deploys the stack, then
+  runs again and must change nothing;
+- ``down``: removes everything ``up`` and the play made here: the swarm, the daemons, the
+  namespaces, the bridge, the firewall rule, the data.
+
+    python -m tests.swarm.nodes up|deploy|down
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +34,8 @@ BRIDGE = "jhks0"
 PREFIX = "10.231.0"
 MANAGER_ADDRESS = f"{PREFIX}.1"
 ROOT = Path(os.environ.get("SWARM_TEST_ROOT", "/var/tmp/jhk-swarm-nodes"))
+INVENTORY = ROOT / "inventory.yml"  # JSON, which YAML reads
+REPO = Path(__file__).resolve().parents[2]
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 #: Bridged traffic between the nodes (VXLAN, Swarm's gossip) passes the host's FORWARD chain,
 #: whose policy Docker sets to DROP: let it through on the suite's bridge only.
@@ -79,6 +87,7 @@ def node_sockets() -> dict[str, str]:
 
 
 def up() -> None:
+    ROOT.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         raise SystemExit("make test-swarm makes network namespaces and daemons: run it as root")
     state = json.loads(sh(DOCKER, "info", "--format", "{{json .Swarm}}"))
@@ -93,10 +102,72 @@ def up() -> None:
     sh("iptables", "-I", *FORWARD_RULE)
     for worker in workers():
         start(worker)
-    sh(DOCKER, "swarm", "init", "--advertise-addr", MANAGER_ADDRESS)
-    token = sh(DOCKER, "swarm", "join-token", "-q", "worker")
-    for worker in workers():
-        worker.docker("swarm", "join", "--token", token, f"{MANAGER_ADDRESS}:2377")
+    INVENTORY.write_text(json.dumps(inventory(), indent=2))
+    print(f"{len(workers()) + 1} engines up; inventory: {INVENTORY}")
+
+
+def inventory() -> dict:
+    """This host (the manager) and the workers, each reached through its own engine."""
+    local = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,  # has the Docker SDK (community.docker)
+    }
+    return {
+        "all": {
+            "children": {
+                "swarm_managers": {
+                    "hosts": {
+                        "manager": {
+                            **local,
+                            "swarm_advertise_addr": MANAGER_ADDRESS,
+                            "swarm_repo_dir": str(REPO),
+                        }
+                    }
+                },
+                "swarm_workers": {
+                    "hosts": {
+                        worker.name: {
+                            **local,
+                            "swarm_advertise_addr": worker.address,
+                            "swarm_docker_host": worker.socket,
+                        }
+                        for worker in workers()
+                    }
+                },
+            }
+        }
+    }
+
+
+def deploy() -> None:
+    """The play, twice: the second run must change nothing (PLAY RECAP: changed=0)."""
+    for run in ("first", "second"):
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "-i",
+                str(INVENTORY),
+                str(REPO / "playbooks" / "swarm.yml"),
+            ],
+            env={
+                **os.environ,
+                "ANSIBLE_CONFIG": str(REPO / "playbooks" / "ansible.cfg"),
+                "ANSIBLE_NOCOLOR": "1",
+                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        recap = result.stdout[result.stdout.rfind("PLAY RECAP") :]
+        print(f"{run} run of playbooks/swarm.yml: {time.monotonic() - started:.0f} s\n{recap}")
+        if result.returncode != 0:
+            print(result.stdout[-6000:], result.stderr[-2000:])
+            raise SystemExit(f"the {run} run of playbooks/swarm.yml failed")
+        if run == "second" and re.search(r"changed=[1-9]", recap):
+            changed = re.findall(r"^changed: .*$", result.stdout, flags=re.MULTILINE)
+            raise SystemExit(f"the second run changed something: {changed}")
     print(sh(DOCKER, "node", "ls"))
 
 
@@ -182,7 +253,9 @@ if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "up":
         up()
+    elif command == "deploy":
+        deploy()
     elif command == "down":
         down()
     else:
-        raise SystemExit("usage: python -m tests.swarm.nodes up|down")
+        raise SystemExit("usage: python -m tests.swarm.nodes up|deploy|down")

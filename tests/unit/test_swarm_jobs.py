@@ -216,15 +216,8 @@ def test_mounts_name_volumes_as_rendered_and_keep_read_only() -> None:
     "mount",
     [
         {"type": "tmpfs", "source": "", "target": "/run"},
-        pytest.param(
-            # As compose renders it: a tmpfs has no source.
-            {"type": "tmpfs", "target": "/run", "tmpfs": {"size": 1024}},
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=KeyError,
-                reason="bug: jobs._mount reads mount['source'] before it checks the type",
-            ),
-        ),
+        # As compose renders it: a tmpfs has no source.
+        {"type": "tmpfs", "target": "/run", "tmpfs": {"size": 1024}},
     ],
 )
 def test_a_tmpfs_mount_is_refused(mount: dict) -> None:

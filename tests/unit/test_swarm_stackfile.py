@@ -424,11 +424,6 @@ def test_a_secret_value_as_a_key_is_refused(leak, where: str) -> None:
         render(cfg)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the place of a secret used as a key is the key itself, so the message "
-    "names the value (stackfile._strings / check_no_secret_values)",
-)
 @pytest.mark.parametrize("leak", [_label_key, _env_key])
 def test_a_secret_value_as_a_key_is_not_named_in_the_message(leak) -> None:
     cfg = config()
@@ -672,11 +667,6 @@ def test_volumes_keep_their_name_and_driver_only() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when every variable is a secret's target, the filtered environment is empty "
-    "and the service keeps compose's, values and all (stackfile._service)",
-)
 def test_a_service_whose_every_variable_is_a_secret_gets_no_environment() -> None:
     cfg = config()
     cfg["services"]["keycloak"]["environment"] = {"KC_DB_PASSWORD": SECRETS["KEYCLOAK_DB_PASSWORD"]}
