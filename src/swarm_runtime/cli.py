@@ -28,7 +28,7 @@ from stackconf.banner import banner
 from stackconf.settings import StackSettings as Settings
 from swarm_runtime import jobs
 from swarm_runtime.registry import Registry
-from swarm_runtime.stackfile import StackFileError, SwarmPlan, stack_file
+from swarm_runtime.stackfile import STACK_LABEL, StackFileError, SwarmPlan, stack_file
 
 #: What idpctl apply prints when it changed Keycloak (src/idpctl/cli.py): the job changed it.
 IDP_APPLIED = "Applied "
@@ -100,14 +100,39 @@ def render(s: Settings, reg: Registry, secrets: Mapping[str, str]) -> tuple[dict
     return config, stack_file(config, registry=reg.address, secrets=secret, configs=configs)
 
 
-def create_secrets(stack: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
-    """The stack's Swarm secrets, from the secrets file (a name that exists is kept)."""
+def create_secrets(project: str, stack: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
+    """The stack's Swarm secrets, from the secrets file (a name that exists is kept), with the
+    stack's label (`clean` finds them by it)."""
     for name, spec in stack["secrets"].items():
         exists = subprocess.run(
             [docker(), "secret", "inspect", spec["name"]], capture_output=True, check=False
         )
         if exists.returncode != 0:
-            run([docker(), "secret", "create", spec["name"], "-"], input=secrets[name].encode())
+            label = f"{STACK_LABEL}={project}"
+            run(
+                [docker(), "secret", "create", "--label", label, spec["name"], "-"],
+                input=secrets[name].encode(),
+            )
+
+
+def remove_old_secrets(project: str, stack: Mapping[str, Any]) -> None:
+    """The stack's secrets that no service uses any more (earlier values): Swarm refuses to
+    remove one a service still uses, so only unused ones go."""
+    used = {spec["name"] for spec in stack["secrets"].values()}
+    names = run(
+        [
+            docker(),
+            "secret",
+            "ls",
+            "--filter",
+            f"label={STACK_LABEL}={project}",
+            "--format",
+            "{{.Name}}",
+        ],
+        text=True,
+    ).stdout.split()
+    for name in sorted(set(names) - used):
+        subprocess.run([docker(), "secret", "rm", name], capture_output=True, check=False)
 
 
 def run_job(
@@ -139,7 +164,7 @@ def services(project: str) -> dict[str, str]:
             "service",
             "ls",
             "--filter",
-            f"label=com.docker.stack.namespace={project}",
+            f"label={STACK_LABEL}={project}",
             "--format",
             "{{.Name}} {{.Replicas}}",
         ],
@@ -190,7 +215,7 @@ def service_specs(project: str) -> dict[str, str]:
             "ls",
             "-q",
             "--filter",
-            f"label=com.docker.stack.namespace={project}",
+            f"label={STACK_LABEL}={project}",
         ],
         text=True,
     ).stdout.split()
@@ -211,11 +236,10 @@ def up(s: Settings) -> int:
     config, stack = render(s, reg, secrets)
     print(f"Pushing the images to the stack's registry {reg.address} ...", flush=True)
     reg.push(images(config))
-    create_secrets(stack, secrets)
-    folder = state_dir(s)
-    stack_path = folder / "stack.yml"
-    stack_path.write_text(yaml.safe_dump(stack, sort_keys=False))
     project = config["name"]
+    create_secrets(project, stack, secrets)
+    stack_path = state_dir(s) / "stack.yml"
+    stack_path.write_text(yaml.safe_dump(stack, sort_keys=False))
     plan = SwarmPlan.of(config)
     for job in plan.before_deploy:
         if run_job(s, config, reg, job).returncode != 0:
@@ -224,9 +248,11 @@ def up(s: Settings) -> int:
     before = service_specs(project)
     run([docker(), "stack", "deploy", "--prune", "-c", str(stack_path), project])
     wait_converged(project, len(stack["services"]))
+    remove_old_secrets(project, stack)
+    after = service_specs(project)
     changed = sorted(
-        name for name, spec in service_specs(project).items() if before.get(name) != spec
-    ) + sorted(set(before) - set(service_specs(project)))
+        name for name in set(before) | set(after) if before.get(name) != after.get(name)
+    )
     for job in plan.after_deploy:
         try:
             output = Retrying(
@@ -257,7 +283,7 @@ def clean(s: Settings) -> int:
     nodes stay there."""
     project = project_name(s)
     subprocess.run([docker(), "stack", "rm", project], capture_output=True, check=False)
-    label = f"label=com.docker.stack.namespace={project}"
+    label = f"label={STACK_LABEL}={project}"
 
     def listed(*argv: str) -> list[str]:
         out = subprocess.run([docker(), *argv, "--filter", label], capture_output=True, text=True)

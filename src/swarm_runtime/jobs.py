@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from swarm_runtime.stackfile import StackFileError, qualify
+from swarm_runtime.stackfile import STACK_LABEL, StackFileError, qualify
 
 #: Keys of a job's service that `docker run` carries over (the rest: compose-only).
 JOB_KEYS = frozenset(
@@ -85,10 +85,6 @@ def run_argv(
     return argv
 
 
-#: The label Swarm puts on a stack's volumes: a volume a job creates first carries it too.
-STACK_LABEL = "com.docker.stack.namespace"
-
-
 def _mount(config: Mapping[str, Any], mount: Mapping[str, Any]) -> str:
     kind = mount["type"]
     if kind not in ("volume", "bind"):
@@ -97,5 +93,6 @@ def _mount(config: Mapping[str, Any], mount: Mapping[str, Any]) -> str:
     extra = ",readonly" if mount.get("read_only") else ""
     if kind == "volume":
         source = (config.get("volumes") or {})[source].get("name") or source
+        # A volume a job creates first is the stack's, as if Swarm had made it.
         extra += f",volume-label={STACK_LABEL}={config['name']}"
     return f"type={kind},source={source},target={mount['target']}{extra}"

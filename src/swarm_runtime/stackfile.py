@@ -23,6 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+#: The label Swarm puts on everything of a stack (services, networks, volumes, configs); the
+#: runtime puts it on the secrets and job volumes it makes too.
+STACK_LABEL = "com.docker.stack.namespace"
 #: The compose file format `docker stack deploy` (Docker 20.10 and later) reads.
 STACK_VERSION = "3.9"
 #: Service keys Swarm has no use for, or that mean something else there.
