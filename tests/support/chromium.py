@@ -57,7 +57,10 @@ def goto(page: Page, url: str, attempts: int = 3) -> None:
         try:
             page.goto(url)
         except PlaywrightError as e:
-            if NETWORK_CHANGED not in str(e) or attempt == attempts:
+            # The main request's own abort may surface as "interrupted by another navigation
+            # to chrome-error://..." only: the failed request it noted says why.
+            changed = NETWORK_CHANGED in str(e) or bool(aborted)
+            if not changed or attempt == attempts:
                 raise
             continue
         finally:

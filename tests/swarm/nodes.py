@@ -210,6 +210,8 @@ def down() -> None:
     for worker in workers():
         worker.docker("swarm", "leave", "--force", check=False)
     sh(DOCKER, "swarm", "leave", "--force", check=False)
+    # The bridge Swarm made on this host for its containers' way out (docker swarm init).
+    sh(DOCKER, "network", "rm", "docker_gwbridge", check=False)
     for worker in workers():
         stop(worker)
         sh("ip", "netns", "del", worker.netns, check=False)

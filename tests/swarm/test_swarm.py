@@ -17,11 +17,22 @@ USERS = ("reader", "curator")
 
 @pytest.fixture(scope="module")
 def servers(swarm: Swarm) -> dict[str, str]:
-    """Both users logged in with their servers started; user -> the node it runs on."""
+    """Both users logged in with their servers started; user -> the node it runs on.
+
+    Swarm spreads tasks by count, and breaks ties as it likes: when a Keycloak replica runs
+    on one worker, the second server may join the first on the other. So while the second
+    server is placed, the first one's worker is paused (`docker node update --availability
+    pause`: its tasks keep running, no new task goes there), as an admin spreads load."""
+    placed: dict[str, str] = {}
     for user in USERS:
-        start_server(swarm.stack, user, browser=hub_session(swarm.stack, user))
-    placed = {}
-    for user in USERS:
+        paused = list(placed.values())
+        for node in paused:
+            docker("node", "update", "--availability", "pause", node)
+        try:
+            start_server(swarm.stack, user, browser=hub_session(swarm.stack, user))
+        finally:
+            for node in paused:
+                docker("node", "update", "--availability", "active", node)
         tasks = swarm.running(swarm.user_service(user))
         assert len(tasks) == 1, f"{user}'s server: {len(tasks)} running tasks"
         placed[user] = tasks[0].node
