@@ -39,7 +39,18 @@ def demo_totp_keys(idp_dir: Path, realm: str) -> list[tuple[str, str]]:
     return found
 
 
-def banner(s: StackSettings, secrets: dict[str, str], *, runtime: str, seconds: float) -> str:
+#: How `make up`'s runtimes are looked after (the swarm runtime has commands of its own).
+MAKE_COMMANDS = "Logs: make logs    Status: make ps    Stop: make down"
+
+
+def banner(
+    s: StackSettings,
+    secrets: dict[str, str],
+    *,
+    runtime: str,
+    seconds: float,
+    commands: str = MAKE_COMMANDS,
+) -> str:
     """The URL, the demo users with their passwords and groups, and where to go next."""
     rows = "\n".join(
         f"    {name:<11} {secrets.get(secret, '(not in ' + str(s.secrets_file) + ')'):<18} "
@@ -68,6 +79,6 @@ def banner(s: StackSettings, secrets: dict[str, str], *, runtime: str, seconds: 
         f"  Keycloak (its own host): {s.keycloak_public_url}/realms/{s.realm}/account/\n"
         f"  Keycloak admin console: {console}\n"
         f"  Fruit API docs: {s.public_url}/fruit-api/docs\n"
-        f"  Logs: make logs    Status: make ps    Stop: make down\n"
+        f"  {commands}\n"
         f"  (up in {seconds:.0f}s)"
     )

@@ -89,15 +89,14 @@ def image_tag(config: Mapping[str, Any]) -> str:
     return config["services"]["hub"]["image"].rsplit(":", 1)[1]
 
 
-def render(s: Settings, reg: Registry, secrets: Mapping[str, str]) -> tuple[dict, dict]:
-    """The compose project (`docker compose config`) and the stack file made of it."""
-    config = compose_config(s)
+def render(config: Mapping[str, Any], reg: Registry, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The stack file made of the compose project ``config`` (`docker compose config`)."""
     configs = {
         name: Path(spec["file"]).read_bytes()
         for name, spec in (config.get("configs") or {}).items()
     }
     secret = {name: value for name, value in secrets.items() if name in secrets_file.SECRET_NAMES}
-    return config, stack_file(config, registry=reg.address, secrets=secret, configs=configs)
+    return stack_file(config, registry=reg.address, secrets=secret, configs=configs)
 
 
 def create_secrets(project: str, stack: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
@@ -156,21 +155,16 @@ def run_job(
     return done
 
 
+def service_ls(project: str, template: str) -> list[str]:
+    """`docker service ls` of the stack's services, one ``template`` line each."""
+    argv = [docker(), "service", "ls", "--filter", f"label={STACK_LABEL}={project}"]
+    out = run([*argv, "--format", template], text=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
 def services(project: str) -> dict[str, str]:
     """The stack's services and their replicas (`1/2`)."""
-    out = run(
-        [
-            docker(),
-            "service",
-            "ls",
-            "--filter",
-            f"label={STACK_LABEL}={project}",
-            "--format",
-            "{{.Name}} {{.Replicas}}",
-        ],
-        text=True,
-    ).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
+    return dict(line.split(" ", 1) for line in service_ls(project, "{{.Name}} {{.Replicas}}"))
 
 
 def converged(replicas: Mapping[str, str], expected: int) -> bool:
@@ -195,11 +189,12 @@ def wait_converged(project: str, expected: int, seconds: float = DEPLOY_SECONDS)
         ) from None
 
 
-def start_registry(s: Settings) -> tuple[Registry, bool]:
+def start_registry(s: Settings, config: Mapping[str, Any]) -> tuple[Registry, bool]:
     """The stack's registry running on this manager, trusted here, and whether it was started
-    now; its CA (`ca.crt`) is what the other nodes must trust (the Ansible play copies it)."""
+    now; its CA (`ca.crt`) is what the other nodes must trust (the Ansible play copies it).
+    ``config``: the rendered compose project (its images' tag)."""
     reg = registry(s)
-    image = f"jupyterhub-keycloak/registry:{image_tag(compose_config(s))}"
+    image = f"jupyterhub-keycloak/registry:{image_tag(config)}"
     run([docker(), "build", "--quiet", "-t", image, str(s.repo / "images" / "registry")])
     new_tls = reg.ensure_tls()
     reg.trust()
@@ -208,17 +203,7 @@ def start_registry(s: Settings) -> tuple[Registry, bool]:
 
 def service_specs(project: str) -> dict[str, str]:
     """Each of the stack's services' spec (with its images' digests), as JSON text."""
-    ids = run(
-        [
-            docker(),
-            "service",
-            "ls",
-            "-q",
-            "--filter",
-            f"label={STACK_LABEL}={project}",
-        ],
-        text=True,
-    ).stdout.split()
+    ids = service_ls(project, "{{.ID}}")
     if not ids:
         return {}
     specs = json.loads(run([docker(), "service", "inspect", *ids], text=True).stdout)
@@ -232,8 +217,9 @@ def up(s: Settings) -> int:
     print("Building images (cached after the first run) ...", flush=True)
     if Compose.of(s).call("--profile", "images", "build") != 0:
         raise DockerError("building the images failed: see the output above")
-    reg, _ = start_registry(s)
-    config, stack = render(s, reg, secrets)
+    config = compose_config(s)
+    reg, _ = start_registry(s, config)
+    stack = render(config, reg, secrets)
     print(f"Pushing the images to the stack's registry {reg.address} ...", flush=True)
     reg.push(images(config))
     project = config["name"]
@@ -265,7 +251,9 @@ def up(s: Settings) -> int:
         if IDP_APPLIED in output.stdout:
             changed.append(job)
     runtime = "swarm runtime: one Swarm service per user server"
-    print(banner(s, secrets, runtime=runtime, seconds=time.monotonic() - started))
+    commands = "Status: .venv/bin/swarm-runtime ps    Stop: .venv/bin/swarm-runtime down"
+    seconds = time.monotonic() - started
+    print(banner(s, secrets, runtime=runtime, seconds=seconds, commands=commands))
     # One line for automation (the Ansible play's changed_when).
     print(f"swarm-runtime: {'changed: ' + ', '.join(changed) if changed else 'unchanged'}")
     return 0
@@ -337,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             return clean(s)
         if args.command == "registry":
             secrets_file.ensure(s.secrets_file)  # compose reads it
-            reg, started = start_registry(s)
+            reg, started = start_registry(s, compose_config(s))
             # JSON for automation (the Ansible play): where it is, its CA, whether it started.
             print(json.dumps({"address": reg.address, "ca": str(reg.ca), "started": started}))
             return 0
@@ -354,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                 check=False,
             ).returncode
         secrets = secrets_file.ensure(s.secrets_file)
-        _, stack = render(s, registry(s), secrets)
+        stack = render(compose_config(s), registry(s), secrets)
         print(yaml.safe_dump(stack, sort_keys=False))
         return 0
     except (DockerError, StackFileError, conf.SettingError) as error:
