@@ -17,6 +17,7 @@ import bcrypt
 from hubaccounts.handlers import SCOPE as ACCESS_REQUESTS_SCOPE
 from stackconf import hosts
 from stackconf import settings as conf
+from users_firewall import server as server_firewall
 
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
 
@@ -261,13 +262,22 @@ if SPAWNER in ("docker", "swarm"):
         "tmpfs": {USER_RUNTIME_DIR: "rw,noexec,nosuid,nodev,size=1m,mode=0700,uid=1000,gid=1000"},
     }
     c.Spawner.environment["XDG_RUNTIME_DIR"] = USER_RUNTIME_DIR
-    # Swarm: the same least rights for a service's task (Swarm takes no security options
-    # before API 1.46: the image's user is uid 1000, without capabilities), servers on the
-    # nodes SWARM_USER_CONSTRAINTS names, reached by name (DNS round robin: no virtual IP, so
-    # no IPVS needed in the nodes' kernels).
+    # Swarm: a service's task filters its own traffic, as the users firewall does on compose's
+    # bridge (an overlay network passes no host chain): it starts as root with only the
+    # capabilities that needs, and the image's entrypoint sets the rules from the settings
+    # below and becomes uid 1000 with no capability and no_new_privs (users_firewall.server).
+    # Servers run on the nodes SWARM_USER_CONSTRAINTS names, reached by name (DNS round robin:
+    # no virtual IP, so no IPVS needed in the nodes' kernels).
     c.PromptSwarmSpawner.runtime_dir = USER_RUNTIME_DIR
     c.PromptSwarmSpawner.pids_limit = conf.get_int("USER_PIDS_LIMIT")
-    c.SwarmSpawner.extra_container_spec = {"cap_drop": ["ALL"]}
+    c.SwarmSpawner.extra_container_spec = {
+        "user": server_firewall.START_USER,
+        "cap_drop": ["ALL"],
+        "cap_add": list(server_firewall.START_CAPABILITIES),
+    }
+    if SPAWNER == "swarm":
+        for name in server_firewall.SETTINGS:
+            c.Spawner.environment[name] = conf.get(name)
     c.SwarmSpawner.extra_placement_spec = {"constraints": conf.get_list("SWARM_USER_CONSTRAINTS")}
     c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
 elif SPAWNER in ("local", "standin"):

@@ -31,12 +31,15 @@ container, volume, network or image-pull endpoint at all):
 - ``POST /services/create`` (API 1.41 or later, or unversioned: for older versions the daemon
   silently drops CapabilityDrop and Limits.Pids) with a spec that passes ``_check_service``:
   the name from USER_CONTAINER_NAME, exactly the stack's label, one replica, the single-user
-  image, CapabilityDrop ALL and no capability added, no root user, privileges, secrets,
-  configs, sysctls or host entries, as mounts only the named user's own volume, the runtime
-  directory's tmpfs and the extra CA file read-only, the users network only (no aliases), no
-  published port, resource limits (memory, CPU and pids) and exactly the placement
-  constraints of SWARM_USER_CONSTRAINTS: every key of the spec, its TaskTemplate and its
-  ContainerSpec is on an allowlist with a rule;
+  image with its own entrypoint (no Command, no healthcheck), started as root with
+  CapabilityDrop ALL and exactly the capabilities of the server's own firewall
+  (users_firewall.server: the entrypoint sets the rules and becomes uid 1000 with none left),
+  an environment with the firewall's settings as the filter has them and none of the dynamic
+  loader's variables, no privileges, secrets, configs, sysctls or host entries, as mounts only
+  the named user's own volume, the runtime directory's tmpfs and the extra CA file read-only,
+  the users network only (no aliases), no published port, resource limits (memory, CPU and
+  pids) and exactly the placement constraints of SWARM_USER_CONSTRAINTS: every key of the
+  spec, its TaskTemplate and its ContainerSpec is on an allowlist with a rule;
 - for services carrying the stack's label: inspect, remove;
 - ``GET /tasks`` with filters naming one user service (USER_CONTAINER_NAME) and optionally a
   desired-state: the proxy checks that the service carries the stack's label and forwards the
@@ -55,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackconf import settings as conf
+from users_firewall import server as server_firewall
 
 #: A request's query: (name, value) pairs, decoded.
 Query = Sequence[tuple[str, str]]
@@ -87,6 +91,26 @@ MIN_SERVICE_API_VERSION = (1, 41)
 #: The user server's runtime directory, the one tmpfs of a user service (hub/jupyterhub_config.py:
 #: uid 1000 is jovyan, the single-user image's user).
 RUNTIME_DIR = "/run/user/1000"
+#: Variables that the dynamic loader and the C library read, ignored in setuid programs
+#: (glibc's "unsecure" list and GLIBC_TUNABLES): a user service's entrypoint starts as root, so
+#: none may be given to it (LD_ is refused as a prefix).
+LOADER_VARIABLES = frozenset(
+    {
+        "GCONV_PATH",
+        "GETCONF_DIR",
+        "GLIBC_TUNABLES",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "LOCPATH",
+        "MALLOC_TRACE",
+        "NIS_PATH",
+        "NLSPATH",
+        "RESOLV_HOST_CONF",
+        "RES_OPTIONS",
+        "TMPDIR",
+        "TZDIR",
+    }
+)
 #: What a task's desired state may be filtered on (Docker's own list).
 DESIRED_STATES = frozenset({"running", "shutdown", "accepted"})
 #: The operator of a placement constraint, with the spaces Docker ignores around it.
@@ -127,6 +151,9 @@ class FilterSettings:
     spawner: str = "docker"
     #: SWARM_USER_CONSTRAINTS, normalized: a user service's placement constraints (swarm).
     swarm_user_constraints: tuple[str, ...] = ()
+    #: The environment a user service must carry (swarm): the settings its own firewall is made
+    #: of (users_firewall.server.SETTINGS), with the values the filter has.
+    server_firewall_env: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.spawner not in SPAWNERS:
@@ -171,6 +198,9 @@ class FilterSettings:
             max_body=max_body,
             spawner=conf.get("HUB_SPAWNER", env),
             swarm_user_constraints=tuple(conf.get_list("SWARM_USER_CONSTRAINTS", env)),
+            server_firewall_env=tuple(
+                (name, conf.get(name, env)) for name in server_firewall.SETTINGS
+            ),
         )
 
     @property
@@ -1000,54 +1030,105 @@ class Policy:
 
     def _rule_container_spec(self, field: str, value: Any) -> None:
         rules: dict[str, Callable[[str, Any], None]] = {
-            # Free: the user's own process, its command, environment and terminal, and limits
-            # that bind only its own processes (the cgroup limits in Resources still hold).
-            # Init is docker-init as the daemon configures it (no path can be given here).
+            # Free: the user's own process, its arguments and terminal, and limits that bind
+            # only its own processes (the cgroup limits in Resources still hold). Init is
+            # docker-init as the daemon configures it (no path can be given here).
             **dict.fromkeys(
                 [
-                    "Command",
                     "Args",
-                    "Env",
                     "Dir",
                     "TTY",
                     "OpenStdin",
                     "ReadOnly",
                     "StopSignal",
                     "StopGracePeriod",
-                    "Healthcheck",
                     "DNSConfig",
                     "Init",
                     "Ulimits",
                 ],
                 _free,
             ),
+            # The server starts as root, with the capabilities its firewall needs: the image's
+            # entrypoint (server-firewall) sets the rules and becomes uid 1000 with none left.
+            # Another entrypoint (Command), or a healthcheck (run as the container's user, root),
+            # would run as root with those capabilities.
             # Host entries could give "hub" or "traefik" another address; Hostname is free for
             # a container but a service's may be a template naming its node: never sent, none.
-            # Secrets and configs are the swarm's, not the user's; sysctls and added
-            # capabilities, supplementary groups (e.g. 0, docker) are privileges.
+            # Secrets and configs are the swarm's, not the user's; sysctls and supplementary
+            # groups (e.g. 0, docker) are privileges.
             **dict.fromkeys(
                 [
+                    "Command",
+                    "Healthcheck",
                     "Hostname",
                     "Hosts",
                     "Groups",
                     "Secrets",
                     "Configs",
                     "Sysctls",
-                    "CapabilityAdd",
                 ],
                 _must_be_empty,
             ),
             "Image": self._rule_image,
             "Labels": self._rule_container_labels,
-            "User": self._rule_user,
+            "User": self._rule_service_user,
+            "Env": self._rule_service_env,
             "CapabilityDrop": self._rule_cap_drop,
+            "CapabilityAdd": self._rule_cap_add,
             "Privileges": self._rule_privileges,
             "Isolation": _one_of("", "default"),
             # Raising it is harmless; below 0 the server would outlive others in an OOM.
             "OomScoreAdj": _non_negative_int,
             "Mounts": self._rule_service_mounts,
         }
-        _fields(field, value, rules, required=("Image", "CapabilityDrop"))
+        _fields(
+            field,
+            value,
+            rules,
+            required=("Image", "User", "Env", "CapabilityDrop", "CapabilityAdd"),
+        )
+
+    @staticmethod
+    def _rule_service_user(field: str, value: Any) -> None:
+        if value != server_firewall.START_USER:
+            raise Refused(
+                f"{field} must be {server_firewall.START_USER!r} (got {_short(value)}): the server "
+                "starts as root to set its own firewall, and its entrypoint becomes uid 1000"
+            )
+
+    @staticmethod
+    def _rule_cap_add(field: str, value: Any) -> None:
+        names = [cap.upper() for cap in _string_list(field, value)]
+        given = sorted({cap if cap.startswith("CAP_") else f"CAP_{cap}" for cap in names})
+        wanted = sorted(server_firewall.START_CAPABILITIES)
+        if given != wanted or len(names) != len(given):
+            raise Refused(
+                f"{field} must be exactly {wanted} (what the server's firewall and its change "
+                f"to uid 1000 need), got {_short(value)}"
+            )
+
+    def _rule_service_env(self, field: str, value: Any) -> None:
+        """Free but for the loader's variables and the firewall's settings (pinned). Values
+        are never quoted back: the environment holds the server's hub token."""
+        given: dict[str, str] = {}
+        for index, entry in enumerate(_string_list(field, value)):
+            name, sep, item = entry.partition("=")
+            if not sep or not name:
+                raise Refused(f"{field}[{index}] is not NAME=value")
+            if name in given:
+                raise Refused(f"{field}: {name} is given twice")
+            if name.startswith("LD_") or name in LOADER_VARIABLES:
+                raise Refused(
+                    f"{field}: {name} is not allowed (the dynamic loader or the C library reads "
+                    "it, and the server's entrypoint starts as root)"
+                )
+            given[name] = item
+        for name, wanted in self.settings.server_firewall_env:
+            if given.get(name) != wanted:
+                raise Refused(
+                    f"{field} must set {name}={wanted!r}, the server firewall's setting as the "
+                    "filter has it (give the hub and the filter the same settings)"
+                )
 
     def _rule_container_labels(self, field: str, value: Any) -> None:
         """The task's container: no label, or the stack's label only."""

@@ -47,6 +47,18 @@ def stack_compose(s: Settings) -> Compose:
     return Compose((*base.argv, "-f", str(overlay(s))), base.env)
 
 
+def swarm_addresses(nodes: list[Mapping[str, Any]]) -> list[str]:
+    """Every node's swarm address in `docker node inspect`'s output, sorted (a manager's
+    Status.Addr may be 0.0.0.0, "unknown": its ManagerStatus.Addr, host:port, has it)."""
+    found = set()
+    for node in nodes:
+        manager = (node.get("ManagerStatus") or {}).get("Addr", "")
+        for address in ((node.get("Status") or {}).get("Addr", ""), manager.rpartition(":")[0]):
+            if address and address != "0.0.0.0":  # noqa: S104 (not a bind: Docker's "unknown")
+                found.add(address)
+    return sorted(found)
+
+
 def state_dir(s: Settings) -> Path:
     return s.secrets_file.parent / "swarm"
 
@@ -80,8 +92,15 @@ def images(config: Mapping[str, Any]) -> list[str]:
 
 
 def compose_config(s: Settings) -> dict[str, Any]:
-    """compose.yml with compose/swarm.yml, as `docker compose config` renders them."""
-    return json.loads(stack_compose(s).run("config", "--format", "json").stdout)
+    """compose.yml with compose/swarm.yml, as `docker compose config` renders them; unless
+    SWARM_NODE_ADDRESSES is set, the swarm's nodes' addresses (user servers reach none)."""
+    base = stack_compose(s)
+    env = dict(base.env)
+    if not conf.get("SWARM_NODE_ADDRESSES", env):
+        ids = run([docker(), "node", "ls", "--quiet"], text=True).stdout.split()
+        nodes = json.loads(run([docker(), "node", "inspect", *ids], text=True).stdout)
+        env["SWARM_NODE_ADDRESSES"] = ",".join(swarm_addresses(nodes))
+    return json.loads(Compose(base.argv, env).run("config", "--format", "json").stdout)
 
 
 def image_tag(config: Mapping[str, Any]) -> str:

@@ -16,9 +16,12 @@ import time
 import pytest
 
 from stackconf import settings as conf
+from tests.compose.conftest import PROBE
 from tests.support.stack import Stack, running_stack
 from tests.swarm import nodes
 
+#: The two users whose servers the suite starts (tests/swarm/test_swarm.py).
+USERS = ("reader", "curator")
 #: What the suite measured: (what, value), printed at the end (pytest_terminal_summary).
 FIGURES: list[tuple[str, str]] = []
 
@@ -104,23 +107,68 @@ class Swarm:
     def user_service(self, user: str) -> str:
         return conf.get("USER_CONTAINER_NAME").replace("{username}", user)
 
+    def in_server(self, task: Task, *argv: str) -> subprocess.CompletedProcess:
+        """Run ``argv`` in a user server's container as the notebook's user (uid 1000; the
+        container itself starts as root, to set its firewall), wherever it runs."""
+        host = self.engine(task.node)
+        return subprocess.run(
+            [nodes.DOCKER, *(["-H", host] if host else []), "exec", "--user", "1000:1000"]
+            + [task.container, *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
     def forget_mint_read(self, user: str) -> dict:
         """Run FORGET_MINT_READ in ``user``'s server, wherever it runs."""
         tasks = self.running(self.user_service(user))
         if len(tasks) != 1:
             return {"error": f"{len(tasks)} running tasks of {user}'s server"}
-        task = tasks[0]
-        host = self.engine(task.node)
-        result = subprocess.run(
-            [nodes.DOCKER, *(["-H", host] if host else []), "exec", task.container]
-            + ["python", "-c", FORGET_MINT_READ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = self.in_server(tasks[0], "python", "-c", FORGET_MINT_READ)
         if result.returncode != 0:
             return {"error": result.stderr.strip()[-300:]}
-        return {**json.loads(result.stdout), "node": task.node}
+        return {**json.loads(result.stdout), "node": tasks[0].node}
+
+
+def in_server(swarm: Swarm, user: str, *argv: str) -> dict:
+    """``argv`` run in ``user``'s server (as uid 1000): its output, as JSON."""
+    tasks = swarm.running(swarm.user_service(user))
+    assert len(tasks) == 1, f"{user}'s server: {len(tasks)} running tasks"
+    result = swarm.in_server(tasks[0], *argv)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def addresses(swarm: Swarm, service: str) -> list[str]:
+    """Every overlay address of the service's running tasks (a stack service's name, or a
+    user server's service)."""
+    found = []
+    name = service if service.startswith("jupyter") else f"{swarm.project}_{service}"
+    for task in swarm.running(name):
+        host = swarm.engine(task.node)
+        inspect = docker("inspect", task.container, host=host)
+        networks = json.loads(inspect)[0]["NetworkSettings"]["Networks"]
+        found += [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
+    return found
+
+
+def probe(swarm: Swarm, names: list[str], targets: list[tuple[str, int]]) -> dict:
+    """PROBE run in reader's server: the names resolved, each target's outcome."""
+    return in_server(swarm, "reader", "python", "-c", PROBE, json.dumps(names), json.dumps(targets))
+
+
+def servers_reach(swarm: Swarm) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """From reader's server: which of curator's server's ports open (its server port, the
+    hub's and Traefik's, ssh's), and whether the hub's API and Traefik open (so that the probe
+    itself works). (where each server runs, curator's ports opened, the hub's and Traefik's)."""
+    where = {user: swarm.running(swarm.user_service(user))[0].node for user in USERS}
+    curator = addresses(swarm, swarm.user_service("curator"))
+    assert curator, "no address found for curator's server"
+    ports = (8888, 8081, 8000, 22)
+    out = probe(swarm, [], [(a, p) for a in curator for p in ports])["connect"]
+    reached = {target: outcome for target, outcome in out.items() if outcome == "open"}
+    allowed = probe(swarm, [], [("hub", 8081), ("traefik", 8000)])["connect"]
+    return where, reached, allowed
 
 
 def ok(outcome: dict) -> bool:

@@ -10,9 +10,7 @@ import pytest
 
 from tests.support.login_flows import hub_session
 from tests.support.servers import start_server
-from tests.swarm.conftest import FIGURES, Swarm, docker, ok, until
-
-USERS = ("reader", "curator")
+from tests.swarm.conftest import FIGURES, USERS, Swarm, docker, ok, servers_reach, until
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +50,16 @@ def test_servers_run_on_different_workers_and_call_the_fruit_api(
     keycloak = {task.node for task in swarm.running(f"{swarm.project}_keycloak")}
     FIGURES.append(("Keycloak replicas ran on", ", ".join(sorted(keycloak))))
     assert len(keycloak) == 2, f"Keycloak replicas: {keycloak}"
+
+
+def test_servers_on_different_workers_cannot_reach_each_other(
+    swarm: Swarm, servers: dict[str, str]
+) -> None:
+    """Across the overlay network's VXLAN tunnel (test_swarm_isolation.py: on one worker)."""
+    where, reached, allowed = servers_reach(swarm)
+    assert where == servers, f"the servers moved: {where}, were {servers}"
+    assert not reached, f"reader's server reached curator's on another worker: {reached}"
+    assert set(allowed.values()) == {"open"}, allowed
 
 
 def test_login_and_minting_go_on_while_a_worker_is_drained(

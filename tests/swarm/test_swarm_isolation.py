@@ -1,18 +1,21 @@
 """What a user server on a worker can reach across the overlay networks: attacks from inside
 reader's server, each passing only when it fails. The same segmentation as compose: the
 backend (Postgres), Keycloak's own ports, the Docker API filter and Traefik's API are out of
-reach; Keycloak's admin side is not routed."""
+reach; Keycloak's admin side is not routed; and, the server's own firewall
+(users_firewall.server) in place of compose's users firewall, another user's server, the
+nodes and link-local addresses are out of reach, while the hub and Traefik answer. The
+server itself runs as uid 1000 with no capability and no way to gain one."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.compose.conftest import PROBE
+from stackconf import settings as conf
+from swarm_runtime.cli import swarm_addresses
 from tests.swarm import nodes
-from tests.swarm.conftest import Swarm
+from tests.swarm.conftest import FIGURES, Swarm, addresses, docker, in_server, probe, servers_reach
 
 #: Runs in the server: one HTTP GET (no redirect followed), its status and Location as JSON.
 GET = r"""
@@ -26,36 +29,17 @@ try:
 except OSError as error:
     print(json.dumps({"error": str(error)}))
 """
-
-
-def in_server(swarm: Swarm, user: str, *argv: str) -> dict:
-    tasks = swarm.running(swarm.user_service(user))
-    assert len(tasks) == 1, f"{user}'s server: {len(tasks)} running tasks"
-    host = swarm.engine(tasks[0].node)
-    result = subprocess.run(
-        [nodes.DOCKER, *(["-H", host] if host else []), "exec", tasks[0].container, *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def addresses(swarm: Swarm, service: str) -> list[str]:
-    """Every overlay address of the service's running tasks."""
-    found = []
-    for task in swarm.running(f"{swarm.project}_{service}"):
-        host = swarm.engine(task.node)
-        inspect = subprocess.run(
-            [nodes.DOCKER, *(["-H", host] if host else []), "inspect", task.container],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        networks = json.loads(inspect.stdout)[0]["NetworkSettings"]["Networks"]
-        found += [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
-    return found
+#: Runs in the server: its default route's gateway (its node, through docker_gwbridge).
+GATEWAY = r"""
+import ipaddress, json
+for line in open("/proc/net/route").read().splitlines()[1:]:
+    fields = line.split()
+    if fields[1] == "00000000":
+        print(json.dumps(str(ipaddress.IPv4Address(int(fields[2], 16).to_bytes(4, "little")))))
+        break
+else:
+    print(json.dumps(None))
+"""
 
 
 @pytest.mark.parametrize(
@@ -65,9 +49,7 @@ def addresses(swarm: Swarm, service: str) -> list[str]:
 def test_a_user_server_cannot_reach_the_backend(swarm: Swarm, service: str, port: int) -> None:
     targets = [(address, port) for address in addresses(swarm, service)]
     assert targets, f"no address found for {service}"
-    out = in_server(
-        swarm, "reader", "python", "-c", PROBE, json.dumps([service]), json.dumps(targets)
-    )
+    out = probe(swarm, [service], targets)
     assert isinstance(out["resolved"][service], str), f"{service} resolves: {out['resolved']}"
     reached = {target: outcome for target, outcome in out["connect"].items() if outcome == "open"}
     assert not reached, f"reader's server reached {service}: {reached}"
@@ -90,3 +72,51 @@ def test_keycloaks_admin_side_is_not_routed(swarm: Swarm) -> None:
         assert out.get("status") == 404 or (
             out.get("status") == 302 and "/hub/" in out.get("location", "")
         ), (path, out)
+
+
+def test_a_user_server_cannot_reach_another_users_server(swarm: Swarm) -> None:
+    """After the drain both servers share a worker (test_swarm.py tried them on two)."""
+    where, reached, allowed = servers_reach(swarm)
+    same = "the same worker" if len(set(where.values())) == 1 else "different workers"
+    FIGURES.append(("server to server refused, servers on", f"{same}: {where}"))
+    assert not reached, f"reader's server reached curator's: {reached} ({where})"
+    assert set(allowed.values()) == {"open"}, allowed
+
+
+def test_a_user_server_cannot_reach_the_nodes_or_link_local_addresses(swarm: Swarm) -> None:
+    """Its node (through its gateway), every node at its swarm address (the registry, Swarm's
+    ports), and cloud metadata: refused, not merely unanswered."""
+    gateway = in_server(swarm, "reader", "python", "-c", GATEWAY)
+    assert gateway, "reader's server has no default route"
+    ids = docker("node", "ls", "--quiet").split()
+    node_addresses = swarm_addresses(json.loads(docker("node", "inspect", *ids)))
+    assert len(node_addresses) == 1 + nodes.WORKERS, node_addresses
+    targets = [(gateway, port) for port in (7946, 22, 2377)]
+    targets += [(address, port) for address in node_addresses for port in (7946, 2377, 5000)]
+    targets += [("169.254.169.254", 80)]
+    out = probe(swarm, [], targets)["connect"]
+    assert set(out.values()) == {"unreachable"}, out
+
+
+def test_the_server_runs_as_the_user_with_no_capability_and_no_way_to_gain_one(
+    swarm: Swarm,
+) -> None:
+    """PID 1 of the server's container is the server itself, after its entrypoint set the
+    rules: uid 1000, every capability set empty, no_new_privs (setuid binaries give nothing)."""
+    tasks = swarm.running(swarm.user_service("reader"))
+    status = swarm.in_server(tasks[0], "cat", "/proc/1/status")
+    assert status.returncode == 0, status.stderr
+    fields = dict(line.split(":", 1) for line in status.stdout.splitlines() if ":" in line)
+    fields = {key: value.split() for key, value in fields.items()}
+    assert fields["Uid"] == ["1000"] * 4 and fields["Gid"] == ["1000"] * 4, fields["Uid"]
+    for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert fields[name] == ["0000000000000000"], (name, fields[name])
+    assert fields["NoNewPrivs"] == ["1"]
+    cmdline = swarm.in_server(tasks[0], "cat", "/proc/1/cmdline").stdout.replace("\0", " ")
+    assert "jupyterhub-singleuser" in cmdline, cmdline
+    assert (
+        conf.get("USERS_NETWORK")
+        in json.loads(docker("inspect", tasks[0].container, host=swarm.engine(tasks[0].node)))[0][
+            "NetworkSettings"
+        ]["Networks"]
+    )

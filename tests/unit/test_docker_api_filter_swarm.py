@@ -32,12 +32,25 @@ from tests.unit.test_docker_api_filter_policy import (
     assert_refused,
     spawner_body,
 )
+from users_firewall import server as server_firewall
 
 V = "/v1.45"
 SERVICE_ID = "k3x9q2m7w1v8b4n6c0z5r2t7y"
 CONSTRAINTS = ("node.role==worker",)
+#: The server firewall's settings, as the filter and the hub have them.
+FIREWALL_ENV = {
+    "USERS_SUBNET": "10.255.224.0/20",
+    "USERS_INTERNET_EGRESS": "true",
+    "HUB_CONNECT_URL": "http://hub:8081",
+    "SWARM_NODE_ADDRESSES": "10.231.0.1,10.231.0.2",
+}
 SWARM_SETTINGS = FilterSettings(
-    **{**SETTINGS.__dict__, "spawner": "swarm", "swarm_user_constraints": CONSTRAINTS}
+    **{
+        **SETTINGS.__dict__,
+        "spawner": "swarm",
+        "swarm_user_constraints": CONSTRAINTS,
+        "server_firewall_env": tuple(FIREWALL_ENV.items()),
+    }
 )
 SWARM = Policy(SWARM_SETTINGS)
 VOLUME = {"Type": "volume", "Source": "jupyterhub-user-alice", "Target": "/home/jovyan"}
@@ -64,9 +77,15 @@ def service_body(ca: bool = True) -> dict[str, Any]:
                 "Image": IMAGE,
                 "Command": None,
                 "Args": ["jupyterhub-singleuser", "--ServerApp.jpserver_extensions=x=True"],
-                "Env": ["JUPYTERHUB_API_TOKEN=secret", "XDG_RUNTIME_DIR=/run/user/1000"],
+                "Env": [
+                    "JUPYTERHUB_API_TOKEN=secret",
+                    "XDG_RUNTIME_DIR=/run/user/1000",
+                    *(f"{name}={value}" for name, value in FIREWALL_ENV.items()),
+                ],
+                "User": "0",
                 "Mounts": mounts,
                 "CapabilityDrop": ["ALL"],
+                "CapabilityAdd": ["CAP_NET_ADMIN", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"],
             },
             "Resources": {
                 "Limits": {"NanoCPUs": 1_000_000_000, "MemoryBytes": 1 << 30, "Pids": 512},
@@ -200,7 +219,7 @@ class HubSwarmSpawner(SwarmSpawner):
         return getattr(self.wire, method)(*args, **kwargs)
 
     def get_env(self):
-        return {"JUPYTERHUB_API_TOKEN": "secret", "JUPYTER_IMAGE_SPEC": self.image}
+        return {"JUPYTERHUB_API_TOKEN": "secret", "JUPYTER_IMAGE_SPEC": self.image, **FIREWALL_ENV}
 
     @property
     def mounts(self):
@@ -219,7 +238,11 @@ def swarm_spawner(cls: type[SwarmSpawner] = HubSwarmSpawner, **config: Any) -> S
         "use_internal_ip": True,
         "name_template": "jupyter-{username}",
         "extra_create_kwargs": {"labels": {LABEL_KEY: LABEL_VALUE}},
-        "extra_container_spec": {"cap_drop": ["ALL"]},
+        "extra_container_spec": {
+            "user": server_firewall.START_USER,
+            "cap_drop": ["ALL"],
+            "cap_add": list(server_firewall.START_CAPABILITIES),
+        },
         "extra_placement_spec": {"constraints": list(CONSTRAINTS)},
         # docker-py's Resources has no pids: the limits as the Engine API spells them.
         "extra_task_spec": {
@@ -459,16 +482,47 @@ CS = "TaskTemplate.ContainerSpec"
         (f"{CS}.Image", DELETE, "ContainerSpec.Image is missing"),
         (f"{CS}.image", IMAGE, "ContainerSpec.image"),
         (f"{CS}.Labels", {"x": "y"}, "ContainerSpec.Labels must be absent or exactly"),
-        (f"{CS}.User", "0", "ContainerSpec.User"),
+        # Root, so that its entrypoint sets the server's firewall (then it is uid 1000).
+        (f"{CS}.User", "1000", "ContainerSpec.User must be '0'"),
         (f"{CS}.User", "root:root", "ContainerSpec.User"),
-        (f"{CS}.User", "1000:0", "ContainerSpec.User"),
+        (f"{CS}.User", "0:0", "ContainerSpec.User"),
+        (f"{CS}.User", DELETE, "ContainerSpec.User is missing"),
+        # Another entrypoint, or a healthcheck, would run as root with those capabilities.
+        (f"{CS}.Command", ["/bin/sh", "-c", "iptables -F"], "ContainerSpec.Command"),
+        (f"{CS}.Healthcheck", {"Test": ["CMD", "iptables", "-F"]}, "ContainerSpec.Healthcheck"),
         (f"{CS}.Hostname", "hub", "ContainerSpec.Hostname"),
         (f"{CS}.Hosts", ["10.0.0.66 hub"], "ContainerSpec.Hosts"),
         (f"{CS}.Groups", ["0"], "ContainerSpec.Groups"),
         (f"{CS}.Secrets", [{"SecretID": "x", "SecretName": "db"}], "ContainerSpec.Secrets"),
         (f"{CS}.Configs", [{"ConfigID": "x", "ConfigName": "c"}], "ContainerSpec.Configs"),
         (f"{CS}.Sysctls", {"net.ipv4.ip_forward": "1"}, "ContainerSpec.Sysctls"),
-        (f"{CS}.CapabilityAdd", ["SYS_ADMIN"], "ContainerSpec.CapabilityAdd"),
+        (f"{CS}.CapabilityAdd", ["SYS_ADMIN"], "ContainerSpec.CapabilityAdd must be exactly"),
+        (f"{CS}.CapabilityAdd", [], "ContainerSpec.CapabilityAdd must be exactly"),
+        (f"{CS}.CapabilityAdd", None, "ContainerSpec.CapabilityAdd must be exactly"),
+        (f"{CS}.CapabilityAdd", DELETE, "ContainerSpec.CapabilityAdd is missing"),
+        (
+            f"{CS}.CapabilityAdd",
+            ["CAP_NET_ADMIN", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_ADMIN"],
+            "ContainerSpec.CapabilityAdd must be exactly",
+        ),
+        (
+            f"{CS}.CapabilityAdd",
+            ["CAP_NET_ADMIN", "NET_ADMIN", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"],
+            "ContainerSpec.CapabilityAdd must be exactly",
+        ),
+        # The environment: none of the loader's variables, the firewall's settings as given.
+        (f"{CS}.Env.1", "LD_PRELOAD=/home/jovyan/x.so", "LD_PRELOAD is not allowed"),
+        (f"{CS}.Env.1", "LD_LIBRARY_PATH=/home/jovyan", "LD_LIBRARY_PATH is not allowed"),
+        (f"{CS}.Env.1", "GLIBC_TUNABLES=glibc.x=1", "GLIBC_TUNABLES is not allowed"),
+        (f"{CS}.Env.1", "USERS_SUBNET=10.255.224.0/20", "USERS_SUBNET is given twice"),
+        (f"{CS}.Env.1", "no-equals-sign", "ContainerSpec.Env[1] is not NAME=value"),
+        (f"{CS}.Env.2", "USERS_SUBNET=0.0.0.0/32", "must set USERS_SUBNET='10.255.224.0/20'"),
+        (f"{CS}.Env.3", "USERS_INTERNET_EGRESS=yes", "must set USERS_INTERNET_EGRESS="),
+        (f"{CS}.Env.4", "HUB_CONNECT_URL=http://hub:8888", "must set HUB_CONNECT_URL="),
+        (f"{CS}.Env.5", "SWARM_NODE_ADDRESSES=", "must set SWARM_NODE_ADDRESSES="),
+        (f"{CS}.Env.5", "OTHER=1", "must set SWARM_NODE_ADDRESSES="),
+        (f"{CS}.Env", None, "must set USERS_SUBNET="),
+        (f"{CS}.Env", DELETE, "ContainerSpec.Env is missing"),
         (f"{CS}.CapabilityDrop", [], 'CapabilityDrop must contain "ALL"'),
         (f"{CS}.CapabilityDrop", ["NET_RAW"], "ContainerSpec.CapabilityDrop"),
         (f"{CS}.CapabilityDrop", DELETE, "ContainerSpec.CapabilityDrop is missing"),
@@ -540,13 +594,14 @@ def test_mounts_are_the_users_volume_the_runtime_tmpfs_and_the_ca_file(mount, fi
         (f"{TT}.Resources.Reservations", {"NanoCPUs": 0, "MemoryBytes": 1 << 28}),
         (f"{CS}.Labels", {LABEL_KEY: LABEL_VALUE}),
         (f"{CS}.Labels", None),
-        (f"{CS}.User", "1000"),
-        (f"{CS}.User", "jovyan:users"),
         (f"{CS}.Hostname", ""),
+        (f"{CS}.Command", None),
+        (f"{CS}.Command", []),
+        (f"{CS}.Env.1", "TERM=xterm"),
         (f"{CS}.Privileges", {"NoNewPrivileges": True}),
         (f"{CS}.Privileges", None),
         (f"{CS}.CapabilityDrop", ["all", "NET_RAW"]),
-        (f"{CS}.CapabilityAdd", []),
+        (f"{CS}.CapabilityAdd", ["net_admin", "SETGID", "CAP_SETPCAP", "cap_setuid"]),
         (f"{CS}.OomScoreAdj", 500),
         (f"{CS}.ReadOnly", True),
         (f"{CS}.Init", True),
@@ -677,3 +732,44 @@ def test_tasks_need_filters_and_no_other_parameter() -> None:
     assert_refused(tasks("{"), "filters is not valid JSON", 400)
     query = [("filters", '{"service":["jupyter-alice"]}'), ("all", "1")]
     assert_refused(SWARM.check("GET", f"{V}/tasks", query), "'all' is not allowed")
+
+
+def test_the_hub_configs_swarm_servers_pass_a_filter_of_the_same_settings(monkeypatch) -> None:
+    """hub/jupyterhub_config.py's SwarmSpawner settings (user, capabilities, the firewall's
+    environment), read from the same environment as the filter's: allowed; a hub with another
+    value of a firewall setting than the filter's: refused."""
+    from tests.unit.test_broker_authenticator import load_hub_config
+
+    env = {
+        "HUB_SPAWNER": "swarm",
+        "SWARM_NODE_ADDRESSES": "192.0.2.7,192.0.2.8",
+        "USERS_INTERNET_EGRESS": "false",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = load_hub_config()
+    policy = Policy(
+        FilterSettings(
+            **{
+                **SWARM_SETTINGS.__dict__,
+                "server_firewall_env": FilterSettings.from_env().server_firewall_env,
+            }
+        )
+    )
+    hub_env = dict(config.Spawner.environment)
+    assert {name: hub_env[name] for name in env if name != "HUB_SPAWNER"} == {
+        "SWARM_NODE_ADDRESSES": "192.0.2.7,192.0.2.8",
+        "USERS_INTERNET_EGRESS": "false",
+    }
+
+    class Hub(HubSwarmSpawner):
+        def get_env(self):
+            return {"JUPYTERHUB_API_TOKEN": "secret", **hub_env}
+
+    spawner = swarm_spawner(Hub, extra_container_spec=config.SwarmSpawner.extra_container_spec)
+    asyncio.run(spawner.create_object())
+    assert_allowed(spawner.wire.checked(policy)[1])
+    hub_env["SWARM_NODE_ADDRESSES"] = "192.0.2.7"
+    other = swarm_spawner(Hub, extra_container_spec=config.SwarmSpawner.extra_container_spec)
+    asyncio.run(other.create_object())
+    assert_refused(other.wire.checked(policy)[1], "must set SWARM_NODE_ADDRESSES='192.0.2.7,")

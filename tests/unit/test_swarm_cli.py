@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from swarm_runtime.cli import converged, images
+from swarm_runtime.cli import converged, images, swarm_addresses
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,14 @@ def test_images_are_the_services_and_the_user_servers_each_once_sorted() -> None
 def test_a_user_servers_image_no_service_runs_is_pushed_too() -> None:
     config = {"services": {"hub": {"image": "h:1", "environment": {"SINGLEUSER_IMAGE": "a:1"}}}}
     assert images(config) == ["a:1", "h:1"]
+
+
+def test_the_nodes_swarm_addresses_each_once_sorted_a_managers_from_its_manager_status() -> None:
+    nodes = [
+        {"Status": {"Addr": "0.0.0.0"}, "ManagerStatus": {"Addr": "10.231.0.1:2377"}},  # noqa: S104
+        {"Status": {"Addr": "10.231.0.3"}, "ManagerStatus": None},
+        {"Status": {"Addr": "10.231.0.2"}},
+        {"Status": {"Addr": "10.231.0.4"}, "ManagerStatus": {"Addr": "10.231.0.4:2377"}},
+        {"Status": {}},
+    ]
+    assert swarm_addresses(nodes) == ["10.231.0.1", "10.231.0.2", "10.231.0.3", "10.231.0.4"]
