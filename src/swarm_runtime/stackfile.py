@@ -195,6 +195,11 @@ def _service(name: str, spec: Mapping[str, Any], registry: str) -> dict[str, Any
             f"service {name}: {unknown} cannot be carried to Swarm; add a rule for them in "
             "src/swarm_runtime/stackfile.py or remove them from the compose files"
         )
+    if not spec.get("image"):
+        raise StackFileError(
+            f"service {name}: no image; Swarm pulls every service's image from the stack's "
+            "registry: give it `image:` (with `build:`, the name the build is tagged with)"
+        )
     out = {key: value for key, value in spec.items() if key in STACK_KEYS and value is not None}
     out["image"] = qualify(spec["image"], registry)
     secret_targets = {s.get("target") or s["source"] for s in spec.get("secrets") or []}
@@ -244,9 +249,17 @@ def _port(service: str, port: Mapping[str, Any]) -> dict[str, Any]:
     needs IPVS); Swarm publishes on every address, so the host IP is dropped."""
     if "published" not in port:
         raise StackFileError(f"service {service}: a port without a published port")
+    try:
+        target, published = int(port["target"]), int(port["published"])
+    except (KeyError, TypeError, ValueError):
+        raise StackFileError(
+            f"service {service}: port {port.get('published')!r}:{port.get('target')!r} is not "
+            "one published port for one target port (a range has no host-mode counterpart): "
+            "list each port on its own"
+        ) from None
     return {
-        "target": int(port["target"]),
-        "published": int(port["published"]),
+        "target": target,
+        "published": published,
         "protocol": port.get("protocol", "tcp"),
         "mode": "host",
     }

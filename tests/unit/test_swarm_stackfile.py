@@ -554,6 +554,28 @@ def test_ports_are_published_in_host_mode_without_a_host_ip() -> None:
         render(cfg)
 
 
+@pytest.mark.parametrize(
+    "port",
+    [
+        {"target": 8000, "published": "8000-8010"},
+        {"target": "8000-8010", "published": "8000"},
+        {"published": "8000"},
+    ],
+)
+def test_a_port_range_is_a_clear_error(port: dict) -> None:
+    cfg = config()
+    cfg["services"]["traefik"]["ports"] = [port]
+    with pytest.raises(StackFileError, match="service traefik: port .* is not one published port"):
+        render(cfg)
+
+
+def test_a_service_without_an_image_is_a_clear_error() -> None:
+    cfg = config()
+    del cfg["services"]["traefik"]["image"]
+    with pytest.raises(StackFileError, match="service traefik: no image; .* give it `image:`"):
+        render(cfg)
+
+
 def test_service_networks_keep_their_aliases_only() -> None:
     services = render()["services"]
     assert services["traefik"]["networks"] == {
