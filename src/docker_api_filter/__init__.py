@@ -11,7 +11,10 @@ holds for SwarmSpawner's services instead (no container endpoint at all), placed
 SWARM_USER_CONSTRAINTS, their tasks listed only for a service of the stack. Everything else is
 refused with 403 and a one-line JSON ``message`` that docker-py shows in the hub's log.
 
-- ``policy``: pure; decides on one request (and on a container's or service's inspect result).
+- ``policy``: pure; decides on one request (and on a container's or service's inspect result):
+  the facade over ``routing`` (endpoints, path, version, query and filters), ``containers``
+  (a container's create body), ``services`` (a Swarm service's spec) and what they share
+  (``common``, ``refusals``, ``decision``, ``settings``).
 - ``proxy``: the Starlette app; reads the body, asks the policy, forwards with httpx to the
   Unix socket, streams the answer back.
 - ``__main__``: reads the settings (stackconf) and runs uvicorn (``docker-api-filter``).
