@@ -103,7 +103,7 @@ c.TraefikFileProviderProxy.traefik_entrypoint = conf.get("TRAEFIK_ENTRYPOINT")
 c.TraefikFileProviderProxy.enable_setup_dynamic_config = conf.get_bool("TRAEFIK_SETUP_API_ROUTER")
 
 # --- Login through Keycloak -------------------------------------------------------------
-c.JupyterHub.authenticator_class = "hubtokens.broker.KeycloakAuthenticator"
+c.JupyterHub.authenticator_class = "hubbroker.KeycloakAuthenticator"
 a = c.KeycloakAuthenticator
 # The authenticator reads its own settings (stackconf): Keycloak's public and back-channel
 # URLs (KEYCLOAK_PUBLIC_URL, KEYCLOAK_INTERNAL_URL), KEYCLOAK_REALM, the hub's client
@@ -140,7 +140,7 @@ c.JupyterHub.custom_scopes = {
 # A server's $JUPYTERHUB_API_TOKEN gets the server role's scopes that its owner also holds,
 # so users hold the scope (for themselves only) and the server role passes it on. A token a
 # user creates may carry it too, but the broker answers only a running server's own token,
-# sent from that server's address (hubtokens.broker.callers), and Traefik refuses the broker's
+# sent from that server's address (hubbroker.callers), and Traefik refuses the broker's
 # path on the public entrypoint (compose/traefik/routes.yml).
 c.JupyterHub.load_roles = [
     {

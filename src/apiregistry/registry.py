@@ -12,7 +12,7 @@ from typing import Any
 
 from apiregistry.problems import ConfigError, Problem
 from apiregistry.yamlfile import read_yaml
-from hubtokens.files import FILE_NAME
+from tokencontract.files import FILE_NAME
 
 API_KEYS = {"realm", "requester", "description", "scopes", "token_files"}
 SCOPE_KEYS = {"description", "role", "groups"}

@@ -27,7 +27,7 @@ from fruit_api.tokens import (
     TokenValidator,
     make_jwks_client,
 )
-from hubtokens.errors import echo
+from tokencontract.errors import echo
 
 Claims = dict[str, Any]
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-DEFAULT_ISSUER = "http://auth.localhost:8000/auth/realms/demo"
 
 
 def _check_algorithms(algorithms: tuple[str, ...]) -> None:
@@ -21,32 +20,27 @@ def _check_algorithms(algorithms: tuple[str, ...]) -> None:
             )
 
 
-#: The clients that request this API's tokens (its requester in idp/apis.yml).
-DEFAULT_AUTHORIZED_PARTIES = ("jupyterhub-exchange", "hubtokens-laptop")
-
-
 @dataclass(frozen=True)
 class Settings:
-    """Fruit API configuration. Each field maps to an env var (see ``from_env``).
+    """Fruit API configuration: each field is read from ``FRUIT_API_<FIELD>`` (``from_env``)
+    and defaults to the value written here, its one default.
 
-    issuer: ``FRUIT_API_ISSUER``; the realm URL, exactly as in the tokens' ``iss`` claim.
-        Must be set in production. Default ``http://auth.localhost:8000/auth/realms/demo``.
-    jwks_url: ``FRUIT_API_JWKS_URL``; default ``<issuer>/protocol/openid-connect/certs``.
-        May be an internal URL while the issuer is public.
-    audience: ``FRUIT_API_AUDIENCE``; required in ``aud``. Default ``fruit-api``.
-    database_url: ``FRUIT_API_DATABASE_URL``; SQLAlchemy URL. Default ``sqlite:///fruits.db``.
-    root_path: ``FRUIT_API_ROOT_PATH``; the prefix the proxy routes to us. Default ``/fruit-api``.
-    algorithms: ``FRUIT_API_ALGORITHMS``; comma-separated allowlist. Default ``RS256``.
-    host / port: ``FRUIT_API_HOST`` / ``FRUIT_API_PORT``. Default ``127.0.0.1`` / ``8090``.
-    leeway_seconds: ``FRUIT_API_LEEWAY_SECONDS``; clock skew allowed. Default ``5``.
-    authorized_parties: ``FRUIT_API_AUTHORIZED_PARTIES``; comma-separated allowlist of the
-        clients whose tokens are accepted (the ``azp`` claim: the clients that request its
-        tokens, its ``requester`` in idp/apis.yml). Default ``jupyterhub-exchange`` (the hub
-        broker's token-exchange client) and ``hubtokens-laptop`` (the hubtokens command outside
-        a hub); set but empty: any client.
+    issuer: the realm URL, exactly as in the tokens' ``iss`` claim; set it in production.
+    jwks_url: empty: ``<issuer>/protocol/openid-connect/certs``; may be an internal URL while
+        the issuer is public.
+    audience: required in ``aud``.
+    database_url: a SQLAlchemy URL.
+    root_path: the prefix the proxy routes to us; set but empty: served at ``/``.
+    algorithms: an allowlist (comma-separated in the environment); asymmetric only.
+    host / port: where it listens.
+    leeway_seconds: clock skew allowed.
+    authorized_parties: an allowlist (comma-separated) of the clients whose tokens are
+        accepted (the ``azp`` claim: the clients that request its tokens, its ``requester`` in
+        idp/apis.yml): the hub broker's token-exchange client and the hubtokens command
+        outside a hub; set but empty: any client.
     """
 
-    issuer: str = DEFAULT_ISSUER
+    issuer: str = "http://auth.localhost:8000/auth/realms/demo"
     jwks_url: str = ""
     audience: str = "fruit-api"
     database_url: str = "sqlite:///fruits.db"
@@ -55,7 +49,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8090
     leeway_seconds: int = 5
-    authorized_parties: tuple[str, ...] = DEFAULT_AUTHORIZED_PARTIES
+    #: The clients that request this API's tokens (its requester in idp/apis.yml).
+    authorized_parties: tuple[str, ...] = ("jupyterhub-exchange", "hubtokens-laptop")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issuer", self.issuer.rstrip("/"))
@@ -84,20 +79,19 @@ class Settings:
         def get_list(raw: str) -> tuple[str, ...]:
             return tuple(item.strip() for item in raw.split(",") if item.strip())
 
-        algorithms = get_list(get("ALGORITHMS", "RS256"))
+        fields = {f.name: f.default for f in dataclasses.fields(cls)}
+        # Set but empty means "served at /" and "any client": read as given, not defaulted.
+        root_path = env.get("FRUIT_API_ROOT_PATH", fields["root_path"]).strip()
+        parties = env.get("FRUIT_API_AUTHORIZED_PARTIES", ",".join(fields["authorized_parties"]))
         return cls(
-            issuer=get("ISSUER", DEFAULT_ISSUER),
-            jwks_url=get("JWKS_URL", ""),
-            audience=get("AUDIENCE", "fruit-api"),
-            database_url=get("DATABASE_URL", "sqlite:///fruits.db"),
-            # An explicitly empty FRUIT_API_ROOT_PATH means "served at /".
-            root_path=env.get("FRUIT_API_ROOT_PATH", "/fruit-api").strip(),
-            algorithms=algorithms,
-            host=get("HOST", "127.0.0.1"),
-            port=get_int("PORT", 8090),
-            leeway_seconds=get_int("LEEWAY_SECONDS", 5),
-            # An explicitly empty FRUIT_API_AUTHORIZED_PARTIES means "any client".
-            authorized_parties=get_list(
-                env.get("FRUIT_API_AUTHORIZED_PARTIES", ",".join(DEFAULT_AUTHORIZED_PARTIES))
-            ),
+            issuer=get("ISSUER", fields["issuer"]),
+            jwks_url=get("JWKS_URL", fields["jwks_url"]),
+            audience=get("AUDIENCE", fields["audience"]),
+            database_url=get("DATABASE_URL", fields["database_url"]),
+            root_path=root_path,
+            algorithms=get_list(get("ALGORITHMS", ",".join(fields["algorithms"]))),
+            host=get("HOST", fields["host"]),
+            port=get_int("PORT", fields["port"]),
+            leeway_seconds=get_int("LEEWAY_SECONDS", fields["leeway_seconds"]),
+            authorized_parties=get_list(parties),
         )

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 import jwt
 
 from fruit_api.settings import Settings
-from hubtokens.errors import echo
-from hubtokens.jwt_claims import unverified_claims
+from tokencontract.claims import unverified_claims
+from tokencontract.errors import echo
 
 log = logging.getLogger("fruit_api")
 

@@ -14,13 +14,17 @@ the role each scope needs::
     {"audiences": {"fruit-api": {"description": "...", "scopes": {
         "fruits:read": {"description": "...", "role": "fruit-reader", "granted": True}}}}}
 
-Imports without JupyterHub: it needs only httpx, pyjwt and tenacity (its retries while
-the hub or Keycloak is down); ``requests`` is optional.
+Imports without JupyterHub and without the hub's broker (``hubbroker``): it needs only httpx,
+tenacity (its retries while the hub or Keycloak is down), click (the ``hubtokens`` command) and
+``tokencontract`` (what it shares with the broker, standard library only); ``requests`` is
+optional.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from tokencontract.scopes import ScopeArg
 
 from .auth import HubTokenAuth
 from .client import TokenClient, default_client, reset_default_client
@@ -39,7 +43,6 @@ from .errors import (
     RequestTooLarge,
     ScopeNotAllowed,
 )
-from .scopes import ScopeArg
 from .token import AccessToken
 
 __all__ = [

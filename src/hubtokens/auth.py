@@ -16,8 +16,9 @@ from typing import Any
 
 import httpx
 
+from tokencontract.scopes import ScopeArg
+
 from .client import TokenClient, default_client, scope_names
-from .scopes import ScopeArg
 from .token import AccessToken
 
 

@@ -27,12 +27,12 @@ from datetime import datetime
 from typing import Any
 
 import click
-import jwt
+
+from tokencontract.claims import unverified_claims, unverified_header
 
 from . import files as token_files
 from .client import TokenClient, client_here
 from .errors import HubTokensError
-from .jwt_claims import unverified_claims
 
 #: The command's exit status for each error code (0: success; 2: a usage error, from click).
 #: Scripts can tell "not allowed" (ask an admin) from "down" (try again later).
@@ -143,10 +143,7 @@ def inspect(audience: str, scope: tuple[str, ...], as_json: bool) -> None:
     until when), not for deciding anything; the API verifies the token.
     """
     token = _client().get(audience, list(scope) or None)
-    try:
-        header = jwt.get_unverified_header(token.value)
-    except jwt.PyJWTError:
-        header = {}
+    header = unverified_header(token.value)
     if as_json:
         click.echo(json.dumps({"header": header, "claims": token.claims}, indent=2))
         return

@@ -19,6 +19,9 @@ from tenacity import (
     wait_random,
 )
 
+from tokencontract.expiry import usable
+from tokencontract.scopes import ScopeArg, normalize_scope
+
 from .errors import (
     BrokerUnreachable,
     HubTokensError,
@@ -28,8 +31,6 @@ from .errors import (
     NotInJupyterHub,
     error_from_response,
 )
-from .expiry import usable
-from .scopes import ScopeArg, normalize_scope
 from .token import AccessToken
 
 CacheKey = tuple[str, tuple[str, ...]]
@@ -91,7 +92,7 @@ def gave_up(error: HubTokensError, attempts: int, seconds: float) -> HubTokensEr
 
 
 def scope_names(scope: ScopeArg) -> tuple[str, ...]:
-    """:func:`hubtokens.scopes.normalize_scope`, raising ``InvalidRequest`` for a bad scope."""
+    """:func:`tokencontract.scopes.normalize_scope`, raising ``InvalidRequest`` for a bad scope."""
     try:
         return normalize_scope(scope)
     except ValueError as e:

@@ -1,10 +1,8 @@
-"""Errors of the token broker's contract, shared by the notebook client and the broker.
+"""The notebook client's exceptions: one class per error code of the broker's contract.
 
-Each broker error code has one exception class here. The broker (server side) imports
-``ERROR_STATUS`` for the code strings and their HTTP statuses; the client turns an error
-response back into the matching exception with :func:`error_from_response`.
-
-This module imports nothing beyond the standard library, so that both sides can use it.
+The codes and their HTTP statuses are ``tokencontract.errors.ERROR_STATUS`` (re-exported here
+and as ``hubtokens.ERROR_STATUS``); the client turns an error response back into the matching
+exception with :func:`error_from_response`.
 """
 
 from __future__ import annotations
@@ -12,30 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-#: An error message (of the broker, of an API) quotes at most this many characters of input.
-ECHO_LIMIT = 64
-
-
-def echo(value: Any, limit: int = ECHO_LIMIT) -> str:
-    """``repr(value)`` (or ``value`` itself for a string) cut to ``limit`` characters with an
-    ellipsis: what an error message may quote of the caller's input, so that a response stays
-    small whatever was sent."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-#: Every error code of the broker's contract and the HTTP status it is sent with.
-ERROR_STATUS: dict[str, int] = {
-    "invalid_request": 400,
-    "login_required": 401,
-    "forbidden": 403,
-    "audience_not_allowed": 403,
-    "scope_not_allowed": 403,
-    "request_too_large": 413,
-    "rate_limited": 429,
-    "idp_unavailable": 503,
-    "hub_unavailable": 503,
-}
+from tokencontract.errors import ERROR_STATUS
 
 #: Where a user finds what they may ask for, in Python and in a terminal.
 LISTING = "hubtokens.available() (in a terminal: hubtokens list)"

@@ -20,7 +20,6 @@ A user's entry replaces the admin's of the same name.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import tomllib
 from collections.abc import Mapping
@@ -28,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: A token file's name: one path segment, not hidden (apiregistry checks the admin's with it).
-FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+from tokencontract.files import FILE_NAME
+
 #: Filesystems that live in memory only: a token file is never written anywhere else.
 MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
 #: Where the admin's entries come from (shown by ``hubtokens files``).

@@ -38,6 +38,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from filelock import FileLock
 from tenacity import Retrying, retry_if_exception, stop_before_delay
 
+from tokencontract.claims import unverified_claims
+
 from .client import DEFAULT_TIMEOUT, TokenClient, scope_names
 from .errors import (
     HubTokensError,
@@ -47,7 +49,6 @@ from .errors import (
     ScopeNotAllowed,
 )
 from .files import config_dir
-from .jwt_claims import unverified_claims
 
 with warnings.catch_warnings():
     # Authlib 1.9 says httpx is deprecated in favour of httpx2 when its httpx client is

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from .expiry import usable
-from .jwt_claims import unverified_claims
+from tokencontract.claims import unverified_claims
+from tokencontract.expiry import usable
 
 #: Claims shown by the notebook view; all are safe to display.
 DISPLAY_CLAIMS = ("sub", "preferred_username", "aud", "azp", "scope", "iat", "exp")
@@ -65,7 +65,7 @@ class AccessToken:
 
         For inspection only (who, which audience, which scopes, when): never base an
         access decision on these claims; the API verifies the token. Empty for a token
-        that is not a JWT. See :func:`hubtokens.jwt_claims.unverified_claims`.
+        that is not a JWT. See :func:`tokencontract.claims.unverified_claims`.
         """
         return unverified_claims(self.value)
 

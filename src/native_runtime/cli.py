@@ -39,7 +39,7 @@ def readiness_checks(s: Settings) -> dict[str, str]:
     return {
         "keycloak": f"http://127.0.0.1:{s.keycloak_management_port}/auth/health/ready",
         "realm": f"{s.keycloak_public_url}/realms/{s.realm}/.well-known/openid-configuration",
-        "fruit-api": f"{s.public_url}/fruit-api/health",
+        "fruit-api": f"{s.fruit_api_public_url}/health",
         "jupyterhub": f"{s.public_url}/hub/health",
     }
 

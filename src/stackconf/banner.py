@@ -78,7 +78,7 @@ def banner(
         f"  Each user's server: {s.server_url('<user>')}/ (a host of its own)\n"
         f"  Keycloak (its own host): {s.keycloak_public_url}/realms/{s.realm}/account/\n"
         f"  Keycloak admin console: {console}\n"
-        f"  Fruit API docs: {s.public_url}/fruit-api/docs\n"
+        f"  Fruit API docs: {s.fruit_api_public_url}/docs\n"
         f"  {commands}\n"
         f"  (up in {seconds:.0f}s)"
     )

@@ -131,6 +131,7 @@ class StackSettings:
     realms: list[str]
     public_url: str
     keycloak_public_url: str
+    fruit_api_public_url: str
     realm: str
     admin_console_routed: bool
     user_subdomains: bool
@@ -151,6 +152,7 @@ class StackSettings:
             realms=get_list("IDP_REALMS"),
             public_url=get("HUB_PUBLIC_URL").rstrip("/"),
             keycloak_public_url=get("KEYCLOAK_PUBLIC_URL").rstrip("/"),
+            fruit_api_public_url=get("FRUIT_API_PUBLIC_URL").rstrip("/"),
             realm=get("KEYCLOAK_REALM"),
             admin_console_routed=get_bool("KEYCLOAK_ADMIN_CONSOLE"),
             user_subdomains=get_bool("HUB_USER_SUBDOMAINS"),

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from hubtokens.jwt_claims import unverified_claims
 from tests.deploy.conftest import Deployment
 from tests.support import chromium
 from tests.support.servers import call_in_container, container_of
+from tokencontract.claims import unverified_claims
 
 USER = "reader"
 

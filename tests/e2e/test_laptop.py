@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hubtokens.cli import EXIT_STATUS
-from hubtokens.jwt_claims import unverified_claims
 from tests.support.stack import Stack
+from tokencontract.claims import unverified_claims
 
 USER = "reader"
 #: The command, on a machine whose resolver follows RFC 6761 for *.localhost (Keycloak is at

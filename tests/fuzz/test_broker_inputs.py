@@ -50,12 +50,12 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from hubtokens.broker.guards import MintRateLimiter, RequestLimits
-from hubtokens.broker.handlers import TOKEN_EXCHANGE_SCOPE, TokenExchangeHandler
-from hubtokens.errors import ECHO_LIMIT, ERROR_STATUS
-from hubtokens.scopes import normalize_scope
+from hubbroker.guards import MintRateLimiter, RequestLimits
+from hubbroker.handlers import TOKEN_EXCHANGE_SCOPE, TokenExchangeHandler
 from tests.support.broker_fakes import TOKEN_URL, FreshUser, make_broker, registry
 from tests.unit.test_broker_handlers import keycloak
+from tokencontract.errors import ECHO_LIMIT, ERROR_STATUS
+from tokencontract.scopes import normalize_scope
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 

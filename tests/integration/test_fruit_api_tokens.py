@@ -13,11 +13,11 @@ import httpx
 import jwt
 import pytest
 
-from hubtokens.jwt_claims import unverified_claims
 from tests.integration.idp_helpers import admin as keycloak_admin
 from tests.integration.test_token_exchange import exchange
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
+from tokencontract.claims import unverified_claims
 
 
 def api(stack: Stack, method: str, path: str, token: str | None, **kw: object) -> httpx.Response:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hubtokens.jwt_claims import unverified_claims
 from tests.integration.idp_helpers import IDP, client_exists, forget, idpctl, mint
 from tests.support.stack import REPO, Stack
+from tokencontract.claims import unverified_claims
 
 
 @pytest.fixture

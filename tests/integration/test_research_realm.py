@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hubtokens.jwt_claims import unverified_claims
 from native_runtime import render
 from native_runtime.settings import Settings
 from tests.integration.idp_helpers import admin, forget, idpctl, mint
 from tests.support.stack import REPO, Stack
+from tokencontract.claims import unverified_claims
 
 HUB = "/research"
 

@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
-from hubtokens.jwt_claims import unverified_claims
 from tests.integration.idp_helpers import admin as keycloak_admin
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
+from tokencontract.claims import unverified_claims
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"

@@ -16,10 +16,10 @@ import httpx
 import jwt
 import pytest
 
-from hubtokens.jwt_claims import unverified_claims
 from tests.integration.test_token_exchange import exchange
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
+from tokencontract.claims import unverified_claims
 
 USER = "reader"  # holds fruit-reader: a token for the API with fruits:read would be accepted
 AUDIENCE = "fruit-api"

@@ -13,8 +13,8 @@ import httpx
 import jwt
 
 from apiregistry import ApiSpec, ScopeSpec
-from hubtokens.broker.policy import Policy
-from hubtokens.broker.service import TokenBroker
+from hubbroker.policy import Policy
+from hubbroker.service import TokenBroker
 
 TOKEN_URL = "http://keycloak.test:8080/realms/demo/protocol/openid-connect/token"
 NOW = 1_800_000_000.0

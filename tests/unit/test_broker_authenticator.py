@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hubtokens.broker import KeycloakAuthenticator
-from hubtokens.broker.cache import Minted
+from hubbroker import KeycloakAuthenticator
+from hubbroker.cache import Minted
 from stackconf import settings
 
 REGISTRY = str(settings.REPO / "idp" / "apis.yml")
@@ -149,7 +149,7 @@ def test_the_hub_config_does_not_repeat_what_the_authenticator_reads():
         "mint_burst",
     }
     assert not configured & owned
-    assert c.JupyterHub.authenticator_class == "hubtokens.broker.KeycloakAuthenticator"
+    assert c.JupyterHub.authenticator_class == "hubbroker.KeycloakAuthenticator"
     assert c.KeycloakAuthenticator.manage_groups is True
 
 

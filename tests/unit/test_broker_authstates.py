@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hubtokens.broker.authstates import AuthStates
+from hubbroker.authstates import AuthStates
 
 
 class User:

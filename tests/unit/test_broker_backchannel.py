@@ -11,13 +11,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from hubtokens.broker.backchannel import (
+from hubbroker.backchannel import (
     BACKCHANNEL_LOGOUT_EVENT,
     InvalidLogoutToken,
     names_user,
     verify_logout_token,
 )
-from hubtokens.broker.service import SUB_KEY
+from hubbroker.service import SUB_KEY
 
 ISSUER = "https://hub.example.org/auth/realms/demo"
 CLIENT = "jupyterhub"

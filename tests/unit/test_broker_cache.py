@@ -1,6 +1,6 @@
 """The broker's token cache: expiry margin with an injected clock, per-user forgetting."""
 
-from hubtokens.broker.cache import Minted, TokenCache
+from hubbroker.cache import Minted, TokenCache
 
 SECRET = "eyJhbGciOi.SECRET-ACCESS-TOKEN.sig"
 

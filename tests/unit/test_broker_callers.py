@@ -1,6 +1,6 @@
 """Who may call the broker (review item 2): a running server's own token, from that server.
 
-The rules (``hubtokens.broker.callers``) with plain fakes, and the real handler over HTTP with
+The rules (``hubbroker.callers``) with plain fakes, and the real handler over HTTP with
 JupyterHub's token lookup replaced by fakes: a user-made token, a browser session, a stopped
 server's token and a server's token sent from another address are refused."""
 
@@ -20,9 +20,9 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from hubtokens.broker.callers import ONLY_SERVERS_MINT, addresses_of, calling_server, check_peer
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.handlers import TOKEN_EXCHANGE_SCOPE, TokenExchangeHandler
+from hubbroker.callers import ONLY_SERVERS_MINT, addresses_of, calling_server, check_peer
+from hubbroker.errors import BrokerError
+from hubbroker.handlers import TOKEN_EXCHANGE_SCOPE, TokenExchangeHandler
 from tests.support.broker_fakes import TOKEN_URL, FreshUser, make_broker, registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import respx
 
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.exchange import exchange_token
+from hubbroker.errors import BrokerError
+from hubbroker.exchange import exchange_token
 
 TOKEN_URL = "http://keycloak.test:8080/realms/demo/protocol/openid-connect/token"
 SUBJECT = "SUBJECT-ACCESS-TOKEN-of-alice"
@@ -181,7 +181,7 @@ async def test_other_400_is_invalid_request_with_keycloaks_reason(http, keycloak
 @pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout])
 async def test_unreachable_keycloak_is_named_not_its_url(http, keycloak, exc, caplog):
     keycloak.side_effect = exc(f"[Errno -2] cannot connect to {TOKEN_URL}")
-    with caplog.at_level(logging.WARNING, logger="hubtokens.broker"):
+    with caplog.at_level(logging.WARNING, logger="hubbroker"):
         with pytest.raises(BrokerError) as info:
             await call(http)
     assert info.value.code == "idp_unavailable"
@@ -192,7 +192,7 @@ async def test_unreachable_keycloak_is_named_not_its_url(http, keycloak, exc, ca
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_keycloak_5xx_message_has_no_url(http, keycloak, status, caplog):
-    with caplog.at_level(logging.WARNING, logger="hubtokens.broker"):
+    with caplog.at_level(logging.WARNING, logger="hubbroker"):
         error = await refused(
             http, keycloak, status, text=f"<html>upstream {TOKEN_URL} failed</html>"
         )

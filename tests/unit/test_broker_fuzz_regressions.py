@@ -6,8 +6,8 @@ import json
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.handlers import parse_request
+from hubbroker.errors import BrokerError
+from hubbroker.handlers import parse_request
 from tests.unit.test_broker_handlers import error_of, hub, post  # noqa: F401 (hub: fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")

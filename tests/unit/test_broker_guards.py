@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.guards import MintRateLimiter, RequestLimits
-from hubtokens.errors import ECHO_LIMIT, echo
+from hubbroker.errors import BrokerError
+from hubbroker.guards import MintRateLimiter, RequestLimits
+from tokencontract.errors import ECHO_LIMIT, echo
 
 LIMITS = RequestLimits(max_body=4096, max_scopes=20, max_name_length=128)
 

@@ -16,9 +16,9 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.guards import MintRateLimiter, RequestLimits
-from hubtokens.broker.handlers import BoundedBody, TokenExchangeHandler, parse_request
+from hubbroker.errors import BrokerError
+from hubbroker.guards import MintRateLimiter, RequestLimits
+from hubbroker.handlers import BoundedBody, TokenExchangeHandler, parse_request
 from tests.support.broker_fakes import TOKEN_URL, FreshUser, make_broker, registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")

@@ -20,12 +20,11 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from hubtokens.broker import KeycloakAuthenticator
-from hubtokens.broker.errors import IDP_RETRY_AFTER, BrokerError
-from hubtokens.broker.exchange import exchange_token
-from hubtokens.broker.handlers import TokenExchangeHandler
-from hubtokens.broker.service import SUB_KEY
-from hubtokens.errors import ERROR_STATUS
+from hubbroker import KeycloakAuthenticator
+from hubbroker.errors import IDP_RETRY_AFTER, BrokerError
+from hubbroker.exchange import exchange_token
+from hubbroker.handlers import TokenExchangeHandler
+from hubbroker.service import SUB_KEY
 from stackconf import settings
 from tests.support.broker_fakes import (
     TOKEN_URL,
@@ -37,6 +36,7 @@ from tests.support.broker_fakes import (
     make_jwt,
     registry,
 )
+from tokencontract.errors import ERROR_STATUS
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 POLICY = registry("fruit-api", {"fruits:read": "fruit-reader"})

@@ -3,8 +3,8 @@
 import pytest
 
 from apiregistry import ApiSpec, ScopeSpec
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.policy import Policy
+from hubbroker.errors import BrokerError
+from hubbroker.policy import Policy
 
 
 def api(name, description, scopes):

@@ -13,12 +13,12 @@ import pytest
 from oauthenticator.oauth2 import OAuthenticator
 from tornado.web import HTTPError
 
-from hubtokens.broker import KeycloakAuthenticator
-from hubtokens.broker.authenticator import PENDING_MESSAGE
-from hubtokens.broker.cache import Minted
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.handlers import log_out
-from hubtokens.broker.service import SUB_KEY, has_session, logged_out_state
+from hubbroker import KeycloakAuthenticator
+from hubbroker.authenticator import PENDING_MESSAGE
+from hubbroker.cache import Minted
+from hubbroker.errors import BrokerError
+from hubbroker.handlers import log_out
+from hubbroker.service import SUB_KEY, has_session, logged_out_state
 from stackconf import settings
 from tests.support.broker_fakes import (
     NOW,

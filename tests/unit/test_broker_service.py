@@ -8,9 +8,9 @@ import jwt
 import pytest
 import respx
 
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.guards import MintRateLimiter, RequestLimits
-from hubtokens.broker.service import realm_roles, token_expiry
+from hubbroker.errors import BrokerError
+from hubbroker.guards import MintRateLimiter, RequestLimits
+from hubbroker.service import realm_roles, token_expiry
 from tests.support.broker_fakes import (
     NOW,
     TOKEN_URL,
@@ -52,7 +52,7 @@ def refresher(events, clock):
 
 @pytest.fixture
 def log():
-    return logging.getLogger("test.hubtokens.broker")
+    return logging.getLogger("test.hubbroker")
 
 
 @pytest.fixture

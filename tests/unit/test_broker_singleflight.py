@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from hubtokens.broker.singleflight import KeyedLocks, SingleFlight
+from hubbroker.singleflight import KeyedLocks, SingleFlight
 
 
 async def test_same_key_runs_one_after_the_other():

@@ -7,9 +7,9 @@ import sys
 import jwt
 import pytest
 
-from hubtokens.expiry import usable
-from hubtokens.jwt_claims import unverified_claims
-from hubtokens.scopes import SCOPE_FORM, normalize_scope
+from tokencontract.claims import unverified_claims
+from tokencontract.expiry import usable
+from tokencontract.scopes import SCOPE_FORM, normalize_scope
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -88,12 +88,12 @@ def test_the_notebook_client_imports_no_hub_packages():
         f"        if name.partition('.')[0] in {HUB_PACKAGES}:\n"
         "            raise ImportError(name + ' is not installed here')\n"
         "sys.meta_path.insert(0, NotInstalled())\n"
-        "import hubtokens, hubtokens.auth, hubtokens.client, hubtokens.scopes\n"
+        "import hubtokens, hubtokens.auth, hubtokens.client, tokencontract.scopes\n"
         "hubtokens.TokenClient('http://hub.test/hub/api', 'token')\n"
     )
     subprocess.run([sys.executable, "-c", without], check=True)
     beside = (
-        "import sys, hubtokens, hubtokens.auth, hubtokens.client, hubtokens.scopes\n"
+        "import sys, hubtokens, hubtokens.auth, hubtokens.client, tokencontract.scopes\n"
         f"bad = ({HUB_PACKAGES} - {{'tornado'}}) & set(sys.modules)\n"
         "assert not bad, bad\n"
     )

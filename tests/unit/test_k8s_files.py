@@ -27,8 +27,8 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from hubaccounts.handlers import SCOPE as ACCESS_REQUESTS_SCOPE
-from hubtokens.broker import KeycloakAuthenticator
-from hubtokens.broker.handlers import TOKEN_EXCHANGE_SCOPE
+from hubbroker import KeycloakAuthenticator
+from hubbroker.handlers import TOKEN_EXCHANGE_SCOPE
 from stackconf import secrets as stack_secrets
 from stackconf import settings
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from hubtokens.broker.errors import BrokerError
-from hubtokens.errors import echo
+from hubbroker.errors import BrokerError
+from tokencontract.errors import echo
 
-log = logging.getLogger("hubtokens.broker")
+log = logging.getLogger("hubbroker")
 
 #: A URL in text Keycloak sends back (e.g. "Invalid token issuer. Expected 'http://keycloak:
 #: 8080/realms/demo'"): the back-channel address must not reach notebook users.

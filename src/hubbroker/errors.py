@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hubtokens.errors import ERROR_STATUS
+from tokencontract.errors import ERROR_STATUS
 
 #: The ``Retry-After`` (seconds) of every ``idp_unavailable`` and ``hub_unavailable`` answer:
 #: Keycloak or the hub's database restarting takes about this long to be worth asking again;

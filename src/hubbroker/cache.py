@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hubtokens.expiry import usable
+from tokencontract.expiry import usable
 
 CacheKey = tuple[str, str, str, tuple[str, ...]]
 

@@ -17,11 +17,11 @@ from oauthenticator.oauth2 import OAuthLogoutHandler
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.web import stream_request_body
 
-from hubtokens.broker.backchannel import InvalidLogoutToken, names_user
-from hubtokens.broker.callers import ONLY_SERVERS_MINT, calling_server, check_peer
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.service import TokenBroker, logged_out_state, realm_roles
-from hubtokens.errors import echo
+from hubbroker.backchannel import InvalidLogoutToken, names_user
+from hubbroker.callers import ONLY_SERVERS_MINT, calling_server, check_peer
+from hubbroker.errors import BrokerError
+from hubbroker.service import TokenBroker, logged_out_state, realm_roles
+from tokencontract.errors import echo
 
 #: The JupyterHub custom scope a token needs to call the broker (granted to the server role).
 TOKEN_EXCHANGE_SCOPE = "custom:token-exchange"  # noqa: S105 (a scope name)
@@ -327,7 +327,7 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
 
 class BackchannelLogoutHandler(BaseHandler):
     """``POST /hub/backchannel-logout``: Keycloak says a user's session ended (OIDC
-    Back-Channel Logout, ``hubtokens.broker.backchannel``). Every hub user bound to that
+    Back-Channel Logout, ``hubbroker.backchannel``). Every hub user bound to that
     Keycloak account is revoked as at a logout in the hub (``log_out``), their hub login
     cookies stop working (a new ``cookie_id``) and, with ``shutdown_on_logout``, their servers
     are stopped. 200 when done, 400 for a token that is

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from apiregistry import ApiSpec
-from hubtokens.broker.errors import BrokerError
-from hubtokens.errors import echo
+from hubbroker.errors import BrokerError
+from tokencontract.errors import echo
 
 
 class Policy:

@@ -19,7 +19,7 @@ from typing import Any
 
 import jwt
 
-from hubtokens.broker.service import SUB_KEY
+from hubbroker.service import SUB_KEY
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 ALGORITHMS = ["RS256"]

@@ -14,17 +14,17 @@ from typing import Any, Protocol
 
 import httpx
 
-from hubtokens.broker.authstates import AuthStates
-from hubtokens.broker.cache import CacheKey, Minted, TokenCache
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.exchange import exchange_token
-from hubtokens.broker.guards import MintRateLimiter, RequestLimits
-from hubtokens.broker.policy import Policy
-from hubtokens.broker.singleflight import KeyedLocks, SingleFlight
-from hubtokens.errors import echo
-from hubtokens.expiry import usable
-from hubtokens.jwt_claims import unverified_claims
-from hubtokens.scopes import normalize_scope
+from hubbroker.authstates import AuthStates
+from hubbroker.cache import CacheKey, Minted, TokenCache
+from hubbroker.errors import BrokerError
+from hubbroker.exchange import exchange_token
+from hubbroker.guards import MintRateLimiter, RequestLimits
+from hubbroker.policy import Policy
+from hubbroker.singleflight import KeyedLocks, SingleFlight
+from tokencontract.claims import unverified_claims
+from tokencontract.errors import echo
+from tokencontract.expiry import usable
+from tokencontract.scopes import normalize_scope
 
 Refresher = Callable[[str], Awaitable[dict[str, Any]]]
 #: ``still_allowed(username, token_info)``: whether the user may still use the hub, judged
@@ -140,7 +140,7 @@ class TokenBroker:
         self.locks = KeyedLocks()  # per user: one refresh of their Keycloak token at a time
         self.flights = SingleFlight()  # per cache key and epoch: one exchange at a time
         self.auth_states = AuthStates()  # decrypted once per change, not once per token
-        self.log = log or logging.getLogger("hubtokens.broker")
+        self.log = log or logging.getLogger("hubbroker")
         self.clock = clock
         self.limits = limits or RequestLimits()
         self.rate_limiter = rate_limiter or MintRateLimiter(0, 0)

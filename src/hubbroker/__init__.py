@@ -7,11 +7,11 @@ for one audience and only the scopes asked for. See docs/broker.md for the contr
 
 Use it in ``jupyterhub_config.py``::
 
-    c.JupyterHub.authenticator_class = "hubtokens.broker.KeycloakAuthenticator"
+    c.JupyterHub.authenticator_class = "hubbroker.KeycloakAuthenticator"
 """
 
-from hubtokens.broker.authenticator import KeycloakAuthenticator
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.policy import Policy
+from hubbroker.authenticator import KeycloakAuthenticator
+from hubbroker.errors import BrokerError
+from hubbroker.policy import Policy
 
 __all__ = ["BrokerError", "KeycloakAuthenticator", "Policy"]

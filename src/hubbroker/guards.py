@@ -18,8 +18,8 @@ from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from hubtokens.broker.errors import BrokerError
-from hubtokens.errors import echo
+from hubbroker.errors import BrokerError
+from tokencontract.errors import echo
 
 #: The window of the burst limit, in seconds.
 BURST_WINDOW = 10

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hubtokens.broker.errors import BrokerError
+from hubbroker.errors import BrokerError
 
 #: What a server bound to "all interfaces" or "localhost" is called from on its own host.
 LOOPBACK = frozenset({"127.0.0.1", "::1"})

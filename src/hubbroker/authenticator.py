@@ -26,21 +26,21 @@ from traitlets import Bool, Float, Integer, Unicode, default
 from apiregistry import ConfigError, apis_of_realm, load_registry
 from hubaccounts.handlers import AccessRequestsHandler
 from hubaccounts.keycloak import AccountsClient
-from hubtokens.broker.backchannel import InvalidLogoutToken, verify_logout_token
-from hubtokens.broker.errors import BrokerError
-from hubtokens.broker.exchange import keycloak_failed, keycloak_unreachable
-from hubtokens.broker.guards import MintRateLimiter, RequestLimits
-from hubtokens.broker.handlers import (
+from hubbroker.backchannel import InvalidLogoutToken, verify_logout_token
+from hubbroker.errors import BrokerError
+from hubbroker.exchange import keycloak_failed, keycloak_unreachable
+from hubbroker.guards import MintRateLimiter, RequestLimits
+from hubbroker.handlers import (
     BackchannelLogoutHandler,
     KeycloakLogoutHandler,
     TokenExchangeHandler,
     log_out,
     revoke_api_tokens,
 )
-from hubtokens.broker.policy import Policy
-from hubtokens.broker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
-from hubtokens.jwt_claims import unverified_claims
+from hubbroker.policy import Policy
+from hubbroker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
 from stackconf import settings as conf
+from tokencontract.claims import unverified_claims
 
 #: Requests the hub keeps in flight to Keycloak at once, per client (the broker's httpx client
 #: and OAuthenticator's tornado client); more wait for a free one.

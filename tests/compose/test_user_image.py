@@ -1,0 +1,49 @@
+"""The user's image holds the notebook client and what it shares, never the hub's broker.
+
+What code in a notebook can import is what an attacker in a notebook can read: the broker
+(``hubbroker``), idpctl and the runtimes stay out of the image (docs/architecture.md), while the
+client works there (the positive control: the same probe, for a package that must be there).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stackconf import settings
+from tests.compose.conftest import docker
+
+pytestmark = pytest.mark.compose
+
+PROBE = """
+import importlib, json, sys
+out = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+        out[name] = "imported"
+    except ModuleNotFoundError as e:
+        out[name] = "missing: " + str(e.name)
+print(json.dumps(out))
+"""
+
+#: In the image: the client, what it shares, the server extension, the settings, the firewall.
+PRESENT = ["hubtokens", "tokencontract", "userserver", "stackconf", "users_firewall.server"]
+#: Never in the image.
+ABSENT = ["hubbroker", "hubaccounts", "apiregistry", "idpctl", "fruit_api", "docker_api_filter",
+          "native_runtime", "compose_runtime", "swarm_runtime", "hubspawners"]
+
+
+def test_the_user_image_holds_the_client_and_not_the_broker(compose_stack) -> None:
+    image = settings.get("SINGLEUSER_IMAGE")
+    result = docker(
+        "run", "--rm", "--network", "none", "--entrypoint", "python", image,
+        "-c", PROBE, *PRESENT, *ABSENT,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert {name: found[name] for name in PRESENT} == dict.fromkeys(PRESENT, "imported")
+    assert {name: found[name] for name in ABSENT} == {
+        name: f"missing: {name}" for name in ABSENT
+    }
