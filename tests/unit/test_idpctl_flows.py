@@ -1,5 +1,5 @@
 """idpctl: authentication flows (idp/realms/<realm>/authentication-flows/*.yml,
-idpctl.flows): what validate reports, what plan shows, what apply sends, and the demo
+idpctl.kinds.flows): what validate reports, what plan shows, what apply sends, and the demo
 realm's browser flow. ``FakeAdmin`` (Keycloak's admin API as idpctl.apply calls it) is
 shared with the tests of the other realm files."""
 
@@ -13,10 +13,12 @@ from urllib.parse import unquote
 
 import pytest
 
-from idpctl import cli, flows
+from idpctl import cli
 from idpctl.admin import KeycloakAdmin
 from idpctl.apply import Applier
-from idpctl.live import Live, fetch_flows
+from idpctl.kinds import flows
+from idpctl.kinds.flows import fetch_flows
+from idpctl.live import Live
 from idpctl.model import Desired
 from idpctl.plan import Change, compute
 from tests.support.idp_files import IDP_VARIABLES as VARIABLES

@@ -23,6 +23,7 @@ import yaml
 from idpctl import cli
 from idpctl.admin import AdminError, KeycloakAdmin, segment
 from idpctl.apply import Applier
+from idpctl.kinds.clients import sync_client_scopes
 from idpctl.live import Live, managed_names
 from idpctl.model import Desired
 from idpctl.plan import Change, compute
@@ -405,7 +406,7 @@ def test_an_optional_scope_that_keycloak_has_as_default_moves() -> None:
             ("GET", "/demo/clients/c-1/optional-client-scopes"): [],
         }
     )
-    Applier(admin_for(recorder), Desired("demo", {})).sync_client_scopes("c-1", None, ["profile"])
+    sync_client_scopes(Applier(admin_for(recorder), Desired("demo", {})), "c-1", None, ["profile"])
     writes = [c for c in recorder.calls if c[0] != "GET"]
     assert writes == [
         ("DELETE", "/demo/clients/c-1/default-client-scopes/s-2"),

@@ -1,5 +1,5 @@
 """idpctl: fine-grained admin permissions (idp/realms/<realm>/admin-permissions.yml,
-idpctl.permissions): what validate reports, what plan shows, what apply sends, what the
+idpctl.kinds.admin_permissions): what validate reports, what plan shows, what apply sends, what the
 live state reads, and the demo realm's permission for the hub's Access requests page."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 
 from idpctl import cli
 from idpctl.apply import Applier
-from idpctl.live import Live, fetch_admin_permissions
+from idpctl.kinds.admin_permissions import fetch_admin_permissions
+from idpctl.live import Live
 from idpctl.model import Desired
 from idpctl.plan import Change, compute
 from tests.support.idp_files import IDP_VARIABLES as VARIABLES
@@ -185,7 +186,7 @@ def test_an_entry_that_is_not_a_mapping_is_refused(idp: Path) -> None:
 
 
 def want(**fields: Any) -> dict[str, Any]:
-    """A permission as idpctl.permissions.read_entry makes it."""
+    """A permission as idpctl.kinds.admin_permissions.read_entry makes it."""
     return {
         "name": "requests",
         "description": "Access requests",
@@ -199,7 +200,7 @@ def want(**fields: Any) -> dict[str, Any]:
 
 
 def have(**fields: Any) -> dict[str, Any]:
-    """The same permission as idpctl.live.fetch_admin_permissions reads it."""
+    """The same permission as idpctl.kinds.admin_permissions.fetch_admin_permissions reads it."""
     out = {k: copy.deepcopy(v) for k, v in want().items() if k != "_file"}
     return {"id": "p-1", **out, "_policies": ["requests: clients"], **fields}
 

@@ -1,5 +1,5 @@
 """idpctl: the realm's user profile rules (idp/realms/<realm>/user-profile.yml,
-idpctl.profile): what validate reports, what plan shows, what apply merges into Keycloak's
+idpctl.kinds.profile): what validate reports, what plan shows, what apply merges into Keycloak's
 user profile, and the demo realm's username rule."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from idpctl import cli, profile
+from idpctl import cli
 from idpctl.apply import Applier
+from idpctl.kinds import profile
 from idpctl.live import Live
 from idpctl.model import Desired
 from idpctl.plan import Change, compute

@@ -13,10 +13,19 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiregistry import Problem
-from idpctl import fields
+from idpctl import fields, files
+from idpctl.admin import segment
+from idpctl.diff import Change, field_changes
+from idpctl.kinds.base import ObjectKind, Source
+
+if TYPE_CHECKING:
+    from idpctl.admin import KeycloakAdmin
+    from idpctl.apply import Applier
+    from idpctl.live import Live
+    from idpctl.model import Desired
 
 FOLDER = "authentication-flows"
 REQUIREMENTS = ("REQUIRED", "ALTERNATIVE", "DISABLED", "CONDITIONAL")
@@ -257,3 +266,170 @@ def differences(want: list[dict[str, Any]], have: list[dict[str, Any]]) -> list[
         return []
     diff = difflib.ndiff(lines(have), lines(want))
     return [f"executions: {d[0]} {d[2:]}" for d in diff if d[:1] in "+-"]
+
+
+def fetch_flows(admin: KeycloakAdmin, realm: str, wanted: set[str], live: Live) -> None:
+    """The top-level flows the files or the tracking record name, with their steps in
+    the canonical shape."""
+    names = wanted | live.managed["authentication_flows"]
+    for flow in admin.get(f"/{realm}/authentication/flows"):
+        if flow.get("alias") not in names or not flow.get("topLevel", True):
+            continue
+        executions = admin.get(f"/{realm}/authentication/flows/{segment(flow['alias'])}/executions")
+        configs = {
+            e["authenticationConfig"]: admin.get(
+                f"/{realm}/authentication/config/{segment(e['authenticationConfig'])}"
+            )
+            for e in executions
+            if e.get("authenticationConfig")
+        }
+        live.authentication_flows[flow["alias"]] = {
+            "id": flow["id"],
+            "alias": flow["alias"],
+            "description": flow.get("description") or "",
+            "builtIn": flow.get("builtIn", False),
+            "_executions": from_executions(executions, configs),
+        }
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+def binding_changes(desired: Desired, live: Live, deleted_flows: set[str]) -> list[str]:
+    """The realm settings that name a flow and differ; a binding to a flow idpctl deletes
+    goes back to Keycloak's built-in flow."""
+    want = {k: desired.settings[k] for k in BINDINGS if desired.settings.get(k) is not None}
+    for key, builtin in BINDINGS.items():
+        if key not in want and live.settings.get(key) in deleted_flows:
+            want[key] = builtin
+    return field_changes(want, live.settings)
+
+
+# -- apply ---------------------------------------------------------------------------------
+
+
+def flow_path(applier: Applier, alias: str) -> str:
+    return f"{applier.r}/authentication/flows/{segment(alias)}"
+
+
+def add_step(applier: Applier, parent: str, step: dict[str, Any]) -> None:
+    """Add one step at the end of flow ``parent``, with its requirement, its config
+    and, for a sub-flow, its own steps."""
+    executions = f"{flow_path(applier, parent)}/executions"
+    if "flow" in step:
+        body = {
+            "alias": step["flow"],
+            "description": step["description"],
+            "type": "basic-flow",
+            "provider": "registration-page-form",
+        }
+        applier.admin.post(f"{executions}/flow", body)
+    else:
+        applier.admin.post(f"{executions}/execution", {"provider": step["authenticator"]})
+    added = max(
+        (e for e in applier.admin.get(executions) if e.get("level", 0) == 0),
+        key=lambda e: e.get("index", 0),
+    )
+    if added.get("requirement") != step["requirement"]:
+        applier.admin.put(executions, {**added, "requirement": step["requirement"]})
+    if step.get("config"):
+        alias = config_alias(parent, step["authenticator"], added.get("index", 0))
+        applier.admin.post(
+            f"{applier.r}/authentication/executions/{segment(added['id'])}/config",
+            {"alias": alias, "config": step["config"]},
+        )
+    for sub in step.get("executions", []):
+        add_step(applier, step["flow"], sub)
+
+
+def apply_flow(applier: Applier, change: Change) -> None:
+    flows_path = f"{applier.r}/authentication/flows"
+    current = next(
+        (f for f in applier.admin.get(flows_path) if f.get("alias") == change.name), None
+    )
+    if change.action == "delete":
+        if current is not None:
+            applier.admin.delete(f"{flows_path}/{segment(current['id'])}")
+        return
+    want = applier.d.authentication_flows[change.name]
+    body = {
+        "alias": change.name,
+        "description": want["description"],
+        "providerId": "basic-flow",
+        "topLevel": True,
+        "builtIn": False,
+    }
+    if current is None:
+        applier.admin.post(flows_path, body)
+    elif current.get("description", "") != want["description"]:
+        applier.admin.put(f"{flows_path}/{segment(current['id'])}", {**body, "id": current["id"]})
+    executions = applier.admin.get(f"{flow_path(applier, change.name)}/executions")
+    configs = {
+        e["authenticationConfig"]: applier.admin.get(
+            f"{applier.r}/authentication/config/{segment(e['authenticationConfig'])}"
+        )
+        for e in executions
+        if e.get("authenticationConfig")
+    }
+    if from_executions(executions, configs) == want["_executions"]:
+        return
+    for execution in executions:  # a top-level step's removal removes its sub-flow
+        if execution.get("level", 0) == 0:
+            applier.admin.delete(
+                f"{applier.r}/authentication/executions/{segment(execution['id'])}"
+            )
+    for step in want["_executions"]:
+        add_step(applier, change.name, step)
+
+
+def apply_bindings(applier: Applier, change: Change) -> None:
+    want = {k: applier.d.settings[k] for k in BINDINGS if applier.d.settings.get(k) is not None}
+    managed = applier.managed_before.get("authentication_flows", set())
+    deleting = managed - set(applier.d.authentication_flows)
+    live = applier.admin.get(applier.r)
+    for key, builtin in BINDINGS.items():
+        if key not in want and live.get(key) in deleting:
+            want[key] = builtin  # it names a flow idpctl deletes next
+    applier.admin.put(applier.r, want)
+
+
+class AuthenticationFlows(ObjectKind):
+    """Top-level flows by alias, and (``flow_bindings``) the realm settings that name a
+    flow, applied once the flows exist."""
+
+    name = "authentication_flows"
+    labels = {"authentication_flows": "authentication flow", "flow_bindings": "realm flows"}
+    protected = BUILTIN_FLOWS
+
+    def read(self, desired: Desired, source: Source, problems: list[Problem]) -> None:
+        def load(path: Path, kind: type) -> Any:
+            return files.load(path, source.variables, problems, kind)
+
+        desired.authentication_flows = read_folder(source.realm_dir, problems, load)
+        realm_file = str(source.realm_dir / "realm.yml")
+        problems += check_bindings(
+            desired.settings, desired.authentication_flows, realm_file, desired.realm
+        )
+
+    def fetch(self, admin: KeycloakAdmin, realm: str, desired: Desired, live: Live) -> None:
+        fetch_flows(admin, realm, set(desired.authentication_flows), live)
+
+    def sub_changes(self, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+        return differences(want["_executions"], have.get("_executions", []))
+
+    def changes(self, desired: Desired, live: Live) -> list[Change]:
+        changes = super().changes(desired, live)
+        deleted_flows = {c.name for c in self.deletes(desired, live)}
+        details = binding_changes(desired, live, deleted_flows)
+        if details:
+            changes.append(Change("flow_bindings", "update", desired.realm, details))
+        return changes
+
+    def apply(self, applier: Applier, change: Change) -> None:
+        if change.kind == "flow_bindings":
+            apply_bindings(applier, change)
+        else:
+            apply_flow(applier, change)
+
+
+KIND = AuthenticationFlows()

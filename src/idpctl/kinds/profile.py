@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiregistry import Problem
-from idpctl import fields
+from idpctl import fields, files
+from idpctl.diff import Change, field_changes
+from idpctl.kinds.base import Kind, Source
 from idpctl.templates import deep_merge
+
+if TYPE_CHECKING:
+    from idpctl.admin import KeycloakAdmin
+    from idpctl.apply import Applier
+    from idpctl.live import Live
+    from idpctl.model import Desired
 
 FILE = "user-profile.yml"
 ATTRIBUTE = fields._schema(
@@ -136,3 +144,52 @@ def merged(config: dict[str, Any], want: dict[str, dict[str, Any]]) -> dict[str,
         else:
             attributes.append(patched({}, attribute))
     return {**config, "attributes": attributes}
+
+
+def profile_changes(want: dict[str, dict[str, Any]] | None, have: dict[str, Any]) -> list[str]:
+    """The file's user profile attributes that Keycloak's user profile does not say."""
+    current = {a.get("name"): a for a in have.get("attributes") or []}
+    out = []
+    for name, attribute in (want or {}).items():
+        if name not in current:
+            out.append(f"attribute: + {name}")
+        else:
+            out += [f"attribute {name}: {d}" for d in field_changes(attribute, current[name])]
+            removed = removed_keys(current[name], attribute)
+            out += [f"attribute {name}: - {key}" for key in removed]
+    return out
+
+
+class UserProfile(Kind):
+    """``user_profile``: the file's attributes by name; None: there is no file (Keycloak's
+    user profile is then neither read nor changed)."""
+
+    name = "user_profile"
+    labels = {"user_profile": "user profile"}
+    state = True
+
+    def empty_desired(self) -> Any:
+        return None
+
+    def read(self, desired: Desired, source: Source, problems: list[Problem]) -> None:
+        def load(path: Path, kind: type) -> Any:
+            return files.load(path, source.variables, problems, kind)
+
+        desired.user_profile = read_file(source.realm_dir, problems, load)
+
+    def fetch(self, admin: KeycloakAdmin, realm: str, desired: Desired, live: Live) -> None:
+        if desired.user_profile is not None:
+            live.user_profile = admin.get(f"/{realm}/users/profile")
+
+    def changes(self, desired: Desired, live: Live) -> list[Change]:
+        details = profile_changes(desired.user_profile, live.user_profile)
+        if details:
+            return [Change("user_profile", "update", desired.realm, details)]
+        return []
+
+    def apply(self, applier: Applier, change: Change) -> None:
+        path = f"{applier.r}/users/profile"
+        applier.admin.put(path, merged(applier.admin.get(path), applier.d.user_profile or {}))
+
+
+KIND = UserProfile()

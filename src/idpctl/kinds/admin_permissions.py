@@ -9,10 +9,20 @@ one object.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiregistry import Problem
-from idpctl import fields
+from idpctl import fields, files
+from idpctl.admin import AdminError, segment
+from idpctl.diff import set_changes
+from idpctl.kinds.base import ObjectKind, Source
+
+if TYPE_CHECKING:
+    from idpctl.admin import KeycloakAdmin
+    from idpctl.apply import Applier
+    from idpctl.diff import Change
+    from idpctl.live import Live
+    from idpctl.model import Desired
 
 FILE = "admin-permissions.yml"
 #: The client Keycloak adds to a realm with adminPermissionsEnabled; it holds the permissions.
@@ -185,3 +195,162 @@ def cross_check(d: Any) -> list[Problem]:
                     )
                 )
     return problems
+
+
+# -- what Keycloak has ---------------------------------------------------------------------
+
+
+def authorization_base(admin: KeycloakAdmin, realm: str) -> str | None:
+    """The path of the admin permissions' authorization server; None when the realm has
+    none (adminPermissionsEnabled is not true)."""
+    found = admin.get(f"/{realm}/clients", clientId=CLIENT)
+    if not found:
+        return None
+    return f"/{realm}/clients/{segment(found[0]['id'])}/authz/resource-server"
+
+
+def fetch_admin_permissions(admin: KeycloakAdmin, realm: str, live: Live) -> None:
+    """Each scope permission in the shape of read_entry, plus ``id`` and ``_policies``
+    (the names of its policies)."""
+    if str(live.settings.get("adminPermissionsEnabled")).lower() != "true":
+        return
+    base = authorization_base(admin, realm)
+    if base is None:
+        return
+    group_names = {g["id"]: name for name, g in live.groups.items()}
+    client_ids = {c["id"]: name for name, c in live.clients.items()}
+    policies = {p["name"]: p for p in admin.get(f"{base}/policy", type="client")}
+    for permission in admin.get(f"{base}/permission"):
+        if permission.get("type") != "scope":
+            continue
+        pid = f"{base}/policy/{segment(permission['id'])}"
+        kind = permission.get("resourceType")
+        resources = [
+            r["name"] for r in admin.get(f"{pid}/resources") if r["name"] != kind
+        ]  # the type's own resource: all of them
+        if kind == "Groups":
+            resources = [group_names.get(r, r) for r in resources]
+        elif kind == "Users":
+            resources = [_username(admin, realm, r, live) for r in resources]
+        associated = [p["name"] for p in admin.get(f"{pid}/associatedPolicies")]
+        own = policies.get(policy_name(permission["name"]))
+        clients = []
+        if own is not None and own["name"] in associated:
+            detail = admin.get(f"{base}/policy/client/{segment(own['id'])}")
+            clients = [client_ids.get(c, c) for c in detail.get("clients") or []]
+        live.admin_permissions[permission["name"]] = {
+            "id": permission["id"],
+            "name": permission["name"],
+            "description": permission.get("description") or "",
+            "resourceType": kind,
+            "_resources": sorted(resources),
+            "_scopes": sorted(s["name"] for s in admin.get(f"{pid}/scopes")),
+            "_clients": sorted(clients),
+            "_policies": sorted(associated),
+        }
+
+
+def _username(admin: KeycloakAdmin, realm: str, uid: str, live: Live) -> str:
+    for name, user in live.users.items():
+        if user.get("id") == uid:
+            return name
+    return str(admin.get(f"/{realm}/users/{segment(uid)}").get("username", uid))
+
+
+# -- the plan and apply --------------------------------------------------------------------
+
+
+def permission_changes(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    resources = "groups" if want["resourceType"] == "Groups" else "users"
+    out = set_changes(resources, want["_resources"], have.get("_resources", []))
+    out += set_changes("scopes", want["_scopes"], have.get("_scopes", []))
+    out += set_changes("clients", want["_clients"], have.get("_clients", []))
+    own = [policy_name(want["name"])]
+    if have.get("_policies", own) != own:
+        out.append(f"policies: {have['_policies']} -> {own}")
+    return out
+
+
+def authorization(applier: Applier) -> str:
+    base = authorization_base(applier.admin, segment(applier.d.realm))
+    if base is None:
+        raise AdminError(
+            f"realm {applier.d.realm} has no client {CLIENT!r}: set "
+            "adminPermissionsEnabled: true in its realm.yml"
+        )
+    return base
+
+
+def find_policy(applier: Applier, base: str, name: str) -> dict[str, Any] | None:
+    found = applier.admin.get(f"{base}/policy", name=name, permission="false")
+    found += applier.admin.get(f"{base}/permission", name=name)
+    return next((p for p in found if p.get("name") == name), None)
+
+
+def resource_ids(applier: Applier, permission: dict[str, Any]) -> list[str]:
+    kind = "groups" if permission["resourceType"] == "Groups" else "users"
+    return [applier.admin.find_id(applier.d.realm, kind, n) for n in permission["_resources"]]
+
+
+class AdminPermissions(ObjectKind):
+    name = "admin_permissions"
+    labels = {"admin_permissions": "admin permission"}
+
+    def read(self, desired: Desired, source: Source, problems: list[Problem]) -> None:
+        def load(path: Path, kind: type) -> Any:
+            return files.load(path, source.variables, problems, kind)
+
+        for permission in read_file(source.realm_dir, problems, load):
+            file = str(source.realm_dir / FILE)
+            files.add_object(
+                desired.admin_permissions, "name", permission, file, "admin permission", problems
+            )
+
+    def check(self, desired: Desired) -> list[Problem]:
+        return cross_check(desired)
+
+    def fetch(self, admin: KeycloakAdmin, realm: str, desired: Desired, live: Live) -> None:
+        fetch_admin_permissions(admin, realm, live)
+
+    def sub_changes(self, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+        return permission_changes(want, have)
+
+    def apply(self, applier: Applier, change: Change) -> None:
+        base = authorization(applier)
+        policy = find_policy(applier, base, policy_name(change.name))
+        current = find_policy(applier, base, change.name)
+        if change.action == "delete":
+            for obj in (current, policy):
+                if obj is not None:
+                    applier.admin.delete(f"{base}/policy/{segment(obj['id'])}")
+            return
+        want = applier.d.admin_permissions[change.name]
+        clients = [applier.admin.find_id(applier.d.realm, "clients", c) for c in want["_clients"]]
+        body = {
+            "name": policy_name(change.name),
+            "clients": clients,
+            "logic": "POSITIVE",
+        }
+        if policy is None:
+            policy = applier.admin.post(f"{base}/policy/client", body).json()
+        else:
+            applier.admin.put(
+                f"{base}/policy/client/{segment(policy['id'])}", {**body, "id": policy["id"]}
+            )
+        body = {
+            "name": change.name,
+            "description": want["description"],
+            "resourceType": want["resourceType"],
+            "resources": resource_ids(applier, want),
+            "scopes": want["_scopes"],
+            "policies": [policy["id"]],
+            "decisionStrategy": "UNANIMOUS",
+        }
+        if current is None:
+            applier.admin.post(f"{base}/permission/scope", body)
+        else:
+            path = f"{base}/permission/scope/{segment(current['id'])}"
+            applier.admin.put(path, {**body, "id": current["id"]})
+
+
+KIND = AdminPermissions()
