@@ -39,6 +39,7 @@ from hubbroker.handlers import (
 )
 from hubbroker.policy import Policy
 from hubbroker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
+from hubbroker.settings_traits import setting
 from stackconf import settings as conf
 from tokencontract.claims import unverified_claims
 
@@ -115,23 +116,25 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         env = {**os.environ, "KEYCLOAK_PUBLIC_URL": self.keycloak_url}
         return conf.get("KEYCLOAK_INTERNAL_URL", env).rstrip("/")
 
-    realm = Unicode(config=True, help="The Keycloak realm. Env: KEYCLOAK_REALM.")
+    # Settings of the table (src/stackconf/settings.yml: each one's name, default and help).
+    realm = setting(Unicode, "KEYCLOAK_REALM")
+    keycloak_timeout = setting(Float, "KEYCLOAK_TIMEOUT_SECONDS")
+    pending_group = setting(Unicode, "HUB_PENDING_GROUP")
+    exchange_client_id = setting(Unicode, "TOKEN_EXCHANGE_CLIENT_ID")
+    exchange_client_secret = setting(Unicode, "TOKEN_EXCHANGE_CLIENT_SECRET")
+    api_registry = setting(Unicode, "IDP_API_REGISTRY")
+    cache_margin = setting(Float, "TOKEN_CACHE_MARGIN")
+    refresh_margin = setting(Float, "TOKEN_REFRESH_MARGIN")
+    check_caller_address = setting(Bool, "TOKEN_EXCHANGE_CHECK_ADDRESS")
+    max_request_body = setting(Integer, "TOKEN_EXCHANGE_MAX_BODY")
+    max_scopes = setting(Integer, "TOKEN_EXCHANGE_MAX_SCOPES")
+    max_name_length = setting(Integer, "TOKEN_EXCHANGE_MAX_NAME_LENGTH")
+    mint_rate = setting(Integer, "TOKEN_EXCHANGE_RATE")
+    mint_burst = setting(Integer, "TOKEN_EXCHANGE_BURST")
+    accounts_client_id = setting(Unicode, "ACCOUNTS_CLIENT_ID")
+    accounts_client_secret = setting(Unicode, "ACCOUNTS_CLIENT_SECRET")
 
-    @default("realm")
-    def _realm_default(self) -> str:
-        return conf.get("KEYCLOAK_REALM")
-
-    keycloak_timeout = Float(
-        config=True,
-        help="The longest the hub waits for Keycloak, in seconds, to connect and then for its "
-        "answer, on every call (login, login checks, refreshes, token exchanges, logout, "
-        "keys): a mint that times out is answered 503 idp_unavailable, never left hanging. "
-        "Env: KEYCLOAK_TIMEOUT_SECONDS.",
-    )
-
-    @default("keycloak_timeout")
-    def _keycloak_timeout_default(self) -> float:
-        return conf.get_float("KEYCLOAK_TIMEOUT_SECONDS")
+    keycloak_timeout = setting(Float, "KEYCLOAK_TIMEOUT_SECONDS")
 
     @default("http_client")
     def _http_client_default(self) -> AsyncHTTPClient:
@@ -160,16 +163,6 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             "Ask a hub admin to approve you, then log in again."
         )
 
-    pending_group = Unicode(
-        config=True,
-        help="The Keycloak group new accounts wait in for a hub admin's approval (the realm's "
-        "default group); its members are told so at login. Env: HUB_PENDING_GROUP.",
-    )
-
-    @default("pending_group")
-    def _pending_group_default(self) -> str:
-        return conf.get("HUB_PENDING_GROUP")
-
     async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
         """OAuthenticator's check; a refused account that waits for approval (in
         ``pending_group``) is told so at login, not given the generic refusal."""
@@ -179,37 +172,11 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             raise HTTPError(403, PENDING_MESSAGE)
         return allowed
 
-    exchange_client_id = Unicode(
-        config=True,
-        help="The Keycloak client the broker exchanges users' tokens with (not the login "
-        "client: minted tokens carry only what this client allows). Env: TOKEN_EXCHANGE_CLIENT_ID.",
-    )
-
-    @default("exchange_client_id")
-    def _exchange_client_id_default(self) -> str:
-        return conf.get("TOKEN_EXCHANGE_CLIENT_ID")
-
-    exchange_client_secret = Unicode(
-        config=True, help="Its secret. Env: TOKEN_EXCHANGE_CLIENT_SECRET."
-    )
-
-    @default("exchange_client_secret")
-    def _exchange_client_secret_default(self) -> str:
-        return conf.get("TOKEN_EXCHANGE_CLIENT_SECRET")
+    exchange_client_secret = setting(Unicode, "TOKEN_EXCHANGE_CLIENT_SECRET")
 
     post_logout_redirect_uri = Unicode(
         config=True, help="Where Keycloak sends the browser after logout (the hub's home)."
     )
-
-    api_registry = Unicode(
-        config=True,
-        help="The protected-API registry (idp/apis.yml): the APIs of this realm are the "
-        "audiences and scopes notebooks may request. Env: IDP_API_REGISTRY.",
-    )
-
-    @default("api_registry")
-    def _api_registry_default(self) -> str:
-        return conf.get("IDP_API_REGISTRY")
 
     async def get_user_groups(self, auth_state: dict) -> set[str]:
         """The user's Keycloak groups by path (the hub client's groups mapper sends full
@@ -250,85 +217,13 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             self._policy_mtime = mtime
         return broker
 
-    cache_margin = Float(
-        config=True,
-        help="A minted token is served from the broker's cache only while it has more than "
-        "this many seconds left. Env: TOKEN_CACHE_MARGIN.",
-    )
+    refresh_margin = setting(Float, "TOKEN_REFRESH_MARGIN")
 
-    @default("cache_margin")
-    def _cache_margin_default(self) -> float:
-        return conf.get_float("TOKEN_CACHE_MARGIN")
+    max_request_body = setting(Integer, "TOKEN_EXCHANGE_MAX_BODY")
 
-    refresh_margin = Float(
-        config=True,
-        help="The user's Keycloak token is refreshed when it has less than this many seconds "
-        "left. Env: TOKEN_REFRESH_MARGIN.",
-    )
+    max_name_length = setting(Integer, "TOKEN_EXCHANGE_MAX_NAME_LENGTH")
 
-    @default("refresh_margin")
-    def _refresh_margin_default(self) -> float:
-        return conf.get_float("TOKEN_REFRESH_MARGIN")
-
-    check_caller_address = Bool(
-        config=True,
-        help="Mint only for a request that comes from the address of the server whose token "
-        "it carries (a server's token copied elsewhere mints nothing). Turn off only where the "
-        "hub sees servers through NAT. Env: TOKEN_EXCHANGE_CHECK_ADDRESS.",
-    )
-
-    @default("check_caller_address")
-    def _check_caller_address_default(self) -> bool:
-        return conf.get_bool("TOKEN_EXCHANGE_CHECK_ADDRESS")
-
-    max_request_body = Integer(
-        config=True,
-        help="The largest token-exchange request body in bytes (larger: 413 request_too_large). "
-        "Env: TOKEN_EXCHANGE_MAX_BODY.",
-    )
-
-    @default("max_request_body")
-    def _max_request_body_default(self) -> int:
-        return conf.get_int("TOKEN_EXCHANGE_MAX_BODY")
-
-    max_scopes = Integer(
-        config=True,
-        help="The most scopes one token-exchange request may ask for (more: 400). "
-        "Env: TOKEN_EXCHANGE_MAX_SCOPES.",
-    )
-
-    @default("max_scopes")
-    def _max_scopes_default(self) -> int:
-        return conf.get_int("TOKEN_EXCHANGE_MAX_SCOPES")
-
-    max_name_length = Integer(
-        config=True,
-        help="The longest audience or scope name a token-exchange request may send (longer: "
-        "400). Env: TOKEN_EXCHANGE_MAX_NAME_LENGTH.",
-    )
-
-    @default("max_name_length")
-    def _max_name_length_default(self) -> int:
-        return conf.get_int("TOKEN_EXCHANGE_MAX_NAME_LENGTH")
-
-    mint_rate = Integer(
-        config=True,
-        help="Mints per user per minute that may reach Keycloak (cache misses; more: 429 "
-        "rate_limited with Retry-After); 0: no limit. Env: TOKEN_EXCHANGE_RATE.",
-    )
-
-    @default("mint_rate")
-    def _mint_rate_default(self) -> int:
-        return conf.get_int("TOKEN_EXCHANGE_RATE")
-
-    mint_burst = Integer(
-        config=True,
-        help="Of those, at most this many within any 10 seconds. Env: TOKEN_EXCHANGE_BURST.",
-    )
-
-    @default("mint_burst")
-    def _mint_burst_default(self) -> int:
-        return conf.get_int("TOKEN_EXCHANGE_BURST")
+    mint_burst = setting(Integer, "TOKEN_EXCHANGE_BURST")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -388,27 +283,30 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             handlers.append((r"/access-requests", AccessRequestsHandler, self.access_requests))
         return handlers
 
-    accounts_client_id = Unicode(
+    accounts_client_secret = setting(Unicode, "ACCOUNTS_CLIENT_SECRET")
+
+    approval_group = Unicode(
         config=True,
-        help="The hub's service-account client for the Access requests page. "
-        "Env: ACCOUNTS_CLIENT_ID.",
+        help="The group an approval on the Access requests page moves an account into (out of "
+        "pending_group): one of allowed_groups. Default: the first of HUB_ALLOWED_GROUPS that "
+        "is in allowed_groups, else the first of allowed_groups by name.",
     )
 
-    @default("accounts_client_id")
-    def _accounts_client_id_default(self) -> str:
-        return conf.get("ACCOUNTS_CLIENT_ID")
-
-    accounts_client_secret = Unicode(
-        config=True, help="Its secret; empty: no Access requests page. Env: ACCOUNTS_CLIENT_SECRET."
-    )
-
-    @default("accounts_client_secret")
-    def _accounts_client_secret_default(self) -> str:
-        return conf.get("ACCOUNTS_CLIENT_SECRET")
+    @default("approval_group")
+    def _approval_group_default(self) -> str:
+        # allowed_groups is a set: the order HUB_ALLOWED_GROUPS gives, where it still applies.
+        ordered = [g for g in conf.get_list("HUB_ALLOWED_GROUPS") if g in self.allowed_groups]
+        return (ordered or sorted(self.allowed_groups) or [""])[0]
 
     @cached_property
     def access_requests(self) -> dict[str, Any]:
         """The Access requests page's settings: its Keycloak client and the two groups."""
+        if self.approval_group not in self.allowed_groups:
+            raise ValueError(
+                f"approval_group {self.approval_group!r} is not one of allowed_groups "
+                f"{sorted(self.allowed_groups)}: an approved account could not use the hub. "
+                "Set c.KeycloakAuthenticator.approval_group to one of them."
+            )
         return {
             "accounts_client": AccountsClient(
                 self.keycloak_backchannel_url,
@@ -418,7 +316,7 @@ class KeycloakAuthenticator(GenericOAuthenticator):
                 timeout=self.keycloak_timeout,
             ),
             "pending_group": self.pending_group,
-            "allowed_group": conf.get_list("HUB_ALLOWED_GROUPS")[0],
+            "allowed_group": self.approval_group,
             "end_in_hub": self.end_in_hub,
         }
 

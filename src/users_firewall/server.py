@@ -6,7 +6,7 @@ overlay whose traffic never passes a host chain we could hook, so each user serv
 own traffic instead. The image's entrypoint (images/singleuser/server-firewall.sh) starts as
 root with only the capabilities this needs, applies these rules, then becomes the user (uid
 1000) with no capability left and no way to gain one: the notebook's code cannot change them.
-The Docker API filter admits a user service only in that form (docker_api_filter.policy).
+The Docker API filter admits a user service only in that form (docker_api_filter.services).
 
 What a user server may do, the same policy as compose's:
 

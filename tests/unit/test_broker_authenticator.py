@@ -166,7 +166,8 @@ def test_the_hub_config_reads_the_environment_through_stackconf(env):
 
 def test_no_environment_read_with_its_own_default_in_the_hub_or_the_broker():
     sources = [settings.REPO / "hub" / "jupyterhub_config.py"]
-    sources += sorted((settings.REPO / "src" / "hubtokens" / "broker").glob("*.py"))
+    sources += sorted((settings.REPO / "src" / "hubbroker").glob("*.py"))
+    assert len(sources) > 10
     for path in sources:
         text = path.read_text()
         for call in ("os.environ.get(", "os.getenv(", "environ["):
@@ -225,3 +226,65 @@ def test_keycloak_calls_are_not_queued_ten_at_a_time():
     a = KeycloakAuthenticator()
     assert a.http_client.max_clients == 100
     assert a.http_client is not KeycloakAuthenticator().http_client
+
+
+SETTING_TRAITS = {
+    "realm": "KEYCLOAK_REALM",
+    "keycloak_timeout": "KEYCLOAK_TIMEOUT_SECONDS",
+    "pending_group": "HUB_PENDING_GROUP",
+    "exchange_client_id": "TOKEN_EXCHANGE_CLIENT_ID",
+    "exchange_client_secret": "TOKEN_EXCHANGE_CLIENT_SECRET",
+    "api_registry": "IDP_API_REGISTRY",
+    "cache_margin": "TOKEN_CACHE_MARGIN",
+    "refresh_margin": "TOKEN_REFRESH_MARGIN",
+    "check_caller_address": "TOKEN_EXCHANGE_CHECK_ADDRESS",
+    "max_request_body": "TOKEN_EXCHANGE_MAX_BODY",
+    "max_scopes": "TOKEN_EXCHANGE_MAX_SCOPES",
+    "max_name_length": "TOKEN_EXCHANGE_MAX_NAME_LENGTH",
+    "mint_rate": "TOKEN_EXCHANGE_RATE",
+    "mint_burst": "TOKEN_EXCHANGE_BURST",
+    "accounts_client_id": "ACCOUNTS_CLIENT_ID",
+    "accounts_client_secret": "ACCOUNTS_CLIENT_SECRET",
+}
+
+
+@pytest.mark.parametrize(("trait", "name"), sorted(SETTING_TRAITS.items()))
+def test_setting_traits_take_help_and_default_from_the_table(env, trait, name):
+    variable = settings.VARIABLES[name]
+    definition = KeycloakAuthenticator.class_traits()[trait]
+    assert definition.metadata["config"] is True
+    assert definition.help.startswith(variable.help[:1].upper() + variable.help[1:])
+    assert definition.help.endswith(f"Env: {name}.")
+    env.setenv("TOKEN_EXCHANGE_CLIENT_SECRET", "x")  # keep every trait readable below
+    value = getattr(KeycloakAuthenticator(), trait)
+    raw = settings.get(name)
+    assert value == {bool: lambda v: settings.get_bool(name)}.get(type(value), type(value))(raw)
+
+
+def test_a_config_file_value_wins_over_the_environment(env):
+    env.setenv("TOKEN_EXCHANGE_RATE", "30")
+    assert KeycloakAuthenticator().mint_rate == 30
+    assert KeycloakAuthenticator(mint_rate=7).mint_rate == 7
+
+
+def test_the_access_requests_page_approves_into_a_configured_allowed_group(env):
+    # Set in a config file (HUB_ALLOWED_GROUPS still says hub-users): the page follows the file.
+    env.setenv("HUB_ALLOWED_GROUPS", "hub-users")
+    a = KeycloakAuthenticator(
+        manage_groups=True, allowed_groups={"team"}, accounts_client_secret="s"
+    )
+    assert a.access_requests["allowed_group"] == "team"
+    assert a.access_requests["pending_group"] == "hub-requests"
+
+
+def test_the_approval_group_keeps_the_order_of_hub_allowed_groups(env):
+    env.setenv("HUB_ALLOWED_GROUPS", "zeta, alpha")
+    assert KeycloakAuthenticator().approval_group == "zeta"
+    two = KeycloakAuthenticator(manage_groups=True, allowed_groups={"beta", "alpha"})
+    assert two.approval_group == "alpha"
+
+
+def test_an_approval_group_outside_the_allowed_groups_is_refused(env):
+    a = KeycloakAuthenticator(approval_group="elsewhere", accounts_client_secret="s")
+    with pytest.raises(ValueError, match="approval_group 'elsewhere' is not one of allowed_groups"):
+        a.access_requests  # noqa: B018
