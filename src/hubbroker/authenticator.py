@@ -9,7 +9,6 @@ hub user to one Keycloak account (its ``sub``).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from functools import cached_property
 from inspect import isawaitable
@@ -27,8 +26,6 @@ from apiregistry import ConfigError, apis_of_realm, load_registry
 from hubaccounts.handlers import AccessRequestsHandler
 from hubaccounts.keycloak import AccountsClient
 from hubbroker.backchannel import InvalidLogoutToken, verify_logout_token
-from hubbroker.errors import BrokerError
-from hubbroker.exchange import keycloak_failed, keycloak_unreachable
 from hubbroker.guards import MintRateLimiter, RequestLimits
 from hubbroker.handlers import (
     BackchannelLogoutHandler,
@@ -38,6 +35,7 @@ from hubbroker.handlers import (
     revoke_api_tokens,
 )
 from hubbroker.policy import Policy
+from hubbroker.refresh_errors import keycloak_down, not_a_token, refresh_failure
 from hubbroker.service import SUB_KEY, TokenBroker, has_session, logged_out_state
 from hubbroker.settings_traits import setting
 from stackconf import settings as conf
@@ -59,29 +57,6 @@ PENDING_MESSAGE = (
     "login too; a hub admin sees your request on the hub's Access requests page. Once "
     "approved, log in again."
 )
-
-#: Keycloak's OAuth error codes that mean the hub's own client was refused (its id, secret or
-#: settings), not the user's session: a hub admin must act, logging in again would not help.
-CLIENT_REFUSED = ("invalid_client", "unauthorized_client")
-
-
-def keycloak_down(error: BaseException) -> bool:
-    """Whether an error of a call to Keycloak through tornado (OAuthenticator's ``httpfetch``)
-    means Keycloak is unavailable: no answer (tornado's code 599: refused, reset, timed out;
-    or a socket error), or a 5xx answer (Keycloak, or a proxy in front of it, failing)."""
-    if isinstance(error, HTTPClientError):
-        return error.code == 599 or error.code >= 500
-    return isinstance(error, OSError)  # also TimeoutError, ssl and DNS errors
-
-
-def oauth_error(error: HTTPClientError) -> str:
-    """The ``error`` code of Keycloak's JSON error answer ("" when there is none)."""
-    body = getattr(error.response, "body", None) or b""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return ""
-    return str(parsed.get("error") or "") if isinstance(parsed, dict) else ""
 
 
 class KeycloakAuthenticator(GenericOAuthenticator):
@@ -134,8 +109,6 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     accounts_client_id = setting(Unicode, "ACCOUNTS_CLIENT_ID")
     accounts_client_secret = setting(Unicode, "ACCOUNTS_CLIENT_SECRET")
 
-    keycloak_timeout = setting(Float, "KEYCLOAK_TIMEOUT_SECONDS")
-
     @default("http_client")
     def _http_client_default(self) -> AsyncHTTPClient:
         """OAuthenticator's client (logins, login checks, refreshes) with as many requests in
@@ -171,8 +144,6 @@ class KeycloakAuthenticator(GenericOAuthenticator):
             self.log.info("login of %s refused: the account waits for approval", username)
             raise HTTPError(403, PENDING_MESSAGE)
         return allowed
-
-    exchange_client_secret = setting(Unicode, "TOKEN_EXCHANGE_CLIENT_SECRET")
 
     post_logout_redirect_uri = Unicode(
         config=True, help="Where Keycloak sends the browser after logout (the hub's home)."
@@ -216,14 +187,6 @@ class KeycloakAuthenticator(GenericOAuthenticator):
                 self.log.error("token-exchange: keeping the previous policy: %s", e)
             self._policy_mtime = mtime
         return broker
-
-    refresh_margin = setting(Float, "TOKEN_REFRESH_MARGIN")
-
-    max_request_body = setting(Integer, "TOKEN_EXCHANGE_MAX_BODY")
-
-    max_name_length = setting(Integer, "TOKEN_EXCHANGE_MAX_NAME_LENGTH")
-
-    mint_burst = setting(Integer, "TOKEN_EXCHANGE_BURST")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -282,8 +245,6 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         if self.accounts_client_secret:
             handlers.append((r"/access-requests", AccessRequestsHandler, self.access_requests))
         return handlers
-
-    accounts_client_secret = setting(Unicode, "ACCOUNTS_CLIENT_SECRET")
 
     approval_group = Unicode(
         config=True,
@@ -379,59 +340,12 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         params = self.build_refresh_token_request_params(refresh_token)
         try:
             token_info = await self.get_token_info(None, params)
-        except HTTPClientError as e:
-            if keycloak_down(e) or e.code in (408, 429):
-                self.log.warning(
-                    "token-exchange: Keycloak refresh at %s failed: %s %s",
-                    self.token_url,
-                    e.code,
-                    e.message,
-                )
-                if e.code == 599:  # no answer: refused, reset, or timed out
-                    raise keycloak_unreachable("no answer to a refresh") from None
-                raise keycloak_failed("the refresh of your login", e.code) from None
-            if oauth_error(e) in CLIENT_REFUSED:
-                self.log.warning(
-                    "token-exchange: Keycloak refused the hub's client %s for a refresh (%s)",
-                    self.client_id,
-                    oauth_error(e),
-                )
-                raise BrokerError(
-                    "idp_unavailable",
-                    f"Keycloak refused the hub as a client ({oauth_error(e)}) when refreshing "
-                    "your login: a hub admin must check the hub's client id and secret.",
-                ) from None
-            raise BrokerError(
-                "login_required",
-                "your Keycloak session has ended (the refresh was refused): "
-                "log in to the hub again.",
-            ) from None
-        except HTTPError as e:
-            if e.status_code == 403:  # OAuthenticator: Keycloak sent an error_description
-                raise BrokerError(
-                    "login_required",
-                    "your Keycloak session has ended: log in to the hub again.",
-                ) from None
-            raise self._not_a_token() from None  # e.g. 500 "Bad response": no access_token
-        except OSError as e:
-            self.log.warning("token-exchange: Keycloak refresh at %s failed: %s", self.token_url, e)
-            raise keycloak_unreachable(type(e).__name__) from None
-        except (ValueError, TypeError):  # not JSON, or JSON that is not an object
-            raise self._not_a_token() from None
+        except (HTTPClientError, HTTPError, OSError, ValueError, TypeError) as error:
+            raise refresh_failure(error, self.token_url, self.client_id, self.log) from None
         access_token = token_info.get("access_token") if isinstance(token_info, dict) else None
         if not isinstance(access_token, str) or not access_token:
-            raise self._not_a_token()
+            raise not_a_token(self.token_url, self.log)
         return token_info
-
-    def _not_a_token(self) -> BrokerError:
-        self.log.warning(
-            "token-exchange: Keycloak at %s answered a refresh without a token", self.token_url
-        )
-        return BrokerError(
-            "idp_unavailable",
-            "Keycloak answered the refresh of your login without a token; try again in a "
-            "minute, and tell a hub admin if it persists.",
-        )
 
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
         """OAuthenticator's refresh, under the broker's per-user lock (a refresh token is never
