@@ -29,11 +29,11 @@ import pytest
 from compose_runtime.engine import Compose, user_volume_name
 from stackconf.settings import StackSettings
 from tests.compose.conftest import compose_stack  # noqa: F401 (fixture)
-from tests.compose.test_persistence import curator_token, hub_login, whoami
 from tests.support.keycloak_admin_cli import KeycloakAdminCLI, new_password
-from tests.support.login_flows import create_api_token
+from tests.support.login_flows import create_api_token, hub_login, whoami
 from tests.support.servers import container_of, start_server
 from tests.support.stack import REPO, Stack
+from tests.support.token_exchange import curator_token
 
 HOME_USER = "reader"  # a demo user: its server runs, its home volume gets a file
 

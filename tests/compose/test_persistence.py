@@ -16,41 +16,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.test_token_exchange import exchange
 from tests.support.keycloak_admin_cli import KeycloakAdminCLI, new_password
-from tests.support.login_flows import CookieCarrier, create_api_token, keycloak_tokens
+from tests.support.login_flows import create_api_token, hub_login, whoami
 from tests.support.stack import REPO, Stack
-
-
-def curator_token(stack: Stack) -> str:
-    subject = keycloak_tokens(stack, "curator")["access_token"]
-    response = exchange(stack, subject, "fruits:read fruits:write fruits:exotic")
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
-def hub_login(stack: Stack, username: str) -> CookieCarrier:
-    """Log in to the hub through Keycloak's login form (authorization code flow, as
-    login_flows.hub_session), but stop before /hub/spawn: no server is started."""
-    browser = CookieCarrier()
-    page = browser.follow(browser.request("GET", f"{stack.public_url}/hub/oauth_login"))
-    submitted = browser.submit_login(
-        page, username, stack.password(username), stack.totp_secret(username)
-    )
-    browser.follow(submitted, stop=f"{stack.public_url}/hub/spawn")
-    me = browser.request(
-        "GET",
-        f"{stack.public_url}/hub/api/user",
-        headers={"X-XSRFToken": browser.cookies.get("_xsrf", "")},
-    )
-    assert me.status_code == 200 and me.json()["name"] == username, f"{username}: {me.text}"
-    return browser
-
-
-def whoami(stack: Stack, token: str) -> httpx.Response:
-    return httpx.get(
-        f"{stack.public_url}/hub/api/user", headers={"Authorization": f"token {token}"}
-    )
+from tests.support.token_exchange import curator_token
 
 
 @pytest.fixture

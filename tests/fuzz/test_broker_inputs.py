@@ -1,7 +1,7 @@
 """Property-based fuzzing of the broker's token-exchange API (issue 10): generated bodies,
 headers, content types, encodings, framings and sizes against the real handler over real HTTP.
 
-The hub around the handler is faked as in tests/unit/test_broker_handlers.py (Keycloak mocked
+The hub around the handler is faked as in tests/support/broker_handler.py (Keycloak mocked
 with respx, a fixed user), one step closer to production: JupyterHub's login is replaced by a
 table of hub tokens read from the Authorization header with JupyterHub's own parsing, so that
 the real ``_caller`` (scope, running server, caller address) answers; the server is served
@@ -53,7 +53,7 @@ from tornado.web import Application
 from hubbroker.guards import MintRateLimiter, RequestLimits
 from hubbroker.handlers import TOKEN_EXCHANGE_SCOPE, TokenExchangeHandler
 from tests.support.broker_fakes import TOKEN_URL, FreshUser, make_broker, registry
-from tests.unit.test_broker_handlers import keycloak
+from tests.support.broker_handler import keycloak
 from tokencontract.errors import ECHO_LIMIT, ERROR_STATUS
 from tokencontract.scopes import normalize_scope
 

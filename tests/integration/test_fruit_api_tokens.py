@@ -14,9 +14,9 @@ import jwt
 import pytest
 
 from tests.integration.idp_helpers import admin as keycloak_admin
-from tests.integration.test_token_exchange import exchange
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
+from tests.support.token_exchange import exchange
 from tokencontract.claims import unverified_claims
 
 

@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from tests.integration.idp_helpers import admin as keycloak_admin
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
+from tests.support.token_exchange import EXCHANGE_CLIENT, exchange
 from tokencontract.claims import unverified_claims
 
-EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS = "urn:ietf:params:oauth:token-type:access_token"
-#: The hub broker's token-exchange client (idp/templates/clients/jupyterhub-exchange.yml).
-EXCHANGE_CLIENT = "jupyterhub-exchange"
 #: Every claim a minted token carries: who (sub), for what (aud, scope), by whom (iss, azp),
 #: when (iat, exp), its id (jti) and type (typ, which APIs check), and the opaque id of the
 #: Keycloak session it came from (sid: Keycloak sets it on every token; no mapper removes it).
 #: Nothing else about the user: no name, e-mail, groups, roles, auth_time or origins.
 MINTED_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "jti", "azp", "scope", "typ", "sid"}
-
-
-def exchange(stack: Stack, subject: str, scope: str, audience: str = "fruit-api") -> httpx.Response:
-    return httpx.post(
-        stack.token_url,
-        data={
-            "grant_type": EXCHANGE,
-            "subject_token": subject,
-            "subject_token_type": ACCESS,
-            "requested_token_type": ACCESS,
-            "audience": audience,
-            "scope": scope,
-        },
-        auth=(EXCHANGE_CLIENT, stack.secrets["JUPYTERHUB_EXCHANGE_CLIENT_SECRET"]),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ import httpx
 import jwt
 import pytest
 
-from tests.integration.test_token_exchange import exchange
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
+from tests.support.token_exchange import exchange
 from tokencontract.claims import unverified_claims
 
 USER = "reader"  # holds fruit-reader: a token for the API with fruits:read would be accepted

@@ -165,6 +165,30 @@ def hub_session(stack: Stack, username: str, hub: str = "") -> CookieCarrier:
     return browser
 
 
+def hub_login(stack: Stack, username: str) -> CookieCarrier:
+    """Log in to the hub through Keycloak's login form (authorization code flow, as
+    login_flows.hub_session), but stop before /hub/spawn: no server is started."""
+    browser = CookieCarrier()
+    page = browser.follow(browser.request("GET", f"{stack.public_url}/hub/oauth_login"))
+    submitted = browser.submit_login(
+        page, username, stack.password(username), stack.totp_secret(username)
+    )
+    browser.follow(submitted, stop=f"{stack.public_url}/hub/spawn")
+    me = browser.request(
+        "GET",
+        f"{stack.public_url}/hub/api/user",
+        headers={"X-XSRFToken": browser.cookies.get("_xsrf", "")},
+    )
+    assert me.status_code == 200 and me.json()["name"] == username, f"{username}: {me.text}"
+    return browser
+
+
+def whoami(stack: Stack, token: str) -> httpx.Response:
+    return httpx.get(
+        f"{stack.public_url}/hub/api/user", headers={"Authorization": f"token {token}"}
+    )
+
+
 def create_api_token(
     stack: Stack,
     browser: CookieCarrier,

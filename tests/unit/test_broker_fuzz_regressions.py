@@ -8,7 +8,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from hubbroker.errors import BrokerError
 from hubbroker.handlers import parse_request
-from tests.unit.test_broker_handlers import error_of, hub, post  # noqa: F401 (hub: fixture)
+from tests.support.broker_handler import error_of, hub, post  # noqa: F401 (hub: fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 

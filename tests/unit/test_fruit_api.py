@@ -26,24 +26,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from fruit_api import Settings, create_app
 from fruit_api.tokens import IssuerKeys, make_jwks_client
-
-ISSUER = "http://keycloak.test/auth/realms/demo"
-KID = "test-key"
-
-
-class LocalJWKSClient(jwt.PyJWKClient):
-    """A real PyJWKClient whose key set comes from memory instead of the network."""
-
-    def __init__(self, jwks: dict[str, Any]) -> None:
-        super().__init__("http://jwks.invalid/certs", cache_keys=True)
-        self.jwks = jwks
-
-    def fetch_data(self) -> Any:
-        return self.jwks
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+from tests.support.fruit_api_fakes import ISSUER, KID, LocalJWKSClient, auth, b64url
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +85,6 @@ def make_token(fruit_key: rsa.RSAPrivateKey):
 def unsigned_claims() -> dict[str, Any]:
     now = int(time.time())
     return {"iss": ISSUER, "aud": "fruit-api", "scope": "fruits:read", "iat": now, "exp": now + 60}
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # --- happy paths -------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from fruit_api import Settings, create_app
 from fruit_api.app import ErrorBody, ScopeErrorBody
-from tests.unit.test_fruit_api import ISSUER, KID, LocalJWKSClient, auth, b64url
+from tests.support.fruit_api_fakes import ISSUER, KID, LocalJWKSClient, auth, b64url
 
 
 @pytest.fixture(scope="module")

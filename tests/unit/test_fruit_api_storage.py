@@ -27,7 +27,7 @@ from sqlalchemy import Engine, event
 
 from fruit_api import Settings, create_app
 from fruit_api.db import SEED, FruitStore, StorageUnavailableError
-from tests.unit.test_fruit_api import ISSUER, KID, LocalJWKSClient, auth
+from tests.support.fruit_api_fakes import ISSUER, KID, LocalJWKSClient, auth
 
 ALL_SCOPES = "fruits:read fruits:write fruits:exotic"
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hubtokens import cli
 from hubtokens.errors import ERROR_STATUS
 from tests.support.contract import BROKER_ERRORS
-from tests.unit.test_hubtokens_client import API_TOKEN, LISTING, FakeBroker, make_client
+from tests.support.hubtokens_fakes import API_TOKEN, LISTING, FakeBroker, make_client
 
 
 class Broker(FakeBroker):
