@@ -35,8 +35,8 @@ from playwright.sync_api import Page, sync_playwright
 
 from tests.bench import tables
 from tests.bench.stack import bench_stack
-from tests.e2e.jupyter import CELL_TIMEOUT, KERNEL_IDLE
 from tests.support import chromium
+from tests.support.jupyterlab import CELL_TIMEOUT, KERNEL_IDLE
 from tests.support.login_flows import hub_session
 from tests.support.stack import Stack
 

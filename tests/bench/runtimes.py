@@ -27,7 +27,7 @@ from native_runtime.settings import Settings
 from stackconf import settings as conf
 from tests.bench import load_client
 from tests.bench.measures import ContainerLog, FileLog, HubLog, descendants
-from tests.chaos.faults import container, crash, docker, state
+from tests.support.compose_containers import container, crash, docker, state
 
 #: How long before the clients' common start every container's client is started.
 COMPOSE_LEAD_S = 8.0

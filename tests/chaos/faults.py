@@ -13,57 +13,21 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 from compose_runtime import cli as compose_runtime
 from stackconf.settings import StackSettings
+from tests.support.compose_containers import (
+    container,
+    crash,  # noqa: F401 (the chaos tests call faults.crash)
+    docker,
+    state,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = REPO / "compose" / "compose.yml"
 SMALL_DISK = Path(__file__).parent / "small-disk.yml"
-#: compose.yml's own project name (its ``name:``), whose labels find the containers.
-PROJECT = yaml.safe_load(COMPOSE_FILE.read_text())["name"]
-
-
-def docker(*args: str, check: bool = True) -> str:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
-def container(service: str) -> str:
-    """The ID of the stack's (one) container of ``service``."""
-    ids = docker(
-        "ps",
-        "-aq",
-        "--filter",
-        f"label=com.docker.compose.project={PROJECT}",
-        "--filter",
-        f"label=com.docker.compose.service={service}",
-    ).split()
-    if len(ids) != 1:
-        raise AssertionError(f"expected one {service} container, found {len(ids)}")
-    return ids[0]
-
-
-def state(container_id: str) -> dict:
-    return json.loads(docker("inspect", container_id))[0]["State"]
-
-
-def crash(service: str) -> str:
-    """kill -9 the service's main process; returns the StartedAt of the killed run."""
-    cid = container(service)
-    current = state(cid)
-    os.kill(current["Pid"], signal.SIGKILL)
-    return current["StartedAt"]
 
 
 def wait_restarted(service: str, killed_started_at: str, timeout: float = 120.0) -> float:

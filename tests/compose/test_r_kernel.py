@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.jupyter import CELL_TIMEOUT, login, open_notebook, run_all, wait_for_lab
+from tests.support.jupyterlab import CELL_TIMEOUT, login, open_notebook, run_all, wait_for_lab
 from tests.support.stack import Stack
 
 NOTEBOOK = "fruits-demo-r.ipynb"

@@ -20,7 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from stackconf import settings as conf
-from tests.e2e.jupyter import (
+from tests.support import keycloak_users
+from tests.support.jupyterlab import (
     CELL_TIMEOUT,
     SERVER_START_TIMEOUT,
     give_one_time_code,
@@ -32,7 +33,6 @@ from tests.e2e.jupyter import (
     sign_in,
     wait_for_lab,
 )
-from tests.support import keycloak_users
 from tests.support.stack import Stack
 from tests.support.totp import one_time_code
 

@@ -6,7 +6,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.jupyter import login, results, run_as
+from tests.support.jupyterlab import login, results, run_as
 from tests.support.stack import Stack
 
 

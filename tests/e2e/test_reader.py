@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from stackconf import settings as conf
 from stackconf.secrets import SECRET_NAMES
-from tests.e2e.jupyter import login, open_notebook, results, run_all, run_as, wait_for_lab
+from tests.support.jupyterlab import login, open_notebook, results, run_all, run_as, wait_for_lab
 from tests.support.login_flows import hub_session
 from tests.support.stack import Stack
 

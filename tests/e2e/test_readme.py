@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.e2e.jupyter import results, run_as
+from tests.support.jupyterlab import results, run_as
 from tests.support.markdown import first_block
 from tests.support.stack import REPO, Stack
 

@@ -11,7 +11,7 @@ import uuid
 from playwright.sync_api import Page, expect
 
 from hubtokens.cli import EXIT_STATUS
-from tests.e2e.jupyter import CELL_TIMEOUT, login, server_api, wait_for_lab
+from tests.support.jupyterlab import CELL_TIMEOUT, login, server_api, wait_for_lab
 from tests.support.stack import Stack
 
 

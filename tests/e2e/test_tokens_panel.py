@@ -15,7 +15,7 @@ import uuid
 
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.jupyter import (
+from tests.support.jupyterlab import (
     CELL_TIMEOUT,
     login,
     notebook_model,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Page
 
-from tests.e2e.jupyter import login, wait_for_lab
+from tests.support.jupyterlab import login, wait_for_lab
 from tests.support.stack import Stack
 
 #: Runs in the page, as an attacker's script would: the hub's API with the page's cookies and
