@@ -225,14 +225,259 @@ def _token_scopes(claims: Claims) -> list[str]:
     return scope.split() if isinstance(scope, str) else [str(s) for s in scope]
 
 
+# --- exception handlers: every error in the API's JSON shape ----------------------------------
+
+
+async def answer_api_error(request: Request, exc: ApiError) -> JSONResponse:
+    """An error the API raised itself, answered as it says."""
+    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+
+def _storage_full_answer(exc: StorageFullError) -> JSONResponse:
+    """507: the data volume has no space left; the change was not made."""
+    body = {
+        "error": "insufficient_storage",
+        "message": f"{exc.reason}: the change was not made. The operator must free "
+        "space on the fruit API's data volume; retry later (reads keep working)",
+    }
+    return JSONResponse(body, status_code=507)
+
+
+def _storage_unavailable_answer(request: Request, exc: StorageError) -> JSONResponse:
+    """503 with Retry-After: the storage cannot serve the call now."""
+    changed = "" if request.method in ("GET", "HEAD") else "nothing was changed; "
+    body = {
+        "error": "temporarily_unavailable",
+        "message": f"the fruit API's storage cannot serve the call ({exc.reason}): "
+        f"{changed}try again in {STORAGE_RETRY_AFTER} s (if it lasts, the operator should "
+        "check the fruit API's data volume)",
+    }
+    headers = {"Retry-After": str(STORAGE_RETRY_AFTER)}
+    return JSONResponse(body, status_code=503, headers=headers)
+
+
+async def answer_storage_error(request: Request, exc: StorageError) -> JSONResponse:
+    """A write that could not be stored (507) or storage that cannot serve (503): never
+    a 500, and never a half-made change (each call is one transaction)."""
+    if isinstance(exc, StorageFullError):
+        return _storage_full_answer(exc)
+    return _storage_unavailable_answer(request, exc)
+
+
+async def answer_framework_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """The framework's own errors (a body that cannot be read, no such path or method)
+    in the API's shape, with the cause and the fix."""
+    body = _framework_error(request, exc)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Answer our errors, storage errors and the framework's errors as JSON with the fix."""
+    app.exception_handler(ApiError)(answer_api_error)
+    app.exception_handler(StorageError)(answer_storage_error)
+    app.exception_handler(StarletteHTTPException)(answer_framework_error)
+
+
+# --- dependencies: the caller's token, the app's store and audience -------------------------
+
+
+def bearer_scheme(audience: str) -> HTTPBearer:
+    """The app's bearer-token scheme, documented (OpenAPI) with the audience its tokens have;
+    no error of its own (auto_error=False): ``caller_claims`` answers a missing token."""
+    return HTTPBearer(
+        auto_error=False, description=f"Access token minted by the hub for audience {audience}"
+    )
+
+
+async def bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """The request's bearer token, read by the app's scheme (``app.state.bearer``)."""
+    bearer: HTTPBearer = request.app.state.bearer
+    return await bearer(request)
+
+
+async def api_audience(request: Request) -> str:
+    """The audience this API's tokens are minted for."""
+    settings: Settings = request.app.state.settings
+    return settings.audience
+
+
+async def fruit_store(request: Request) -> FruitStore:
+    """The app's fruit store."""
+    store: FruitStore = request.app.state.store
+    return store
+
+
+Audience = Annotated[str, Depends(api_audience)]
+Store = Annotated[FruitStore, Depends(fruit_store)]
+
+
+def caller_claims(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)],
+    audience: Audience,
+) -> Claims:
+    """Validated token claims, or a 401 that says what is wrong."""
+    validator: TokenValidator = request.app.state.validator
+    try:
+        return validator.validate(creds.credentials if creds else None)
+    except TokenError as e:
+        message = (
+            f"{e.message}. Get a fresh token for this API from the hub: "
+            f"hubtokens.get('{audience}', scope='fruits:read')"
+        )
+        header = f'Bearer error="invalid_token", error_description="{_header_safe(e.message)}"'
+        raise ApiError(401, "invalid_token", message, {"WWW-Authenticate": header}) from None
+    except KeysUnavailableError as e:
+        message, retry = f"{e}; try again shortly", {"Retry-After": str(KEYS_RETRY_AFTER)}
+        raise ApiError(503, "temporarily_unavailable", message, retry) from None
+
+
+Token = Annotated[Claims, Depends(caller_claims)]
+
+
+# --- checks of a fruit call -------------------------------------------------------------------
+
+
+def _check_kind(kind: str) -> None:
+    """404 for an unknown kind."""
+    if kind not in KINDS:
+        raise ApiError(
+            404, "not_found", f"unknown kind {echo(repr(kind))}: use one of {', '.join(KINDS)}"
+        )
+
+
+def _insufficient_scope(needed: list[str], have: list[str], audience: str) -> ApiError:
+    """403: the scopes the call needs, those the token has, and how to get the missing ones."""
+    missing = [s for s in needed if s not in have]
+    want = " ".join(missing)
+    message = (
+        f"this call needs scope {' '.join(needed)}; the token has "
+        f"{echo(' '.join(have) or 'no scopes')}. Ask the hub for a token with scope {want} "
+        f"(hubtokens.get('{audience}', scope='{want}')); if that is refused, you lack the role."
+    )
+    header = f'Bearer error="insufficient_scope", scope="{" ".join(needed)}"'
+    return ApiError(
+        403,
+        "insufficient_scope",
+        message,
+        {"WWW-Authenticate": header},
+        required_scopes=needed,
+        token_scopes=have,
+    )
+
+
+def require(token: Claims, kind: str, action: str, audience: str) -> None:
+    """404 for an unknown kind; 403 unless the token has every scope the call needs."""
+    _check_kind(kind)
+    needed = [f"fruits:{action}"] + (["fruits:exotic"] if kind == "exotic" else [])
+    have = _token_scopes(token)
+    if any(s not in have for s in needed):
+        raise _insufficient_scope(needed, have, audience)
+
+
+# --- route handlers (``add_fruit_routes`` puts them on the app) ------------------------------
+
+#: The answers of ``POST /fruits/{kind}``.
+ADD_FRUIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **WRITE_RESPONSES,
+    400: {
+        "model": ErrorBody,
+        "description": "The body cannot be read as JSON (e.g. it is not UTF-8).",
+    },
+    409: {"model": ErrorBody, "description": "The fruit is already in the list."},
+}
+#: The answers of ``DELETE /fruits/{kind}/{name}``.
+DELETE_FRUIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **WRITE_RESPONSES,
+    404: {
+        "model": ErrorBody,
+        "description": "Unknown kind (use usual or exotic), or the fruit is not there.",
+    },
+}
+
+
+def health() -> Health:
+    """Liveness/readiness: no token needed."""
+    return Health(status="ok")
+
+
+def whoami(token: Token) -> WhoAmI:
+    """The caller's validated claims (a subset). Any valid token, no particular scope."""
+    keys = ("sub", "preferred_username", "scope", "aud", "azp", "exp")
+    return WhoAmI(**{k: token.get(k) for k in keys})
+
+
+def list_fruits(kind: Kind, token: Token, store: Store, audience: Audience) -> FruitList:
+    """Fruits of a kind. Scope ``fruits:read`` (+ ``fruits:exotic`` for exotic)."""
+    require(token, kind, "read", audience)
+    return FruitList(kind=kind, fruits=store.list(kind))
+
+
+def add_fruit(kind: Kind, body: NewFruit, token: Token, store: Store, audience: Audience) -> Fruit:
+    """Add a fruit. Scope ``fruits:write`` (+ ``fruits:exotic`` for exotic)."""
+    require(token, kind, "write", audience)
+    if not store.add(kind, body.name):
+        raise ApiError(409, "conflict", f"{body.name} is already in the {kind} fruits")
+    return Fruit(kind=kind, name=body.name)
+
+
+def delete_fruit(
+    kind: Kind,
+    name: Annotated[str, Path(examples=["apple"])],
+    token: Token,
+    store: Store,
+    audience: Audience,
+) -> Response:
+    """Remove a fruit. Scope ``fruits:write`` (+ ``fruits:exotic`` for exotic)."""
+    require(token, kind, "write", audience)
+    name = normalize_name(name)
+    if not store.remove(kind, name):
+        raise ApiError(404, "not_found", f"{echo(name)} is not in the {kind} fruits")
+    return Response(status_code=204)
+
+
+def add_fruit_routes(app: FastAPI, bearer: HTTPBearer) -> None:
+    """The API's routes, in this order; those that need a token carry the app's bearer scheme,
+    which documents it in the OpenAPI schema (``caller_claims`` reads the token)."""
+    token = [Depends(bearer)]
+    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route(
+        "/whoami", whoami, methods=["GET"], responses=TOKEN_RESPONSES, dependencies=token
+    )
+    app.add_api_route(
+        "/fruits/{kind}",
+        list_fruits,
+        methods=["GET"],
+        responses=FRUIT_RESPONSES,
+        dependencies=token,
+    )
+    app.add_api_route(
+        "/fruits/{kind}",
+        add_fruit,
+        methods=["POST"],
+        status_code=201,
+        responses=ADD_FRUIT_RESPONSES,
+        dependencies=token,
+    )
+    app.add_api_route(
+        "/fruits/{kind}/{name}",
+        delete_fruit,
+        methods=["DELETE"],
+        status_code=204,
+        response_class=Response,
+        responses=DELETE_FRUIT_RESPONSES,
+        dependencies=token,
+    )
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
 def create_app(settings: Settings, jwks_client: SigningKeySource | None = None) -> FastAPI:
     """Build the app; ``jwks_client`` defaults to a cached ``jwt.PyJWKClient``."""
     validator = TokenValidator(settings, jwks_client or make_jwks_client(settings))
     store = FruitStore(settings.database_url)
-    audience = settings.audience
-    bearer = HTTPBearer(
-        auto_error=False, description=f"Access token minted by the hub for audience {audience}"
-    )
+    bearer = bearer_scheme(settings.audience)
     # The API docs (Swagger UI, ReDoc) with their assets served by the API itself, never from
     # a CDN: no third-party script runs in the stack's origin (fastapi-offline).
     app = FastAPIOffline(
@@ -242,141 +487,8 @@ def create_app(settings: Settings, jwks_client: SigningKeySource | None = None) 
     # The proxy prefix is the server's root path (uvicorn --root-path, see __main__).
     app.state.settings = settings
     app.state.store = store
-
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(StorageError)
-    async def _storage_error(request: Request, exc: StorageError) -> JSONResponse:
-        """A write that could not be stored (507) or storage that cannot serve (503): never
-        a 500, and never a half-made change (each call is one transaction)."""
-        if isinstance(exc, StorageFullError):
-            body = {
-                "error": "insufficient_storage",
-                "message": f"{exc.reason}: the change was not made. The operator must free "
-                "space on the fruit API's data volume; retry later (reads keep working)",
-            }
-            return JSONResponse(body, status_code=507)
-        changed = "" if request.method in ("GET", "HEAD") else "nothing was changed; "
-        body = {
-            "error": "temporarily_unavailable",
-            "message": f"the fruit API's storage cannot serve the call ({exc.reason}): "
-            f"{changed}try again in {STORAGE_RETRY_AFTER} s (if it lasts, the operator should "
-            "check the fruit API's data volume)",
-        }
-        headers = {"Retry-After": str(STORAGE_RETRY_AFTER)}
-        return JSONResponse(body, status_code=503, headers=headers)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        """The framework's own errors (a body that cannot be read, no such path or method)
-        in the API's shape, with the cause and the fix."""
-        body = _framework_error(request, exc)
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-    def claims(
-        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Claims:
-        """Validated token claims, or a 401 that says what is wrong."""
-        try:
-            return validator.validate(creds.credentials if creds else None)
-        except TokenError as e:
-            message = (
-                f"{e.message}. Get a fresh token for this API from the hub: "
-                f"hubtokens.get('{audience}', scope='fruits:read')"
-            )
-            header = f'Bearer error="invalid_token", error_description="{_header_safe(e.message)}"'
-            raise ApiError(401, "invalid_token", message, {"WWW-Authenticate": header}) from None
-        except KeysUnavailableError as e:
-            message, retry = f"{e}; try again shortly", {"Retry-After": str(KEYS_RETRY_AFTER)}
-            raise ApiError(503, "temporarily_unavailable", message, retry) from None
-
-    def require(token: Claims, kind: str, action: str) -> None:
-        """404 for an unknown kind; 403 unless the token has every scope the call needs."""
-        if kind not in KINDS:
-            raise ApiError(
-                404, "not_found", f"unknown kind {echo(repr(kind))}: use one of {', '.join(KINDS)}"
-            )
-        needed = [f"fruits:{action}"] + (["fruits:exotic"] if kind == "exotic" else [])
-        have = _token_scopes(token)
-        missing = [s for s in needed if s not in have]
-        if not missing:
-            return
-        want = " ".join(missing)
-        message = (
-            f"this call needs scope {' '.join(needed)}; the token has "
-            f"{echo(' '.join(have) or 'no scopes')}. Ask the hub for a token with scope {want} "
-            f"(hubtokens.get('{audience}', scope='{want}')); if that is refused, you lack the role."
-        )
-        header = f'Bearer error="insufficient_scope", scope="{" ".join(needed)}"'
-        raise ApiError(
-            403,
-            "insufficient_scope",
-            message,
-            {"WWW-Authenticate": header},
-            required_scopes=needed,
-            token_scopes=have,
-        )
-
-    Token = Annotated[Claims, Depends(claims)]
-
-    @app.get("/health")
-    def health() -> Health:
-        """Liveness/readiness: no token needed."""
-        return Health(status="ok")
-
-    @app.get("/whoami", responses=TOKEN_RESPONSES)
-    def whoami(token: Token) -> WhoAmI:
-        """The caller's validated claims (a subset). Any valid token, no particular scope."""
-        keys = ("sub", "preferred_username", "scope", "aud", "azp", "exp")
-        return WhoAmI(**{k: token.get(k) for k in keys})
-
-    @app.get("/fruits/{kind}", responses=FRUIT_RESPONSES)
-    def list_fruits(kind: Kind, token: Token) -> FruitList:
-        """Fruits of a kind. Scope ``fruits:read`` (+ ``fruits:exotic`` for exotic)."""
-        require(token, kind, "read")
-        return FruitList(kind=kind, fruits=store.list(kind))
-
-    @app.post(
-        "/fruits/{kind}",
-        status_code=201,
-        responses={
-            **WRITE_RESPONSES,
-            400: {
-                "model": ErrorBody,
-                "description": "The body cannot be read as JSON (e.g. it is not UTF-8).",
-            },
-            409: {"model": ErrorBody, "description": "The fruit is already in the list."},
-        },
-    )
-    def add_fruit(kind: Kind, body: NewFruit, token: Token) -> Fruit:
-        """Add a fruit. Scope ``fruits:write`` (+ ``fruits:exotic`` for exotic)."""
-        require(token, kind, "write")
-        if not store.add(kind, body.name):
-            raise ApiError(409, "conflict", f"{body.name} is already in the {kind} fruits")
-        return Fruit(kind=kind, name=body.name)
-
-    @app.delete(
-        "/fruits/{kind}/{name}",
-        status_code=204,
-        response_class=Response,
-        responses={
-            **WRITE_RESPONSES,
-            404: {
-                "model": ErrorBody,
-                "description": "Unknown kind (use usual or exotic), or the fruit is not there.",
-            },
-        },
-    )
-    def delete_fruit(
-        kind: Kind, name: Annotated[str, Path(examples=["apple"])], token: Token
-    ) -> Response:
-        """Remove a fruit. Scope ``fruits:write`` (+ ``fruits:exotic`` for exotic)."""
-        require(token, kind, "write")
-        name = normalize_name(name)
-        if not store.remove(kind, name):
-            raise ApiError(404, "not_found", f"{echo(name)} is not in the {kind} fruits")
-        return Response(status_code=204)
-
+    app.state.validator = validator
+    app.state.bearer = bearer
+    add_exception_handlers(app)
+    add_fruit_routes(app, bearer)
     return app
