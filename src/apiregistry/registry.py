@@ -101,100 +101,139 @@ def _token_files(
     return files
 
 
-def load_registry(path: Path) -> dict[str, ApiSpec]:
-    """Parse and check the registry; raises ConfigError listing every problem."""
-    data = read_yaml(path) or {}
-    problems: list[Problem] = []
-    file = str(path)
+def _registry_apis(data: Any, file: str, problems: list[Problem]) -> dict[Any, Any]:
+    """The file's ``apis:`` mapping (empty if absent); a file of another shape is refused at
+    once (ConfigError); unknown top-level keys are problems."""
     if not isinstance(data, dict) or not isinstance(data.get("apis", {}), dict):
         raise ConfigError([Problem(file, "file", 'expected a mapping with key "apis"')])
     for key in _unknown(data, {"apis"}):
         problems.append(Problem(file, "file", f"unknown key {key} (known: ['apis'])"))
-    apis: dict[str, ApiSpec] = {}
-    for name, spec in (data.get("apis") or {}).items():
-        where = f"api {name}"
-        if not isinstance(spec, dict):
-            problems.append(Problem(file, where, "expected a mapping"))
-            continue
-        for key in _unknown(spec, API_KEYS):
-            problems.append(Problem(file, where, f"unknown key {key} (known: {sorted(API_KEYS)})"))
-        if not is_name(name):
-            problems.append(Problem(file, where, "the name may use letters, digits, : . _ -"))
-        if not spec.get("realm"):
-            problems.append(Problem(file, where, "realm is required"))
-        elif not is_name(spec["realm"]):
-            problems.append(
-                Problem(file, where, f"realm must be a realm folder's name, got {spec['realm']!r}")
-            )
-        requesters = spec.get("requester")
-        if requesters is None:
-            requesters = [DEFAULT_REQUESTER]
-        elif isinstance(requesters, str):
-            requesters = [requesters]
-        if not isinstance(requesters, list) or not requesters:
-            requesters = [requesters]
-        for requester in requesters:
-            if not is_object_name(requester):
-                problems.append(
-                    Problem(
-                        file,
-                        where,
-                        "requester must be a client's name or a list of them, "
-                        f"got {spec['requester']!r}",
-                    )
-                )
-                break
-        if spec.get("description") is not None and not isinstance(spec["description"], str):
-            problems.append(Problem(file, where, "description must be a string"))
-        scopes: dict[str, ScopeSpec] = {}
-        raw_scopes = spec.get("scopes") or {}
-        if not isinstance(raw_scopes, dict) or not raw_scopes:
-            problems.append(Problem(file, where, "scopes must map at least one scope name"))
-            raw_scopes = {}
-        for scope, rule in raw_scopes.items():
-            swhere = f"{where}, scope {scope}"
-            rule = rule or {}
-            if not isinstance(rule, dict):
-                problems.append(Problem(file, swhere, "expected a mapping"))
-                continue
-            for key in _unknown(rule, SCOPE_KEYS):
-                problems.append(Problem(file, swhere, f"unknown key {key}"))
-            if not is_name(scope):
-                problems.append(Problem(file, swhere, "the name may use letters, digits, : . _ -"))
-            if not rule.get("role"):
-                problems.append(
-                    Problem(file, swhere, "role is required (the realm role that gates the scope)")
-                )
-            elif not is_object_name(rule["role"]):
-                problems.append(
-                    Problem(
-                        file,
-                        swhere,
-                        "role must be a realm role's name (text on one line, not . or ..), "
-                        f"got {rule['role']!r}",
-                    )
-                )
-            if rule.get("description") is not None and not isinstance(rule["description"], str):
-                problems.append(Problem(file, swhere, "description must be a string"))
-            groups = rule.get("groups") or []
-            if not isinstance(groups, list) or not all(is_object_name(g) for g in groups):
-                problems.append(Problem(file, swhere, "groups must be a list of group names"))
-                groups = []
-            scopes[str(scope)] = ScopeSpec(
-                str(scope),
-                str(rule.get("description") or ""),
-                str(rule.get("role") or ""),
-                tuple(str(g) for g in groups),
-            )
-        apis[str(name)] = ApiSpec(
-            name=str(name),
-            realm=str(spec.get("realm") or ""),
-            requesters=tuple(str(r) for r in requesters),
-            description=str(spec.get("description") or ""),
-            scopes=scopes,
-            token_files=_token_files(spec.get("token_files"), scopes, file, where, problems),
+    return data.get("apis") or {}
+
+
+def _check_api_name_and_realm(
+    name: Any, spec: dict[Any, Any], file: str, where: str, problems: list[Problem]
+) -> None:
+    """An API's keys, its name, and its realm (required, a realm folder's name)."""
+    for key in _unknown(spec, API_KEYS):
+        problems.append(Problem(file, where, f"unknown key {key} (known: {sorted(API_KEYS)})"))
+    if not is_name(name):
+        problems.append(Problem(file, where, "the name may use letters, digits, : . _ -"))
+    if not spec.get("realm"):
+        problems.append(Problem(file, where, "realm is required"))
+    elif not is_name(spec["realm"]):
+        problems.append(
+            Problem(file, where, f"realm must be a realm folder's name, got {spec['realm']!r}")
         )
-    # A scope, and a token file, belongs to one API of its realm.
+
+
+def _requesters(spec: dict[Any, Any], file: str, where: str, problems: list[Problem]) -> list[Any]:
+    """``requester:`` of an API as a list: absent, the default; a name, a list of one."""
+    requesters = spec.get("requester")
+    if requesters is None:
+        requesters = [DEFAULT_REQUESTER]
+    elif isinstance(requesters, str):
+        requesters = [requesters]
+    if not isinstance(requesters, list) or not requesters:
+        requesters = [requesters]
+    for requester in requesters:
+        if not is_object_name(requester):
+            problems.append(
+                Problem(
+                    file,
+                    where,
+                    "requester must be a client's name or a list of them, "
+                    f"got {spec['requester']!r}",
+                )
+            )
+            break
+    return requesters
+
+
+def _check_role(rule: dict[Any, Any], file: str, swhere: str, problems: list[Problem]) -> None:
+    """A scope's ``role:``: required, a realm role's name."""
+    if not rule.get("role"):
+        problems.append(
+            Problem(file, swhere, "role is required (the realm role that gates the scope)")
+        )
+    elif not is_object_name(rule["role"]):
+        problems.append(
+            Problem(
+                file,
+                swhere,
+                "role must be a realm role's name (text on one line, not . or ..), "
+                f"got {rule['role']!r}",
+            )
+        )
+
+
+def _scope(
+    scope: Any, rule: Any, file: str, where: str, problems: list[Problem]
+) -> ScopeSpec | None:
+    """One scope of an API (None if its rule is not a mapping)."""
+    swhere = f"{where}, scope {scope}"
+    rule = rule or {}
+    if not isinstance(rule, dict):
+        problems.append(Problem(file, swhere, "expected a mapping"))
+        return None
+    for key in _unknown(rule, SCOPE_KEYS):
+        problems.append(Problem(file, swhere, f"unknown key {key}"))
+    if not is_name(scope):
+        problems.append(Problem(file, swhere, "the name may use letters, digits, : . _ -"))
+    _check_role(rule, file, swhere, problems)
+    if rule.get("description") is not None and not isinstance(rule["description"], str):
+        problems.append(Problem(file, swhere, "description must be a string"))
+    groups = rule.get("groups") or []
+    if not isinstance(groups, list) or not all(is_object_name(g) for g in groups):
+        problems.append(Problem(file, swhere, "groups must be a list of group names"))
+        groups = []
+    return ScopeSpec(
+        str(scope),
+        str(rule.get("description") or ""),
+        str(rule.get("role") or ""),
+        tuple(str(g) for g in groups),
+    )
+
+
+def _scopes(raw: Any, file: str, where: str, problems: list[Problem]) -> dict[str, ScopeSpec]:
+    """``scopes:`` of an API: at least one, each checked."""
+    raw_scopes = raw or {}
+    if not isinstance(raw_scopes, dict) or not raw_scopes:
+        problems.append(Problem(file, where, "scopes must map at least one scope name"))
+        raw_scopes = {}
+    scopes: dict[str, ScopeSpec] = {}
+    for scope, rule in raw_scopes.items():
+        spec = _scope(scope, rule, file, where, problems)
+        if spec is not None:
+            scopes[str(scope)] = spec
+    return scopes
+
+
+def _api(name: Any, spec: Any, file: str, problems: list[Problem]) -> ApiSpec | None:
+    """One API of the registry (None if its entry is not a mapping)."""
+    where = f"api {name}"
+    if not isinstance(spec, dict):
+        problems.append(Problem(file, where, "expected a mapping"))
+        return None
+    _check_api_name_and_realm(name, spec, file, where, problems)
+    requesters = _requesters(spec, file, where, problems)
+    if spec.get("description") is not None and not isinstance(spec["description"], str):
+        problems.append(Problem(file, where, "description must be a string"))
+    scopes = _scopes(spec.get("scopes"), file, where, problems)
+    return ApiSpec(
+        name=str(name),
+        realm=str(spec.get("realm") or ""),
+        requesters=tuple(str(r) for r in requesters),
+        description=str(spec.get("description") or ""),
+        scopes=scopes,
+        token_files=_token_files(spec.get("token_files"), scopes, file, where, problems),
+    )
+
+
+def _check_one_api_per_name_in_realm(
+    apis: dict[str, ApiSpec], file: str, problems: list[Problem]
+) -> None:
+    """A scope, and a token file, belongs to one API of its realm."""
     for kind, names_of, verb in (
         ("scope", lambda api: api.scopes, "defined"),
         ("token file", lambda api: api.token_files, "kept"),
@@ -212,6 +251,19 @@ def load_registry(path: Path) -> dict[str, ApiSpec]:
                         )
                     )
                 seen[key] = api.name
+
+
+def load_registry(path: Path) -> dict[str, ApiSpec]:
+    """Parse and check the registry; raises ConfigError listing every problem."""
+    data = read_yaml(path) or {}
+    problems: list[Problem] = []
+    file = str(path)
+    apis: dict[str, ApiSpec] = {}
+    for name, spec in _registry_apis(data, file, problems).items():
+        api = _api(name, spec, file, problems)
+        if api is not None:
+            apis[str(name)] = api
+    _check_one_api_per_name_in_realm(apis, file, problems)
     if problems:
         raise ConfigError(problems)
     return apis
