@@ -84,105 +84,148 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def refuse(decision: Decision) -> JSONResponse:
+    """A refusal, logged with its reason."""
+    log.warning("refused (%d): %s", decision.status, decision.reason)
+    return refusal(decision)
+
+
+def upstream_client(
+    socket_path: str, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """The client to the Docker daemon: its Unix socket, or ``transport`` (a fake Docker)."""
+    return httpx.AsyncClient(
+        transport=transport or httpx.AsyncHTTPTransport(uds=socket_path),
+        base_url="http://docker",
+        timeout=UPSTREAM_TIMEOUT,
+    )
+
+
+@contextlib.asynccontextmanager
+async def close_upstream_at_shutdown(app: Starlette) -> AsyncIterator[None]:
+    """The app's lifespan: nothing at startup; the client to the daemon closed at shutdown."""
+    yield
+    client: httpx.AsyncClient = app.state.client
+    await client.aclose()
+
+
+async def handle(request: Request) -> Response:
+    """Every request: its body (at most max_body bytes), the policy's decision, then, when it
+    is about one object, that object's owner; forwarded only when all allow it."""
+    policy: Policy = request.app.state.policy
+    method, path = request.method, request.scope["path"]  # path: percent-decoded
+    query = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    body = await read_body(request, policy.settings.max_body)
+    if body is None:
+        reason = f"request body larger than {policy.settings.max_body} bytes"
+        return refuse(Decision(False, f"{method} {path}: {reason}", 413))
+    decision = policy.check(method, path, query, body)
+    if not decision.allowed:
+        return refuse(decision)
+    try:
+        return await check_object_and_forward(request, decision, body)
+    except httpx.TransportError as error:
+        return daemon_did_not_answer(request, error)
+
+
+def daemon_did_not_answer(request: Request, error: httpx.TransportError) -> JSONResponse:
+    """502: the Docker socket failed (logged with the cause)."""
+    method, path = request.method, request.scope["path"]
+    log.error("%s %s: the Docker socket did not answer: %s", method, path, error)
+    message = f"docker-api-filter: the Docker daemon did not answer ({type(error).__name__})"
+    return JSONResponse({"message": message}, status_code=502)
+
+
+async def check_object_and_forward(request: Request, decision: Decision, body: bytes) -> Response:
+    """Forward an allowed request; one about an object only once the object is the stack's."""
+    if decision.kind:
+        checked = await check_owner(request, decision)
+        if isinstance(checked, Response):
+            return checked
+        decision = checked
+    return await forward(request, decision, body)
+
+
+async def check_owner(request: Request, decision: Decision) -> Decision | Response:
+    """The decision for the object by its full ID; or the answer when the object is not the
+    stack's (403) or the daemon has none (its answer, passed through)."""
+    policy: Policy = request.app.state.policy
+    found = await inspect_object(request, decision)
+    if isinstance(found, Response):
+        return found
+    owner = policy.check_object(decision.kind, decision.ref, found)
+    if not owner.allowed:
+        reason = f"{request.method} {request.scope['path']}: {owner.reason}"
+        return refuse(Decision(False, reason, owner.status))
+    return decision.for_object(owner.ref)
+
+
+async def inspect_object(request: Request, decision: Decision) -> dict | Response:
+    """The inspect result of the object a decision is about, or the daemon's answer to
+    pass through when it has none (404: no such object, DockerSpawner's answer)."""
+    policy: Policy = request.app.state.policy
+    client: httpx.AsyncClient = request.app.state.client
+    inspect = await client.get(quote(policy.inspect_path(decision.kind, decision.ref)))
+    if inspect.status_code != 200:
+        log.info(
+            "%s %s: inspect of %s %s answered %d",
+            request.method,
+            request.scope["path"],
+            decision.kind,
+            decision.ref,
+            inspect.status_code,
+        )
+        return Response(
+            inspect.content,
+            status_code=inspect.status_code,
+            headers=dict(_headers(inspect.headers.raw, HOP_BY_HOP)),
+        )
+    try:
+        found = inspect.json()
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+async def forward(request: Request, decision: Decision, body: bytes) -> Response:
+    """Send the checked request to the daemon; stream its answer back."""
+    client: httpx.AsyncClient = request.app.state.client
+    url = quote(decision.path, safe="/:@")
+    if decision.query:
+        url += "?" + urlencode(decision.query)
+    upstream = client.build_request(
+        request.method,
+        url,
+        headers=_headers(request.headers.raw, HOP_BY_HOP | {"host", "content-length"}),
+        content=body,
+    )
+    response = await client.send(upstream, stream=True)
+    log.info(
+        "forwarded %s %s (%s): %d",
+        request.method,
+        request.scope["path"],
+        decision.reason,
+        response.status_code,
+    )
+    return StreamingResponse(
+        response.aiter_raw(),
+        status_code=response.status_code,
+        headers=dict(_headers(response.headers.raw, HOP_BY_HOP)),
+        background=BackgroundTask(response.aclose),
+    )
+
+
 def create_app(
     policy: Policy,
     socket_path: str = "/var/run/docker.sock",
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
     """The proxy; ``transport`` replaces the Unix socket (tests pass a fake Docker)."""
-    client = httpx.AsyncClient(
-        transport=transport or httpx.AsyncHTTPTransport(uds=socket_path),
-        base_url="http://docker",
-        timeout=UPSTREAM_TIMEOUT,
+    client = upstream_client(socket_path, transport)
+    app = Starlette(
+        routes=[Route("/{path:path}", handle, methods=METHODS)],
+        lifespan=close_upstream_at_shutdown,
     )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await client.aclose()
-
-    def refuse(decision: Decision) -> JSONResponse:
-        log.warning("refused (%d): %s", decision.status, decision.reason)
-        return refusal(decision)
-
-    async def handle(request: Request) -> Response:
-        method, path = request.method, request.scope["path"]  # path: percent-decoded
-        query = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        body = await read_body(request, policy.settings.max_body)
-        if body is None:
-            reason = f"request body larger than {policy.settings.max_body} bytes"
-            return refuse(Decision(False, f"{method} {path}: {reason}", 413))
-        decision = policy.check(method, path, query, body)
-        if not decision.allowed:
-            return refuse(decision)
-        try:
-            if decision.kind:
-                found = await inspect_object(request, decision)
-                if isinstance(found, Response):
-                    return found
-                owner = policy.check_object(decision.kind, decision.ref, found)
-                if not owner.allowed:
-                    reason = f"{method} {path}: {owner.reason}"
-                    return refuse(Decision(False, reason, owner.status))
-                decision = decision.for_object(owner.ref)
-            return await forward(request, decision, body)
-        except httpx.TransportError as error:
-            log.error("%s %s: the Docker socket did not answer: %s", method, path, error)
-            message = (
-                f"docker-api-filter: the Docker daemon did not answer ({type(error).__name__})"
-            )
-            return JSONResponse({"message": message}, status_code=502)
-
-    async def inspect_object(request: Request, decision: Decision) -> dict | Response:
-        """The inspect result of the object a decision is about, or the daemon's answer to
-        pass through when it has none (404: no such object, DockerSpawner's answer)."""
-        inspect = await client.get(quote(policy.inspect_path(decision.kind, decision.ref)))
-        if inspect.status_code != 200:
-            log.info(
-                "%s %s: inspect of %s %s answered %d",
-                request.method,
-                request.scope["path"],
-                decision.kind,
-                decision.ref,
-                inspect.status_code,
-            )
-            return Response(
-                inspect.content,
-                status_code=inspect.status_code,
-                headers=dict(_headers(inspect.headers.raw, HOP_BY_HOP)),
-            )
-        try:
-            found = inspect.json()
-        except ValueError:
-            return {}
-        return found if isinstance(found, dict) else {}
-
-    async def forward(request: Request, decision: Decision, body: bytes) -> Response:
-        url = quote(decision.path, safe="/:@")
-        if decision.query:
-            url += "?" + urlencode(decision.query)
-        upstream = client.build_request(
-            request.method,
-            url,
-            headers=_headers(request.headers.raw, HOP_BY_HOP | {"host", "content-length"}),
-            content=body,
-        )
-        response = await client.send(upstream, stream=True)
-        log.info(
-            "forwarded %s %s (%s): %d",
-            request.method,
-            request.scope["path"],
-            decision.reason,
-            response.status_code,
-        )
-        return StreamingResponse(
-            response.aiter_raw(),
-            status_code=response.status_code,
-            headers=dict(_headers(response.headers.raw, HOP_BY_HOP)),
-            background=BackgroundTask(response.aclose),
-        )
-
-    app = Starlette(routes=[Route("/{path:path}", handle, methods=METHODS)], lifespan=lifespan)
     app.state.policy = policy
     app.state.client = client
     return app
