@@ -7,6 +7,7 @@ import pytest
 from hubbroker import KeycloakAuthenticator
 from hubbroker.cache import Minted
 from stackconf import settings
+from tests.support.hub_config import load_hub_config
 
 REGISTRY = str(settings.REPO / "idp" / "apis.yml")
 HUB_VARIABLES = [
@@ -119,13 +120,6 @@ def test_the_registry_default_is_under_idp_dir(env):
     env.delenv("IDP_API_REGISTRY")
     env.setenv("IDP_DIR", str(settings.REPO / "idp"))
     assert KeycloakAuthenticator().api_registry == REGISTRY
-
-
-def load_hub_config():
-    from traitlets.config.loader import PyFileConfigLoader
-
-    path = settings.REPO / "hub" / "jupyterhub_config.py"
-    return PyFileConfigLoader(path.name, str(path.parent)).load_config()
 
 
 def test_the_hub_config_does_not_repeat_what_the_authenticator_reads():

@@ -11,73 +11,20 @@ import pytest
 
 from docker_api_filter.policy import FilterSettings, Policy, template_pattern
 from stackconf import settings as conf
-
-IMAGE = "jupyterhub-keycloak/singleuser:dev"
-NETWORK = "jupyterhub-keycloak-users"
-LABEL_KEY, LABEL_VALUE = "org.jupyterhub-keycloak.stack", "jupyterhub-keycloak"
-CA = "/srv/ca/extra.pem"
-V = "/v1.45"
-CONTAINER_ID = "3f" * 32
-
-SETTINGS = FilterSettings(
-    image=IMAGE,
-    users_network=NETWORK,
-    label_key=LABEL_KEY,
-    label_value=LABEL_VALUE,
-    user_volume_name="jupyterhub-user-{username}",
-    user_container_name="jupyter-{username}",
-    extra_ca_host_path=CA,
+from tests.support.docker_api_bodies import (
+    CA,
+    CONTAINER_ID,
+    IMAGE,
+    LABEL_KEY,
+    LABEL_VALUE,
+    NETWORK,
+    POLICY,
+    SETTINGS,
+    assert_refused,
+    spawner_body,
 )
-POLICY = Policy(SETTINGS)
 
-
-def spawner_body(ca: bool = True) -> dict[str, Any]:
-    """What DockerSpawner 14 sends (docker-py 7.2 create_container + create_host_config) for
-    hub/jupyterhub_config.py, with extra_create_kwargs={"labels": {stack label}}."""
-    binds = ["jupyterhub-user-alice:/home/jovyan:rw"]
-    volumes = {"/home/jovyan": {}}
-    if ca:
-        binds.append(f"{CA}:/etc/ssl/extra-ca.pem:ro")
-        volumes["/etc/ssl/extra-ca.pem"] = {}
-    return {
-        "Hostname": None,
-        "Domainname": None,
-        "ExposedPorts": {"8888/tcp": None},
-        "User": None,
-        "Tty": False,
-        "OpenStdin": False,
-        "StdinOnce": False,
-        "AttachStdin": False,
-        "AttachStdout": True,
-        "AttachStderr": True,
-        "Env": ["JUPYTERHUB_API_TOKEN=secret", "JUPYTER_IMAGE_SPEC=" + IMAGE],
-        "Cmd": ["jupyterhub-singleuser"],
-        "Image": IMAGE,
-        "Volumes": volumes,
-        "NetworkDisabled": False,
-        "Entrypoint": None,
-        "WorkingDir": None,
-        "HostConfig": {
-            "Memory": 1073741824,
-            "NetworkMode": NETWORK,
-            "CapDrop": ["ALL"],
-            "SecurityOpt": ["no-new-privileges:true"],
-            "Binds": binds,
-            "Links": [],
-            "CpuQuota": 100000,
-            "CpuPeriod": 100000,
-            "PidsLimit": 512,
-            "AutoRemove": True,
-            "Mounts": [],
-        },
-        "NetworkingConfig": None,
-        "MacAddress": None,
-        "Labels": {LABEL_KEY: LABEL_VALUE},
-        "StopSignal": None,
-        "Healthcheck": None,
-        "StopTimeout": None,
-        "Runtime": None,
-    }
+V = "/v1.45"
 
 
 def create(body: Any, name: str = "jupyter-alice", policy: Policy = POLICY):
@@ -89,14 +36,6 @@ def with_host(**changes: Any) -> dict[str, Any]:
     body = spawner_body()
     body["HostConfig"].update(changes)
     return body
-
-
-def assert_refused(decision, field: str, status: int = 403) -> None:
-    assert not decision.allowed, decision
-    assert decision.status == status
-    assert field in decision.message, decision.message
-    assert decision.message.startswith("docker-api-filter: ")
-    assert "\n" not in decision.message
 
 
 # --- What DockerSpawner sends is allowed -----------------------------------------------

@@ -16,15 +16,17 @@ from docker_api_filter.__main__ import listen_address
 from docker_api_filter.policy import Decision, FilterSettings, Policy
 from docker_api_filter.proxy import create_app
 from stackconf import settings as conf
-from tests.unit.test_docker_api_filter_policy import (
+from tests.support.docker_api_bodies import (
     CONTAINER_ID,
     IMAGE,
     LABEL_KEY,
     LABEL_VALUE,
+    SERVICE_ID,
     SETTINGS,
+    SWARM_SETTINGS,
+    service_body,
     spawner_body,
 )
-from tests.unit.test_docker_api_filter_swarm import SERVICE_ID, SWARM_SETTINGS, service_body
 
 V = "/v1.45"
 

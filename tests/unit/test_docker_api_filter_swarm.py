@@ -20,83 +20,32 @@ from dockerspawner import SwarmSpawner
 
 from docker_api_filter.policy import FilterSettings, Policy
 from stackconf import settings as conf
-from tests.unit.test_docker_api_filter_policy import (
+from tests.support.docker_api_bodies import (
     CA,
+    CA_BIND,
+    CONSTRAINTS,
     CONTAINER_ID,
+    FIREWALL_ENV,
     IMAGE,
     LABEL_KEY,
     LABEL_VALUE,
     NETWORK,
     POLICY,
-    SETTINGS,
+    RUNTIME_TMPFS,
+    SERVICE_ID,
+    SWARM_SETTINGS,
+    VOLUME,
     assert_refused,
+    service_body,
     spawner_body,
 )
+from tests.support.hub_config import load_hub_config
 from users_firewall import server as server_firewall
 
 V = "/v1.45"
-SERVICE_ID = "k3x9q2m7w1v8b4n6c0z5r2t7y"
-CONSTRAINTS = ("node.role==worker",)
-#: The server firewall's settings, as the filter and the hub have them.
-FIREWALL_ENV = {
-    "USERS_SUBNET": "10.255.224.0/20",
-    "USERS_INTERNET_EGRESS": "true",
-    "HUB_CONNECT_URL": "http://hub:8081",
-    "SWARM_NODE_ADDRESSES": "10.231.0.1,10.231.0.2",
-}
-SWARM_SETTINGS = FilterSettings(
-    **{
-        **SETTINGS.__dict__,
-        "spawner": "swarm",
-        "swarm_user_constraints": CONSTRAINTS,
-        "server_firewall_env": tuple(FIREWALL_ENV.items()),
-    }
-)
 SWARM = Policy(SWARM_SETTINGS)
-VOLUME = {"Type": "volume", "Source": "jupyterhub-user-alice", "Target": "/home/jovyan"}
-RUNTIME_TMPFS = {
-    "Type": "tmpfs",
-    "Target": "/run/user/1000",
-    "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 448},
-}
-CA_BIND = {"Type": "bind", "Source": CA, "Target": "/etc/ssl/extra-ca.pem", "ReadOnly": True}
 #: Marks a key to delete in ``changed``.
 DELETE = object()
-
-
-def service_body(ca: bool = True) -> dict[str, Any]:
-    """The service spec the hub sends for alice (docker-py 7 create_service, SwarmSpawner)."""
-    mounts = [{**VOLUME, "ReadOnly": False}, {**RUNTIME_TMPFS, "Source": None, "ReadOnly": False}]
-    if ca:
-        mounts.append(CA_BIND)
-    return {
-        "Name": "jupyter-alice",
-        "Labels": {LABEL_KEY: LABEL_VALUE},
-        "TaskTemplate": {
-            "ContainerSpec": {
-                "Image": IMAGE,
-                "Command": None,
-                "Args": ["jupyterhub-singleuser", "--ServerApp.jpserver_extensions=x=True"],
-                "Env": [
-                    "JUPYTERHUB_API_TOKEN=secret",
-                    "XDG_RUNTIME_DIR=/run/user/1000",
-                    *(f"{name}={value}" for name, value in FIREWALL_ENV.items()),
-                ],
-                "User": "0",
-                "Mounts": mounts,
-                "CapabilityDrop": ["ALL"],
-                "CapabilityAdd": ["CAP_NET_ADMIN", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"],
-            },
-            "Resources": {
-                "Limits": {"NanoCPUs": 1_000_000_000, "MemoryBytes": 1 << 30, "Pids": 512},
-                "Reservations": {},
-            },
-            "RestartPolicy": {"Condition": "none", "Delay": 0, "MaxAttempts": 0, "Window": 0},
-            "Placement": {"Constraints": ["node.role==worker"]},
-            "Networks": [{"Target": NETWORK}],
-        },
-        "EndpointSpec": {},
-    }
 
 
 def changed(path: str, value: Any, body: dict | None = None) -> dict[str, Any]:
@@ -738,8 +687,6 @@ def test_the_hub_configs_swarm_servers_pass_a_filter_of_the_same_settings(monkey
     """hub/jupyterhub_config.py's SwarmSpawner settings (user, capabilities, the firewall's
     environment), read from the same environment as the filter's: allowed; a hub with another
     value of a firewall setting than the filter's: refused."""
-    from tests.unit.test_broker_authenticator import load_hub_config
-
     env = {
         "HUB_SPAWNER": "swarm",
         "SWARM_NODE_ADDRESSES": "192.0.2.7,192.0.2.8",

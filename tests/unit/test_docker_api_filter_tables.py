@@ -9,8 +9,7 @@ import pytest
 from docker_api_filter import containers, services
 from docker_api_filter.common import ServerRules
 from docker_api_filter.policy import Policy
-from tests.unit.test_docker_api_filter_policy import SETTINGS
-from tests.unit.test_docker_api_filter_swarm import SWARM_SETTINGS
+from tests.support.docker_api_bodies import SETTINGS, SWARM_SETTINGS
 
 TABLES = {
     "CREATE": (containers.CREATE, containers.CREATE_REQUIRED),

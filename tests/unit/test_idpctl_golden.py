@@ -10,7 +10,7 @@ that a change of idpctl's structure is proven not to change what it says or send
 - for (a) and (c), every admin API call of the apply phase (method, path, query, body, in
   order), and for (b) and (c) the live state idpctl reads (``idpctl.live.fetch``).
 
-Keycloak is the fuzz suite's in-memory fake (tests/fuzz/test_idpctl_files.py), which keeps
+Keycloak is the fuzz suite's in-memory fake (tests/support/fake_keycloak.py), which keeps
 what it is sent and answers as Keycloak does. ``IDPCTL_GOLDEN=write`` rewrites the files
 (only when a change of output is intended: review the diff).
 """
@@ -34,7 +34,7 @@ import yaml
 from idpctl import cli, plan
 from idpctl import live as live_state
 from idpctl.apply import Applier
-from tests.fuzz.test_idpctl_files import FakeAdmin, FakeKeycloak
+from tests.support.fake_keycloak import FakeAdmin, FakeKeycloak
 from tests.support.idp_files import IDP, IDP_VARIABLES
 
 DATA = Path(__file__).parent / "data" / "idpctl"

@@ -17,8 +17,8 @@ from idpctl.live import Live
 from idpctl.model import Desired
 from idpctl.plan import Change, compute
 from tests.support.idp_files import IDP_VARIABLES as VARIABLES
-from tests.unit.test_idpctl_flows import FakeAdmin, apply_all, first
-from tests.unit.test_idpctl_validate import edit, the_problem, validate
+from tests.support.idp_files import edit, the_problem, validate
+from tests.support.recording_admin import FakeAdmin, apply_all, first
 
 FILE = "realms/demo/admin-permissions.yml"
 PERMISSION = "admin permission hub-access-requests"

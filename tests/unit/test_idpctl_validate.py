@@ -4,51 +4,13 @@ exit code is 1. Each test edits a copy of the real idp/ folder."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from idpctl import cli
 from tests.support.idp_files import IDP_VARIABLES as VARIABLES
-
-
-def edit(path: Path, change: Callable[[Any], Any]) -> None:
-    """Change the parsed file in place (the return value is ignored) and write it back."""
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def validate(
-    idp: Path, realms: list[str] | None = None, variables: dict[str, str] | None = None
-) -> tuple[int, list[str]]:
-    lines: list[str] = []
-    code = cli.run("validate", idp, realms or ["demo"], variables or VARIABLES, out=lines.append)
-    return code, lines
-
-
-def problems(lines: list[str]) -> list[str]:
-    """The problem lines; the header's count must match them."""
-    assert lines[0].startswith("idp/ is not valid (")
-    found = [line.strip() for line in lines[1:]]
-    assert lines[0].startswith(f"idp/ is not valid ({len(found)} problem(s))")
-    assert "nothing was sent to Keycloak" in lines[0]
-    return found
-
-
-def the_problem(idp: Path, file: str, obj: str, *words: str, **kw: Any) -> str:
-    """Validate, expect failure, and return the one problem line naming file and object."""
-    code, lines = validate(idp, **kw)
-    assert code == 1, lines
-    found = [p for p in problems(lines) if p.startswith(f"{idp / file}: {obj}: ")]
-    assert len(found) == 1, lines
-    for word in words:
-        assert word in found[0], found[0]
-    return found[0]
-
+from tests.support.idp_files import edit, problems, the_problem, validate
 
 #: The demo hub's client file names a template: tests override its keys in that file.
 HUB_CALLBACK = "${HUB_PUBLIC_URL}/hub/oauth_callback"
