@@ -31,19 +31,36 @@ print(json.dumps(out))
 #: In the image: the client, what it shares, the server extension, the settings, the firewall.
 PRESENT = ["hubtokens", "tokencontract", "userserver", "stackconf", "users_firewall.server"]
 #: Never in the image.
-ABSENT = ["hubbroker", "hubaccounts", "apiregistry", "idpctl", "fruit_api", "docker_api_filter",
-          "native_runtime", "compose_runtime", "swarm_runtime", "hubspawners"]
+ABSENT = [
+    "hubbroker",
+    "hubaccounts",
+    "apiregistry",
+    "idpctl",
+    "fruit_api",
+    "docker_api_filter",
+    "native_runtime",
+    "compose_runtime",
+    "swarm_runtime",
+    "hubspawners",
+]
 
 
 def test_the_user_image_holds_the_client_and_not_the_broker(compose_stack) -> None:
     image = settings.get("SINGLEUSER_IMAGE")
     result = docker(
-        "run", "--rm", "--network", "none", "--entrypoint", "python", image,
-        "-c", PROBE, *PRESENT, *ABSENT,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        PROBE,
+        *PRESENT,
+        *ABSENT,
     )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert {name: found[name] for name in PRESENT} == dict.fromkeys(PRESENT, "imported")
-    assert {name: found[name] for name in ABSENT} == {
-        name: f"missing: {name}" for name in ABSENT
-    }
+    assert {name: found[name] for name in ABSENT} == {name: f"missing: {name}" for name in ABSENT}

@@ -44,7 +44,10 @@ HTTP = "httpx,requests,httpcore"
 def import_without(package: str, blocked: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", BLOCKER, blocked, package],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
