@@ -100,7 +100,7 @@ lint: venv  ## ruff, and the import contracts between our packages (import-linte
 # One pytest run per stack; markers choose the suites (tests/conftest.py says why they run
 # apart). The unit suite needs no stack and runs first, so that a broken unit fails in seconds
 # instead of after the stack has started.
-PYTEST := $(BIN)/pytest tests -q --screenshot=only-on-failure --output=test-results
+PYTEST := $(BIN)/pytest tests -q --durations=15 --screenshot=only-on-failure --output=test-results
 
 test-unit: venv  ## unit tests only (no stack needed)
 	$(BIN)/pytest tests -q -m unit $(PYTEST_ARGS)

@@ -16,6 +16,8 @@ cd "$repo"
 venv=${VENV:-$repo/.venv}
 export PATH=$venv/bin:/usr/bin:$PATH COMPOSE_BAKE=false DOCKER_BUILDKIT=1
 export ANSIBLE_CONFIG=$repo/playbooks/ansible.cfg ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+# Each task's time, and the slowest tasks after each run: where a deployment spends its minutes.
+export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 project=${DEPLOY_PROJECT:-jhk-deploy-test}
 https_port=${DEPLOY_HTTPS_PORT:-8443}
 http_port=${DEPLOY_HTTP_PORT:-8080}
