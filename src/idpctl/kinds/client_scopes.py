@@ -12,7 +12,7 @@ from idpctl import fields, files
 from idpctl.admin import segment
 from idpctl.diff import role_names, set_changes
 from idpctl.kinds.base import ObjectKind, Source
-from idpctl.kinds.roles import UNDEFINED_ROLE, builtin_roles
+from idpctl.kinds.roles import undefined_roles
 
 if TYPE_CHECKING:
     from idpctl.admin import KeycloakAdmin
@@ -63,19 +63,7 @@ class ClientScopes(ObjectKind):
         read_client_scopes(desired, source.realm_dir, source.variables, problems)
 
     def check(self, desired: Desired) -> list[Problem]:
-        problems: list[Problem] = []
-        roles = builtin_roles(desired.realm) | set(desired.roles)
-        for name, scope in desired.client_scopes.items():
-            for role in scope["_roles"]:
-                if role not in roles:
-                    problems.append(
-                        Problem(
-                            scope["_file"],
-                            f"client scope {name}",
-                            f"realm role {role!r} {UNDEFINED_ROLE}",
-                        )
-                    )
-        return problems
+        return undefined_roles(desired, desired.client_scopes, "client scope")
 
     def fetch(self, admin: KeycloakAdmin, realm: str, desired: Desired, live: Live) -> None:
         for scope in admin.get(f"/{realm}/client-scopes"):

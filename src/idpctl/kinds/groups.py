@@ -10,7 +10,7 @@ from idpctl import fields, files
 from idpctl.admin import segment
 from idpctl.diff import role_names, set_changes
 from idpctl.kinds.base import ObjectKind, Source
-from idpctl.kinds.roles import UNDEFINED_ROLE, builtin_roles
+from idpctl.kinds.roles import undefined_roles
 
 if TYPE_CHECKING:
     from idpctl.admin import KeycloakAdmin
@@ -34,19 +34,7 @@ class Groups(ObjectKind):
             files.add_object(desired.groups, "name", group, str(file), "group", problems)
 
     def check(self, desired: Desired) -> list[Problem]:
-        problems: list[Problem] = []
-        roles = builtin_roles(desired.realm) | set(desired.roles)
-        for name, group in desired.groups.items():
-            for role in group["_roles"]:
-                if role not in roles:
-                    problems.append(
-                        Problem(
-                            group["_file"],
-                            f"group {name}",
-                            f"realm role {role!r} {UNDEFINED_ROLE}",
-                        )
-                    )
-        return problems
+        return undefined_roles(desired, desired.groups, "group")
 
     def fetch(self, admin: KeycloakAdmin, realm: str, desired: Desired, live: Live) -> None:
         for group in admin.get(f"/{realm}/groups", briefRepresentation="false"):

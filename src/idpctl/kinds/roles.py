@@ -4,7 +4,7 @@ role comes from the API registry, idpctl.kinds.apis)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apiregistry import Problem
 from idpctl import fields, files
@@ -25,6 +25,18 @@ UNDEFINED_ROLE = "is not defined (in roles/, or as an API scope's role in apis.y
 def builtin_roles(realm: str) -> set[str]:
     """Realm roles Keycloak creates in every realm; files may reference them."""
     return {"offline_access", "uma_authorization", f"default-roles-{realm}"}
+
+
+def undefined_roles(desired: Desired, objects: dict[str, Any], label: str) -> list[Problem]:
+    """A problem for each realm role an object of ``objects`` (client scopes, groups: their
+    ``_roles``) names that neither Keycloak nor the files define."""
+    roles = builtin_roles(desired.realm) | set(desired.roles)
+    return [
+        Problem(obj["_file"], f"{label} {name}", f"realm role {role!r} {UNDEFINED_ROLE}")
+        for name, obj in objects.items()
+        for role in obj["_roles"]
+        if role not in roles
+    ]
 
 
 def read_roles(
