@@ -5,7 +5,10 @@
   our code, with bounded budgets; every crash found stays as a regression example.
 - integration (tests/integration): the native stack (`make up RUNTIME=native`); the idp
   tests and the research hub reach Keycloak's admin API and start processes on this machine.
-- e2e (tests/e2e): a running stack of either runtime, and Debian's Chromium.
+- e2e (tests/e2e): a running stack of either runtime, and Debian's Chromium. Those marked
+  runtime_neutral test what every runtime serves from the same code (Keycloak's and the
+  hub's pages, the broker, the fruit API): CI runs them once, on the compose stack, and the
+  native run only the others (STACK_TESTS in the Makefile).
 - compose (tests/compose): the compose stack; containers, networks, volumes.
 - deploy (tests/deploy): a deployment made by the Ansible playbooks (playbooks/tests/run.sh).
 - security (tests/security): attacks against the compose stack; each passes only when the

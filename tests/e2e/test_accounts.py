@@ -36,6 +36,9 @@ from tests.support.jupyterlab import (
 from tests.support.stack import Stack
 from tests.support.totp import one_time_code
 
+# Keycloak's and the hub's pages, the broker and the fruit API: the same in every runtime.
+pytestmark = pytest.mark.runtime_neutral
+
 PENDING = conf.get("HUB_PENDING_GROUP")
 ALLOWED = conf.get_list("HUB_ALLOWED_GROUPS")[0]
 ADMINS = conf.get_list("HUB_ADMIN_GROUPS")[0]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.jupyterlab import login, results, run_as
 from tests.support.stack import Stack
+
+# Keycloak's and the hub's pages, the broker and the fruit API: the same in every runtime.
+pytestmark = pytest.mark.runtime_neutral
 
 
 def test_curator_adds_and_deletes_an_exotic_fruit(page: Page, stack: Stack) -> None:

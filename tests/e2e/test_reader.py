@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from stackconf import settings as conf
@@ -48,6 +49,7 @@ def shown(secret: dict[str, object], outputs: list[str]) -> bool:
     )
 
 
+@pytest.mark.runtime_neutral  # the broker's and the client's code, in any runtime
 def test_token_views_never_show_the_secret(page: Page, stack: Stack) -> None:
     """repr(), str(), format() and the notebook's rich display of a minted token show its
     audience and scope but neither the token nor its payload or signature."""
@@ -91,6 +93,7 @@ def test_token_views_never_show_the_secret(page: Page, stack: Stack) -> None:
     assert not [o for o in outputs if JWT.search(o)]
 
 
+@pytest.mark.runtime_neutral  # the broker's and the client's code, in any runtime
 def test_broker_contract_from_a_notebook(page: Page, stack: Stack) -> None:
     outputs = run_as(
         page,

@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 
+import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.support.jupyterlab import (
@@ -147,6 +148,7 @@ def test_a_token_printed_in_a_cell_is_not_saved(page: Page, stack: Stack) -> Non
         server_api(page, "DELETE", f"{base}/api/contents/{name}")
 
 
+@pytest.mark.runtime_neutral  # Notebook 7's pages; the panel's install is test_the_tokens_panel's
 def test_notebook_7_runs_the_demo_and_offers_the_panel(page: Page, stack: Stack) -> None:
     login(page, stack, USER)
     wait_for_lab(page, USER)
