@@ -94,7 +94,7 @@ idp-apply: venv  ## apply idp/ to the running Keycloak (idempotent)
 	else $(BIN)/idpctl apply --idp-dir $(IDP_DIR); fi
 
 lint: venv  ## ruff, and the import contracts between our packages (import-linter)
-	$(BIN)/ruff check src tests hub
+	$(BIN)/ruff check src tests hub images
 	$(BIN)/lint-imports importlinter.ini
 
 # One pytest run per stack; markers choose the suites (tests/conftest.py says why they run
