@@ -14,6 +14,7 @@ import datetime
 import ipaddress
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,16 +173,17 @@ class Registry:
         return True
 
     def push(self, images: list[str]) -> list[str]:
-        """Tag each local image as the registry's copy and push it; the copies' names."""
-        pushed = []
-        for image in images:
-            if image_id(image) is None:
-                raise DockerError(f"image {image} is not on this host: build it first")
-            copy = f"{self.address}/{image}"
+        """Tag each local image as the registry's copy and push them all at once (the engine
+        compresses one image while it uploads another); the copies' names."""
+        missing = [image for image in images if image_id(image) is None]
+        if missing:
+            raise DockerError(f"images not on this host: {', '.join(missing)}: build them first")
+        copies = [f"{self.address}/{image}" for image in images]
+        for image, copy in zip(images, copies, strict=True):
             run([docker(), "tag", image, copy])
-            run([docker(), "push", "--quiet", copy])
-            pushed.append(copy)
-        return pushed
+        with ThreadPoolExecutor(max_workers=max(1, len(copies))) as pool:
+            list(pool.map(lambda copy: run([docker(), "push", "--quiet", copy]), copies))
+        return copies
 
     @classmethod
     def recorded(cls, folder: Path) -> Registry:

@@ -170,3 +170,26 @@ def test_remove_without_a_recorded_address_touches_no_trust(tmp_path: Path, runs
     Registry.recorded(tmp_path / "never-made").remove(certs_d)
     assert len(runs.calls) == 2
     assert (certs_d / "10.0.0.9:5000" / "ca.crt").read_text() == "x"
+
+
+def test_push_tags_and_pushes_every_image_and_names_the_copies(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(registry, "image_id", lambda image: "sha256:1")
+    monkeypatch.setattr(registry, "run", lambda argv: calls.append(argv[1:]))
+    copies = reg.push(["hub:dev", "postgres:15"])
+    assert copies == [f"{ADDRESS}/hub:dev", f"{ADDRESS}/postgres:15"]
+    assert calls[:2] == [["tag", "hub:dev", copies[0]], ["tag", "postgres:15", copies[1]]]
+    assert sorted(calls[2:]) == [["push", "--quiet", copy] for copy in copies]
+
+
+def test_push_names_every_missing_image_and_pushes_nothing(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(registry, "image_id", lambda image: None if "dev" in image else "x")
+    monkeypatch.setattr(registry, "run", lambda argv: calls.append(argv))
+    with pytest.raises(registry.DockerError, match="hub:dev, singleuser:dev: build them first"):
+        reg.push(["hub:dev", "postgres:15", "singleuser:dev"])
+    assert calls == []
