@@ -4,7 +4,9 @@
 #   pip-install.sh dependencies SRC EXTRAS   the requirements of SRC/pyproject.toml and EXTRAS
 #                                            (dependencies.py, bound next to this script)
 #   pip-install.sh project SRC EXTRAS        SRC itself, without dependencies; then `pip check`
-#                                            proves the first layer brought every one
+#                                            proves the first layer brought every one, and the
+#                                            commands of packages the image lacks are removed
+#                                            (drop-absent-scripts.py, bound next to this script)
 # An extra CA bundle (a TLS-intercepting proxy), given as the build secret "ca", is trusted
 # besides the system CAs and never stored in a layer. Then the packages that slow every start
 # are removed (drop-slow-imports.sh, bound next to this script).
@@ -22,7 +24,8 @@ case "$what" in
     rm /tmp/requirements.txt ;;
   project)
     pip install --no-cache-dir --no-deps "$src[$extras]"
-    pip check ;;
+    pip check
+    python "$here/drop-absent-scripts.py" "$src/pyproject.toml" ;;
   *) echo "usage: pip-install.sh dependencies|project SRC EXTRAS" >&2; exit 2 ;;
 esac
 rm -rf "$src" /tmp/ca.pem

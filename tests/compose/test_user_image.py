@@ -8,6 +8,8 @@ client works there (the positive control: the same probe, for a package that mus
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +53,25 @@ def test_the_user_image_holds_the_client_and_not_the_broker(reader_container: st
     found = json.loads(result.stdout)
     assert {name: found[name] for name in PRESENT} == dict.fromkeys(PRESENT, "imported")
     assert {name: found[name] for name in ABSENT} == {name: f"missing: {name}" for name in ABSENT}
+
+
+def test_only_the_commands_of_its_packages_are_on_the_path(reader_container: str) -> None:
+    """pyproject.toml declares every program's command; the image keeps those whose package
+    it holds (images/drop-absent-scripts.py): `idpctl` in a terminal is "not found", not a
+    traceback. The client's command is there (the positive control)."""
+    scripts = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    package = {name: target.split(".")[0] for name, target in scripts["project"]["scripts"].items()}
+    present = sorted(
+        name for name, pkg in package.items() if pkg in {p.split(".")[0] for p in PRESENT}
+    )
+    absent = sorted(name for name, pkg in package.items() if pkg in ABSENT)
+    assert (
+        "hubtokens" in present and "idpctl" in absent and len(present) + len(absent) == len(package)
+    )
+    lookup = (
+        'for c in "$@"; do command -v "$c" >/dev/null && echo "$c found" || echo "$c none"; done'
+    )
+    result = docker("exec", reader_container, "sh", "-c", lookup, "sh", *present, *absent)
+    assert result.returncode == 0, result.stderr
+    found = dict(line.split() for line in result.stdout.splitlines())
+    assert found == {**dict.fromkeys(present, "found"), **dict.fromkeys(absent, "none")}
