@@ -8,6 +8,7 @@ rule, and every other key is refused.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from docker_api_filter.common import CA_TARGET, ServerRules, Table, cap_drop
@@ -19,6 +20,7 @@ from docker_api_filter.refusals import (
     must_be_empty,
     one_of,
     positive_int,
+    short,
     string_list,
 )
 from docker_api_filter.settings import FilterSettings
@@ -29,15 +31,23 @@ NO_NEW_PRIVILEGES = frozenset(
 )
 
 
+#: A user or group in ``User``: a uid or gid in plain digits (no sign, no leading zero: Docker
+#: reads "+0", "-0" and "00" as 0) or a name; root's name is refused below.
+USER_PART = re.compile(r"[1-9][0-9]{0,9}|[a-z_][a-z0-9_-]{0,31}")
+
+
 def rule_user(field: str, value: Any) -> None:
-    if value is None:
+    """Absent or empty (the image's user), else ``user`` or ``user:group`` in exact form."""
+    if value is None or value == "":
         return
     if not isinstance(value, str):
         raise Refused(f"{field} must be a string")
-    for part in value.split(":")[:2]:
-        part = part.strip()
-        if part.lower() == "root" or (part.isdigit() and int(part) == 0):
-            raise Refused(f"{field} {value!r}: root (uid or gid 0) is not allowed")
+    parts = value.split(":")
+    if len(parts) > 2 or "root" in parts or not all(USER_PART.fullmatch(p) for p in parts):
+        raise Refused(
+            f"{field} {short(value)}: give a user (and group) other than root, as a name or "
+            "as digits without sign or leading zero (uid or gid 0 is not allowed)"
+        )
 
 
 def rule_security_opt(field: str, value: Any) -> None:

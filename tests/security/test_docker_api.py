@@ -132,6 +132,10 @@ ATTACKS = {
     "another image": ({"Image": "jupyterhub-keycloak/hub:dev"}, "Image"),
     "no stack label": ({"Labels": None}, "Labels"),
     "root user": ({"User": "0"}, "User"),
+    # Docker parses a user or group given as digits with strconv.Atoi: "+0" is uid 0 (review
+    # round three, finding 9); the filter accepts digits only in their plain form.
+    "root user, signed": ({"User": "+0"}, "User"),
+    "root group, signed": ({"User": "1000:+0"}, "User"),
 }
 
 
