@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
-	sh images/drop-slow-imports.sh $(BIN)/pip
+	sh images/pip/drop-slow-imports.sh $(BIN)/pip
 	# An editable install has no data files: JupyterLab finds the prebuilt Tokens panel here.
 	mkdir -p $(VENV)/share/jupyter/labextensions
 	ln -sfn $(CURDIR)/src/userserver/labextension $(VENV)/share/jupyter/labextensions/hubtokens-panel

@@ -57,7 +57,7 @@ def test_the_user_image_holds_the_client_and_not_the_broker(reader_container: st
 
 def test_only_the_commands_of_its_packages_are_on_the_path(reader_container: str) -> None:
     """pyproject.toml declares every program's command; the image keeps those whose package
-    it holds (images/drop-absent-scripts.py): `idpctl` in a terminal is "not found", not a
+    it holds (images/pip/drop-absent-scripts.py): `idpctl` in a terminal is "not found", not a
     traceback. The client's command is there (the positive control)."""
     scripts = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     package = {name: target.split(".")[0] for name, target in scripts["project"]["scripts"].items()}

@@ -1,4 +1,4 @@
-"""images/dependencies.py: what an image installs before its sources (images/pip-install.sh)."""
+"""images/pip/dependencies.py: what an image installs before its sources (images/pip/install.sh)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("dependencies", ROOT / "images" / "dependencies.py")
+_spec = importlib.util.spec_from_file_location(
+    "dependencies", ROOT / "images" / "pip" / "dependencies.py"
+)
 dependencies = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(dependencies)
 
@@ -55,5 +57,5 @@ def test_each_image_installs_its_extras_dependencies_before_its_sources(image: s
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert dependencies.requirements(project, extras.split(","))
     assert project["name"] not in "".join(dependencies.requirements(project, extras.split(",")))
-    assert dockerfile.index("pip-install.sh dependencies") < dockerfile.index("COPY src")
-    assert dockerfile.index("COPY src") < dockerfile.index("pip-install.sh project")
+    assert dockerfile.index("install.sh dependencies") < dockerfile.index("COPY src")
+    assert dockerfile.index("COPY src") < dockerfile.index("install.sh project")

@@ -1,4 +1,4 @@
-"""images/drop-absent-scripts.py: which console scripts an image drops (its package is absent)."""
+"""images/pip/drop-absent-scripts.py: the console scripts an image drops (package absent)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
-    "drop_absent_scripts", ROOT / "images" / "drop-absent-scripts.py"
+    "drop_absent_scripts", ROOT / "images" / "pip" / "drop-absent-scripts.py"
 )
 scripts = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scripts)
