@@ -219,6 +219,7 @@ def test_a_container_without_the_stack_label_is_refused(client, docker) -> None:
     response = client.post(f"{V}/containers/postgres/stop")
     assert response.status_code == 403
     assert "does not carry the stack label" in response.json()["message"]
+    assert response.headers["x-docker-api-filter"] == "refused"  # the filter said it
     assert docker.paths() == ["GET /containers/postgres/json"]  # looked at, never stopped
 
 
@@ -227,6 +228,7 @@ def test_a_missing_container_is_the_daemons_404(client, docker) -> None:
     response = client.get(f"{V}/containers/jupyter-bob/json")
     assert response.status_code == 404
     assert response.json() == {"message": "No such container: jupyter-bob"}
+    assert "x-docker-api-filter" not in response.headers  # the daemon said it
     assert docker.paths() == ["GET /containers/jupyter-bob/json"]
 
 
