@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from jupyterhub.handlers import BaseHandler
 from tornado import web
 
-from hubaccounts.keycloak import AccountsClient, AccountsError
+from hubaccounts.keycloak import Account, AccountsClient, AccountsError
 
 #: The hub scope that opens the page (granted to the hub-admin role in jupyterhub_config.py).
 SCOPE = "custom:access-requests"
@@ -36,6 +36,26 @@ DONE = {
     "block": "blocked",
     "unblock": "unblocked",
 }
+#: The errors a decision redirects with, by code: the page shows only these texts, never one
+#: from the URL (a link could otherwise put any words in an admin's page).
+ERRORS = {
+    "self": "You cannot block or reject yourself.",
+    "failed": "{action} {username} failed: Keycloak refused or did not answer (see the hub's log).",
+}
+
+
+def page_messages(arguments: dict[str, str], accounts: list[Account]) -> tuple[str, str]:
+    """The page's (done, error) texts for the query a decision redirected with: a known code,
+    an action and an account id among those listed (its name from Keycloak), else nothing."""
+    names = {account.id: account.username for account in accounts}
+    action, account = arguments.get("action", ""), arguments.get("account", "")
+    username = names.get(account, "")
+    known = action in DONE and username != ""
+    done = f"{username} {DONE[action]}" if known and arguments.get("done") == "1" else ""
+    error = ERRORS.get(arguments.get("error", ""), "")
+    if "{" in error:
+        error = error.format(action=action, username=username) if known else ""
+    return done, error
 
 
 class AccessRequestsHandler(BaseHandler):
@@ -78,14 +98,18 @@ class AccessRequestsHandler(BaseHandler):
         except AccountsError as e:
             self.log.warning("access requests: %s", e)
             error = str(e)
+        arguments = {
+            key: self.get_argument(key, "") for key in ("done", "error", "action", "account")
+        }
+        done, said = page_messages(arguments, pending + users)
         html = await self.render_template(
             "access-requests.html",
             pending=pending,
             users=users,
             pending_group=self.pending_group,
             allowed_group=self.allowed_group,
-            done=self.get_argument("done", ""),
-            error=self.get_argument("error", "") or error,
+            done=done,
+            error=said or error,
         )
         self.finish(html)
 
@@ -102,20 +126,21 @@ class AccessRequestsHandler(BaseHandler):
             # The name from Keycloak, not from the form: it decides whose servers stop.
             username = (await self.accounts.account(user_id))["username"]
             if action in ("block", "reject") and username == admin:
-                self._back(error="You cannot block or reject yourself.")
+                self._back(error="self")
                 return
             await getattr(self, f"_{action}")(user_id, username)
         except AccountsError as e:
             self.log.warning(
                 "access requests: %s by %s of %s failed: %s", action, admin, username, e
             )
-            self._back(error=f"{action} {username} failed: {e}")
+            self._back(error="failed", action=action, account=user_id)
             return
         self.log.info("access requests: %s %s %s", admin, DONE[action], username)
-        self._back(done=f"{username} {DONE[action]}")
+        self._back(done="1", action=action, account=user_id)
 
-    def _back(self, **message: str) -> None:
-        self.redirect(f"{self.hub.base_url}access-requests?{urlencode(message)}", status=303)
+    def _back(self, **codes: str) -> None:
+        """Back to the page, with what happened as codes (``page_messages`` says them)."""
+        self.redirect(f"{self.hub.base_url}access-requests?{urlencode(codes)}", status=303)
 
     async def _approve(self, user_id: str, username: str) -> None:
         await self.accounts.move(user_id, self.pending_group, self.allowed_group)

@@ -71,3 +71,20 @@ def test_admin_cannot_open_another_users_server(
     response = admin.follow(admin.request("GET", url))
     assert response.status_code == 403, (response.url, response.status_code)
     assert "fruits-demo.ipynb" not in response.text
+
+
+def test_the_access_requests_page_says_no_words_from_its_url(
+    compose_stack: Stack, admin: CookieCarrier
+) -> None:
+    """Review round three (issue 26, finding 11): the page showed its ``done`` and ``error``
+    query strings, so a link could put any words in a hub admin's page (escaped, but
+    believable: "call this number"). It now shows only its own texts, chosen by code. The
+    control: a code it knows shows its text, in the same page."""
+    url = f"{compose_stack.public_url}/hub/access-requests"
+    bait = "Your session expired: call 555-0100 to confirm your admin account"
+    page = admin.request("GET", url, params={"done": bait, "error": bait})
+    assert page.status_code == 200 and "<h1>Access requests</h1>" in page.text
+    assert "555-0100" not in page.text
+    control = admin.request("GET", url, params={"error": "self"})
+    assert control.status_code == 200
+    assert "You cannot block or reject yourself." in control.text
