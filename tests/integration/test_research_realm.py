@@ -65,10 +65,20 @@ def research_hub(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
             pytest.fail("the research hub did not answer:\n" + (state / "hub.log").read_text())
         yield HUB
     finally:
+        # JupyterHub stops its services with SIGINT, then SIGTERM after 10 s, then SIGKILL
+        # after 5 more (LocalProcessSpawner): a process started where SIGINT is ignored (a
+        # background job's children, as CI may run) takes the whole escalation; seen: 32 s
+        # under load. Wait for all of it, so the realm is not deleted under a running hub.
         hub.terminate()
-        hub.wait(timeout=30)
-        routes.unlink(missing_ok=True)
-        admin(stack).delete("/research")  # the realm is off by default
+        try:
+            hub.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+            hub.wait()
+            raise
+        finally:
+            routes.unlink(missing_ok=True)
+            admin(stack).delete("/research")  # the realm is off by default
 
 
 def test_research_user_mints_a_token_for_the_research_api(stack: Stack, research_hub: str):
