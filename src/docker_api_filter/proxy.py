@@ -68,12 +68,12 @@ def _headers(raw: list[tuple[bytes, bytes]], drop: frozenset[str]) -> list[tuple
 
 #: On every refusal of the filter (never on an answer of the daemon it passes through): who
 #: answered, for callers and for the attack tests that must tell the two apart.
-REFUSED_BY = ("X-Docker-Api-Filter", "refused")
+REFUSED_BY = {"X-Docker-Api-Filter": "refused"}
 
 
 def refusal(decision: Decision) -> JSONResponse:
     return JSONResponse(
-        {"message": decision.message}, status_code=decision.status, headers=dict([REFUSED_BY])
+        {"message": decision.message}, status_code=decision.status, headers=REFUSED_BY
     )
 
 

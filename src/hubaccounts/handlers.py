@@ -37,25 +37,27 @@ DONE = {
     "unblock": "unblocked",
 }
 #: The errors a decision redirects with, by code: the page shows only these texts, never one
-#: from the URL (a link could otherwise put any words in an admin's page).
+#: from the URL (a link could otherwise put any words in an admin's page). "failed" names the
+#: action and the account, so it is shown only for an action and account the page knows.
 ERRORS = {
     "self": "You cannot block or reject yourself.",
     "failed": "{action} {username} failed: Keycloak refused or did not answer (see the hub's log).",
 }
+NEEDS_ACCOUNT = {"failed"}
 
 
 def page_messages(arguments: dict[str, str], accounts: list[Account]) -> tuple[str, str]:
     """The page's (done, error) texts for the query a decision redirected with: a known code,
     an action and an account id among those listed (its name from Keycloak), else nothing."""
     names = {account.id: account.username for account in accounts}
-    action, account = arguments.get("action", ""), arguments.get("account", "")
-    username = names.get(account, "")
+    action = arguments.get("action", "")
+    username = names.get(arguments.get("account", ""), "")
     known = action in DONE and username != ""
+    code = arguments.get("error", "")
     done = f"{username} {DONE[action]}" if known and arguments.get("done") == "1" else ""
-    error = ERRORS.get(arguments.get("error", ""), "")
-    if "{" in error:
-        error = error.format(action=action, username=username) if known else ""
-    return done, error
+    if code not in ERRORS or (code in NEEDS_ACCOUNT and not known):
+        return done, ""
+    return done, ERRORS[code].format(action=action, username=username)
 
 
 class AccessRequestsHandler(BaseHandler):

@@ -141,6 +141,14 @@ class TokenExchangeHandler(APIHandler):
             self.set_header("Retry-After", str(error.retry_after))
         self._send_json(error.to_json(), error.status)
 
+    def _caller_or_refusal(self) -> tuple[Any, str] | None:
+        """``_caller()``, or None once its refusal was sent (for calls with no body to read)."""
+        try:
+            return self._caller()
+        except BrokerError as error:
+            self._send_error(error)
+            return None
+
     def _caller(self) -> tuple[Any, str]:
         """``(user, server name)``: the owner of the calling token, whose token is minted, and
         which of their running servers the token belongs to (cache and audit key). Only a
@@ -206,20 +214,16 @@ class TokenExchangeHandler(APIHandler):
     async def delete(self) -> None:
         """Forget the tokens cached for the calling server: its next mints reach Keycloak."""
         broker = self.authenticator.current_broker()
-        try:
-            user, server = self._caller()
-        except BrokerError as error:
-            self._send_error(error)
+        if (caller := self._caller_or_refusal()) is None:
             return
+        user, server = caller
         self._send_json({"forgotten": broker.forget(user.name, server)})
 
     async def get(self) -> None:
         broker = self.authenticator.current_broker()
-        try:
-            user, server = self._caller()
-        except BrokerError as error:
-            self._send_error(error)
+        if (caller := self._caller_or_refusal()) is None:
             return
+        user, server = caller
         state = await user.get_auth_state() or {}
         roles = realm_roles(state.get("access_token"))
         listing = broker.policy.listing(roles)

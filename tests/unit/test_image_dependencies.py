@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import tomllib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "dependencies", ROOT / "images" / "pip" / "dependencies.py"
-)
-dependencies = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dependencies)
+from tests.support.scripts import script_module
+from tests.support.stack import REPO
+
+dependencies = script_module("images/pip/dependencies.py")
 
 PROJECT = {
     "name": "demo-project",
@@ -50,11 +46,11 @@ def test_an_unknown_extra_is_named() -> None:
 def test_each_image_installs_its_extras_dependencies_before_its_sources(image: str) -> None:
     """The image's EXTRAS exist in pyproject.toml, and its dependency layer comes before the
     sources are copied (else every source change installs every dependency again)."""
-    dockerfile = (ROOT / "images" / image / "Dockerfile").read_text()
+    dockerfile = (REPO / "images" / image / "Dockerfile").read_text()
     [extras] = [
         line.split("=", 1)[1] for line in dockerfile.splitlines() if line.startswith("ARG EXTRAS=")
     ]
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert dependencies.requirements(project, extras.split(","))
     assert project["name"] not in "".join(dependencies.requirements(project, extras.split(",")))
     assert dockerfile.index("install.sh dependencies") < dockerfile.index("COPY src")

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from importlib.metadata import EntryPoint
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "drop_absent_scripts", ROOT / "images" / "pip" / "drop-absent-scripts.py"
-)
-scripts = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(scripts)
+from tests.support.scripts import script_module
+
+scripts = script_module("images/pip/drop-absent-scripts.py")
 
 
 def test_only_scripts_whose_package_is_missing_are_named() -> None:
