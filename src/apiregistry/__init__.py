@@ -7,7 +7,10 @@ object, ``ConfigError`` carries every problem found at once.
 
 from apiregistry.problems import ConfigError, Problem
 from apiregistry.registry import (
+    JOBS_CLIENT,
+    MAX_JOB_DAYS,
     ApiSpec,
+    JobsPolicy,
     ScopeSpec,
     apis_of_realm,
     is_name,
@@ -17,7 +20,10 @@ from apiregistry.registry import (
 )
 
 __all__ = [
+    "JOBS_CLIENT",
+    "MAX_JOB_DAYS",
     "ApiSpec",
+    "JobsPolicy",
     "ConfigError",
     "Problem",
     "ScopeSpec",

@@ -15,12 +15,30 @@ from apiregistry.yamlfile import read_yaml
 from tokencontract.files import FILE_NAME
 
 API_KEYS = {"realm", "requester", "description", "scopes", "token_files"}
-SCOPE_KEYS = {"description", "role", "groups"}
+SCOPE_KEYS = {"description", "role", "groups", "jobs"}
+JOBS_KEYS = {"allowed", "max_days"}
+#: The longest a job grant may last, whatever a scope allows (Keycloak's default Offline
+#: Session Idle is 30 days; a grant that outlived it would end without warning).
+MAX_JOB_DAYS = 30
 #: The client that asks for an API's tokens by token exchange, unless the API names others
 #: (``requester:``, a client or a list): the hub's token broker's client
 #: (idp/templates/clients/jupyterhub-exchange.yml).
 DEFAULT_REQUESTER = "jupyterhub-exchange"
+#: The client that holds job grants (Keycloak offline sessions, one per grant) and mints the
+#: tokens of unattended work by refresh, narrowed to one API's scopes: it asks for the scopes
+#: whose ``jobs:`` policy allows them, and nothing else
+#: (idp/templates/clients/jupyterhub-jobs.yml; docs/jobs.md).
+JOBS_CLIENT = "jupyterhub-jobs"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]*$")
+
+
+@dataclass(frozen=True)
+class JobsPolicy:
+    """Whether a scope may be granted to unattended work (a job grant), and for how many
+    days at most. The default: not allowed."""
+
+    allowed: bool = False
+    max_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,7 @@ class ScopeSpec:
     description: str
     role: str
     groups: tuple[str, ...]
+    jobs: JobsPolicy = JobsPolicy()
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,11 @@ class ApiSpec:
     scopes: dict[str, ScopeSpec]
     #: Token files every user's server keeps fresh: file name -> the scopes of its token.
     token_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def job_scopes(self) -> dict[str, ScopeSpec]:
+        """The scopes a job grant may hold (their ``jobs:`` policy allows it)."""
+        return {name: scope for name, scope in self.scopes.items() if scope.jobs.allowed}
 
 
 def _text(value: Any) -> bool:
@@ -167,6 +191,39 @@ def _check_role(rule: dict[Any, Any], file: str, swhere: str, problems: list[Pro
         )
 
 
+def _jobs(raw: Any, file: str, swhere: str, problems: list[Problem]) -> JobsPolicy:
+    """A scope's ``jobs:`` policy: ``{allowed: true, max_days: N}`` (1 <= N <= MAX_JOB_DAYS)
+    or ``{allowed: false}``; absent, not allowed."""
+    if raw is None:
+        return JobsPolicy()
+    fix = f"write jobs: {{allowed: true, max_days: 1..{MAX_JOB_DAYS}}} or jobs: {{allowed: false}}"
+    if not isinstance(raw, dict):
+        problems.append(Problem(file, f"{swhere}, jobs", f"expected a mapping: {fix}"))
+        return JobsPolicy()
+    where = f"{swhere}, jobs"
+    for key in _unknown(raw, JOBS_KEYS):
+        problems.append(Problem(file, where, f"unknown key {key} (known: {sorted(JOBS_KEYS)})"))
+    allowed, days = raw.get("allowed"), raw.get("max_days")
+    if not isinstance(allowed, bool):
+        problems.append(Problem(file, where, f"allowed must be true or false, got {allowed!r}"))
+        return JobsPolicy()
+    if not allowed:
+        if days is not None:
+            problems.append(Problem(file, where, "max_days applies only when allowed is true"))
+        return JobsPolicy()
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_JOB_DAYS:
+        problems.append(
+            Problem(
+                file,
+                where,
+                f"max_days must be a whole number of days from 1 to {MAX_JOB_DAYS} "
+                f"(how long a job grant may last), got {days!r}",
+            )
+        )
+        return JobsPolicy()
+    return JobsPolicy(allowed=True, max_days=days)
+
+
 def _scope(
     scope: Any, rule: Any, file: str, where: str, problems: list[Problem]
 ) -> ScopeSpec | None:
@@ -192,6 +249,7 @@ def _scope(
         str(rule.get("description") or ""),
         str(rule.get("role") or ""),
         tuple(str(g) for g in groups),
+        _jobs(rule.get("jobs"), file, swhere, problems),
     )
 
 

@@ -36,8 +36,9 @@ class Settings:
     leeway_seconds: clock skew allowed.
     authorized_parties: an allowlist (comma-separated) of the clients whose tokens are
         accepted (the ``azp`` claim: the clients that request its tokens, its ``requester`` in
-        idp/apis.yml): the hub broker's token-exchange client and the hubtokens command
-        outside a hub; set but empty: any client.
+        idp/apis.yml, and the job-grants client when a scope's ``jobs:`` policy allows job
+        grants): the hub broker's token-exchange client, the hubtokens command outside a hub
+        and the hub's job grants (docs/jobs.md); set but empty: any client.
     """
 
     issuer: str = "http://auth.localhost:8000/auth/realms/demo"
@@ -49,8 +50,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8090
     leeway_seconds: int = 5
-    #: The clients that request this API's tokens (its requester in idp/apis.yml).
-    authorized_parties: tuple[str, ...] = ("jupyterhub-exchange", "hubtokens-laptop")
+    #: The clients that request this API's tokens (its requester in idp/apis.yml, and the
+    #: job-grants client, apiregistry.JOBS_CLIENT, since some of its scopes allow jobs).
+    authorized_parties: tuple[str, ...] = (
+        "jupyterhub-exchange",
+        "hubtokens-laptop",
+        "jupyterhub-jobs",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issuer", self.issuer.rstrip("/"))

@@ -56,7 +56,8 @@ class Policy:
 
     def listing(self, granted_roles: Iterable[str]) -> dict[str, Any]:
         """What ``GET /hub/api/token-exchange`` returns: audiences, scopes, whether the user
-        holds the role each scope needs (None when the scope names no role), and the token
+        holds the role each scope needs (None when the scope names no role), whether a job
+        grant may hold the scope and for how many days at most (docs/jobs.md), and the token
         files the admin has every server keep."""
         roles = set(granted_roles)
         return {
@@ -69,6 +70,10 @@ class Policy:
                             "role": scope.role,
                             "groups": list(scope.groups),  # the groups that have the role
                             "granted": (scope.role in roles) if scope.role else None,
+                            "jobs": {
+                                "allowed": scope.jobs.allowed,
+                                "max_days": scope.jobs.max_days if scope.jobs.allowed else None,
+                            },
                         }
                         for scope in api.scopes.values()
                     },

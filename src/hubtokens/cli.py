@@ -111,18 +111,21 @@ def get(audience: str, scope: tuple[str, ...]) -> None:
 @main.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="The broker's answer as JSON.")
 def list_(as_json: bool) -> None:
-    """The APIs and scopes you may ask for, and whether you hold each scope's role now."""
+    """The APIs and scopes you may ask for, whether you hold each scope's role now, and for
+    how many days at most a job grant may hold it (JOBS; - : never)."""
     listing = _client().available()
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
-    rows = [("AUDIENCE", "SCOPE", "GRANTED", "ROLE", "GROUPS", "DESCRIPTION")]
+    rows = [("AUDIENCE", "SCOPE", "GRANTED", "ROLE", "GROUPS", "JOBS", "DESCRIPTION")]
     for audience, api in sorted(listing.get("audiences", {}).items()):
         for name, scope in sorted(api.get("scopes", {}).items()):
             granted = {True: "yes", False: "no", None: "-"}.get(scope.get("granted"), "?")
             groups = ",".join(scope.get("groups") or []) or "-"
             role, description = scope.get("role") or "-", scope.get("description", "")
-            rows.append((audience, name, granted, role, groups, description))
+            jobs = scope.get("jobs") or {}
+            days = f"{jobs['max_days']}d" if jobs.get("allowed") else "-"
+            rows.append((audience, name, granted, role, groups, days, description))
     click.echo(_table(rows))
     if any(row[2] == "no" for row in rows[1:]):
         click.echo(

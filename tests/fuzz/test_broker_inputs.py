@@ -467,6 +467,7 @@ APIS_LISTING = {
                     "role": scope.role,
                     "groups": list(scope.groups),
                     "granted": False if scope.role else None,
+                    "jobs": {"allowed": False, "max_days": None},
                 }
                 for scope in api.scopes.values()
             },

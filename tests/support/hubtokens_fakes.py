@@ -18,7 +18,12 @@ LISTING = {  # the shape of the broker's GET answer
         "fruit-api": {
             "description": "The fruit API",
             "scopes": {
-                "fruits:read": {"description": "read", "role": "fruit-reader", "granted": True}
+                "fruits:read": {
+                    "description": "read",
+                    "role": "fruit-reader",
+                    "granted": True,
+                    "jobs": {"allowed": True, "max_days": 7},
+                }
             },
         }
     }

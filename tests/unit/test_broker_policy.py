@@ -2,7 +2,7 @@
 
 import pytest
 
-from apiregistry import ApiSpec, ScopeSpec
+from apiregistry import ApiSpec, JobsPolicy, ScopeSpec
 from hubbroker.errors import BrokerError
 from hubbroker.policy import Policy
 
@@ -80,6 +80,7 @@ def test_listing_marks_granted_by_role(policy):
         "role": "fruit-reader",
         "groups": ["fruit-readers"],
         "granted": True,
+        "jobs": {"allowed": False, "max_days": None},
     }
     assert scopes["fruits:write"]["granted"] is False
     assert scopes["fruits:write"]["role"] == "curator"
@@ -87,6 +88,13 @@ def test_listing_marks_granted_by_role(policy):
     assert scopes["fruits:public"]["role"] == ""
     assert listing["audiences"]["veg-api"]["scopes"]["veg:read"]["granted"] is False
     assert set(listing["audiences"]) == {"fruit-api", "veg-api"}
+
+
+def test_listing_says_which_scopes_a_job_grant_may_hold_and_for_how_long():
+    read = ScopeSpec("fruits:read", "", "fruit-reader", (), JobsPolicy(allowed=True, max_days=7))
+    spec = ApiSpec("fruit-api", "demo", ("jupyterhub-exchange",), "", {"fruits:read": read})
+    scopes = Policy({"fruit-api": spec}).listing([])["audiences"]["fruit-api"]["scopes"]
+    assert scopes["fruits:read"]["jobs"] == {"allowed": True, "max_days": 7}
 
 
 def test_listing_without_roles_grants_nothing(policy):
@@ -120,4 +128,8 @@ def test_listing_keeps_the_public_contract_for_the_repository_registry():
                 "role": apis[name].scopes[scope].role,
                 "groups": list(apis[name].scopes[scope].groups),
                 "granted": False,
+                "jobs": {
+                    "allowed": apis[name].scopes[scope].jobs.allowed,
+                    "max_days": apis[name].scopes[scope].jobs.max_days or None,
+                },
             }

@@ -16,8 +16,19 @@ def test_defaults() -> None:
     assert s.root_path == "/fruit-api"
     assert s.algorithms == ("RS256",)
     assert (s.host, s.port, s.leeway_seconds) == ("127.0.0.1", 8090, 5)
-    assert s.authorized_parties == ("jupyterhub-exchange", "hubtokens-laptop")
+    assert s.authorized_parties == ("jupyterhub-exchange", "hubtokens-laptop", "jupyterhub-jobs")
     assert Settings().authorized_parties == s.authorized_parties
+
+
+def test_the_default_parties_are_the_clients_idp_apis_yml_gives_the_fruit_api_scopes() -> None:
+    """The clients that request fruit-api tokens: its requesters, and the job-grants client
+    because some of its scopes allow jobs (idp/apis.yml owns both facts)."""
+    from apiregistry import JOBS_CLIENT, load_registry
+    from stackconf.settings import REPO
+
+    api = load_registry(REPO / "idp" / "apis.yml")["fruit-api"]
+    expected = api.requesters + ((JOBS_CLIENT,) if api.job_scopes else ())
+    assert Settings().authorized_parties == expected
 
 
 def test_env_overrides() -> None:

@@ -59,8 +59,10 @@ def test_list_is_a_table_and_json_on_request(broker):
     table = run("list")
     assert table.exit_code == 0
     header, row = table.stdout.splitlines()
-    assert header.split() == ["AUDIENCE", "SCOPE", "GRANTED", "ROLE", "GROUPS", "DESCRIPTION"]
-    assert row.split() == ["fruit-api", "fruits:read", "yes", "fruit-reader", "-", "read"]
+    assert header.split() == [
+        "AUDIENCE", "SCOPE", "GRANTED", "ROLE", "GROUPS", "JOBS", "DESCRIPTION"
+    ]  # fmt: skip
+    assert row.split() == ["fruit-api", "fruits:read", "yes", "fruit-reader", "-", "7d", "read"]
     as_json = run("list", "--json")
     assert json.loads(as_json.stdout) == LISTING
 
@@ -73,7 +75,7 @@ def test_list_says_how_to_get_a_scope_not_granted(broker, monkeypatch):
         {"description": "w", "role": "fruit-writer", "groups": ["a", "b"], "granted": False},
     )
     result = run("list")
-    assert "fruits:write  no       fruit-writer  a,b" in result.stdout
+    assert "fruits:write  no       fruit-writer  a,b     -     w" in result.stdout
     assert "ask an admin" in result.stderr
 
 

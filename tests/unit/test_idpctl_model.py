@@ -105,6 +105,28 @@ def test_requester_gets_exactly_the_fruit_scopes_as_optional(demo: Desired) -> N
     assert exchange["attributes"]["client.use.lightweight.access.token.enabled"] == "true"
 
 
+def test_the_jobs_client_gets_only_the_scopes_whose_policy_allows_jobs(demo: Desired) -> None:
+    """fruits:exotic has no jobs: policy, so no job grant can hold it: Keycloak itself refuses
+    it to the job-grants client. Its offline bound is the longest max_days (fruits:read, 7)."""
+    jobs = demo.clients["jupyterhub-jobs"]
+    assert sorted(jobs["_optionalScopes"]) == ["fruits:read", "fruits:write", "offline_access"]
+    assert jobs["_defaultScopes"] == ["basic"]
+    assert jobs["consentRequired"] is True
+    assert jobs["fullScopeAllowed"] is False
+    assert jobs["directAccessGrantsEnabled"] is False
+    assert "standard.token.exchange.enabled" not in jobs["attributes"]
+    assert jobs["attributes"]["client.offline.session.max.lifespan"] == str(7 * 86400)
+    assert jobs["redirectUris"] == ["http://localhost:8000/hub/grants/callback"]
+
+
+def test_api_scopes_are_shown_on_the_consent_screen_with_their_description(
+    demo: Desired,
+) -> None:
+    read = demo.client_scopes["fruits:read"]["attributes"]
+    assert read["display.on.consent.screen"] == "true"
+    assert read["consent.screen.text"] == "Read the usual fruit list"
+
+
 def test_the_login_client_does_not_exchange(demo: Desired) -> None:
     hub = demo.clients["jupyterhub"]
     assert hub["_optionalScopes"] == []
@@ -159,6 +181,12 @@ def test_apis_of_realm_are_the_brokers_allowlist() -> None:
     assert set(scopes) == FRUIT_SCOPES
     assert scopes["fruits:read"].description == "Read the usual fruit list"
     assert {name: s.role for name, s in scopes.items()} == GATES
+    assert {name: (s.jobs.allowed, s.jobs.max_days) for name, s in scopes.items()} == {
+        "fruits:read": (True, 7),
+        "fruits:write": (True, 1),
+        "fruits:exotic": (False, 0),
+    }
+    assert set(demo["fruit-api"].job_scopes) == {"fruits:read", "fruits:write"}
     assert apis_of_realm(apis, "other") == {}
     assert apis_of_realm({}, "demo") == {}
 

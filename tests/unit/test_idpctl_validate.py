@@ -93,6 +93,57 @@ def test_a_wrong_token_file(idp: Path, files: Any, where: str, says: str) -> Non
     the_problem(idp, "apis.yml", f"api fruit-api{where}", says)
 
 
+@pytest.mark.parametrize(
+    ("jobs", "says"),
+    [
+        ({"allowed": True}, "max_days must be a whole number of days from 1 to 30"),
+        ({"allowed": True, "max_days": 0}, "from 1 to 30 (how long a job grant may last), got 0"),
+        ({"allowed": True, "max_days": 31}, "got 31"),
+        ({"allowed": True, "max_days": 2.5}, "got 2.5"),
+        ({"allowed": True, "max_days": True}, "got True"),
+        ({"allowed": "yes", "max_days": 7}, "allowed must be true or false, got 'yes'"),
+        ({"allowed": False, "max_days": 7}, "max_days applies only when allowed is true"),
+        ({"allowed": True, "max_days": 7, "cron": "* * * * *"}, "unknown key 'cron'"),
+        (True, "expected a mapping: write jobs: {allowed: true, max_days: 1..30}"),
+    ],
+)
+def test_a_wrong_jobs_policy(idp: Path, jobs: Any, says: str) -> None:
+    edit(
+        idp / "apis.yml",
+        lambda d: d["apis"]["fruit-api"]["scopes"]["fruits:exotic"].update(jobs=jobs),
+    )
+    the_problem(idp, "apis.yml", "api fruit-api, scope fruits:exotic, jobs", says)
+
+
+def test_a_jobs_policy_needs_the_job_grants_client(idp: Path) -> None:
+    (idp / "realms/demo/clients/jupyterhub-jobs.yml").unlink()
+    code, lines = validate(idp)
+    assert code == 1
+    (line,) = problems(lines)
+    assert "apis.yml: api fruit-api, scope fruits:read: its jobs: policy allows" in line
+    assert "needs client jupyterhub-jobs" in line
+    assert "template: jupyterhub-jobs" in line
+
+
+def test_without_a_jobs_policy_no_job_grants_client_is_needed(idp: Path) -> None:
+    (idp / "realms/demo/clients/jupyterhub-jobs.yml").unlink()
+
+    def no_jobs(d: Any) -> None:
+        for scope in d["apis"]["fruit-api"]["scopes"].values():
+            scope.pop("jobs", None)
+
+    edit(idp / "apis.yml", no_jobs)
+    assert validate(idp)[0] == 0
+
+
+def test_the_job_grants_client_may_not_be_a_requester(idp: Path) -> None:
+    edit(
+        idp / "apis.yml",
+        lambda d: d["apis"]["fruit-api"]["requester"].append("jupyterhub-jobs"),
+    )
+    the_problem(idp, "apis.yml", "api fruit-api", "jupyterhub-jobs may not be a requester")
+
+
 def test_a_token_file_kept_by_two_apis_of_a_realm(idp: Path) -> None:
     def twice(d: Any) -> None:
         d["apis"]["veg-api"] = {

@@ -1,14 +1,16 @@
 """Protected APIs: what each API of the registry (idp/apis.yml, apiregistry) derives in its
 realm: its own client, per scope a client scope, a gate role and that role for the scope's
-groups, and the scopes as optional scopes of the requester clients. Applied as those
-objects (clients, client scopes, roles, groups): the kind itself has nothing in Keycloak."""
+groups, and the scopes as optional scopes of the requester clients; the scopes whose ``jobs:``
+policy allows them as optional scopes of the realm's job-grants client (JOBS_CLIENT), whose
+Client Offline Session Max becomes their longest ``max_days``. Applied as those objects
+(clients, client scopes, roles, groups): the kind itself has nothing in Keycloak."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apiregistry import ApiSpec, Problem, ScopeSpec
+from apiregistry import JOBS_CLIENT, ApiSpec, Problem, ScopeSpec
 from idpctl import files
 from idpctl.kinds.base import Kind, Source
 from idpctl.kinds.client_scopes import BUILTIN_SCOPES
@@ -63,9 +65,12 @@ def api_scope(api: ApiSpec, scope: ScopeSpec) -> dict[str, Any]:
         "name": scope.name,
         "description": scope.description or f"{api.name} scope {scope.name}",
         "protocol": "openid-connect",
+        # Listed on the consent screen of the clients that ask for consent (the job-grants
+        # client's): the user sees what a grant holds.
         "attributes": {
             "include.in.token.scope": "true",
-            "display.on.consent.screen": "false",
+            "display.on.consent.screen": "true",
+            "consent.screen.text": scope.description or f"{api.name}: {scope.name}",
         },
         "_protocolMappers": [audience_mapper(api.name)],
         "_roles": [scope.role],
@@ -187,14 +192,61 @@ def add_api(
         add_api_scope(desired, api, scope, requesters, realm_dir, registry_file, problems)
 
 
+#: Keycloak's client attribute for Client Offline Session Max (seconds; the Advanced tab).
+CLIENT_OFFLINE_MAX = "client.offline.session.max.lifespan"
+
+
+def add_job_grants(
+    desired: Desired,
+    apis: list[ApiSpec],
+    realm_dir: Path,
+    registry_file: str,
+    problems: list[Problem],
+) -> None:
+    """The scopes that job grants may hold, as optional scopes of the job-grants client, and
+    its offline bound: the longest ``max_days`` among them."""
+    for api in apis:
+        if JOBS_CLIENT in api.requesters:
+            problems.append(
+                Problem(
+                    registry_file,
+                    f"api {api.name}",
+                    f"{JOBS_CLIENT} may not be a requester: it gets only the scopes whose "
+                    "jobs: policy allows them (remove it from requester)",
+                )
+            )
+    scopes = [(api, scope) for api in apis for scope in api.job_scopes.values()]
+    if not scopes:
+        return
+    client = desired.clients.get(JOBS_CLIENT)
+    if client is None:
+        api, scope = scopes[0]
+        problems.append(
+            Problem(
+                registry_file,
+                f"api {api.name}, scope {scope.name}",
+                f"its jobs: policy allows job grants, so the realm needs client {JOBS_CLIENT}: "
+                f"add {realm_dir / 'clients' / JOBS_CLIENT}.yml with template: {JOBS_CLIENT}",
+            )
+        )
+        return
+    client["_optionalScopes"] = client["_optionalScopes"] or []
+    for _, scope in scopes:
+        if scope.name not in client["_optionalScopes"]:
+            client["_optionalScopes"].append(scope.name)
+    longest = max(scope.jobs.max_days for _, scope in scopes)
+    client.setdefault("attributes", {})[CLIENT_OFFLINE_MAX] = str(longest * 86400)
+
+
 class Apis(Kind):
     name = "apis"
 
     def read(self, desired: Desired, source: Source, problems: list[Problem]) -> None:
         """The objects the registry's APIs of this realm derive (after every file is read)."""
-        for api in source.apis.values():
-            if api.realm == desired.realm:
-                add_api(desired, api, source.realm_dir, source.registry_file, problems)
+        apis = [api for api in source.apis.values() if api.realm == desired.realm]
+        for api in apis:
+            add_api(desired, api, source.realm_dir, source.registry_file, problems)
+        add_job_grants(desired, apis, source.realm_dir, source.registry_file, problems)
 
 
 KIND = Apis()

@@ -1,0 +1,111 @@
+"""Job grants at Keycloak without a browser (httpx through the real login and consent forms):
+what the hub will do for a user who creates a grant (docs/jobs.md), for tests that check what
+Keycloak gives and refuses the job-grants client."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlparse
+
+import httpx
+
+from apiregistry import JOBS_CLIENT
+from tests.support.login_flows import CookieCarrier
+from tests.support.stack import Stack
+
+CONSENT_FORM = re.compile(r'<form[^>]+action="([^"]+)"[^>]*>', re.IGNORECASE)
+#: What Keycloak's consent screen lists (one <li><span>text</span> per scope).
+CONSENT_ITEM = re.compile(r"<li[^>]*>\s*<span[^>]*>([^<]+)</span>")
+
+
+class Refused(AssertionError):
+    """Keycloak sent the browser back with an error instead of a code."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error, self.description = error, description
+
+
+class GrantFlow:
+    """One user's browser at Keycloak, opening job grants (prompt=login consent: a fresh
+    sign-in and the consent screen, every time) for the job-grants client."""
+
+    def __init__(self, stack: Stack, user: str) -> None:
+        self.stack, self.user = stack, user
+        self.browser = CookieCarrier()
+        self.redirect = f"{stack.public_url}/hub/grants/callback"
+        self.secret = stack.secrets["JUPYTERHUB_JOBS_CLIENT_SECRET"]
+        #: What the last consent screen listed.
+        self.consented: list[str] = []
+
+    def grant(self, scope: str) -> dict[str, Any]:
+        """Log in, accept the consent screen, trade the code: Keycloak's token response."""
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        page = self.browser.request(
+            "GET",
+            f"{self.stack.issuer}/protocol/openid-connect/auth",
+            params={
+                "client_id": JOBS_CLIENT,
+                "response_type": "code",
+                "scope": f"openid offline_access {scope}",
+                "redirect_uri": self.redirect,
+                "state": secrets.token_urlsafe(8),
+                "prompt": "login consent",
+                "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
+                "code_challenge_method": "S256",
+            },
+        )
+        back = parse_qs(urlparse(page.headers.get("location", "")).query)
+        if "error" in back:
+            raise Refused(back["error"][0], back.get("error_description", [""])[0])
+        page = self.browser.submit_login(page, self.user, self.stack.password(self.user))
+        page = self.browser.follow(page, stop=self.redirect)
+        if page.status_code == 200 and (form := CONSENT_FORM.search(page.text)):
+            self.consented = [item.strip() for item in CONSENT_ITEM.findall(page.text)]
+            action = urljoin(str(page.url), html.unescape(form.group(1)))
+            page = self.browser.request("POST", action, data={"accept": "Yes"})
+        code = parse_qs(urlparse(page.headers.get("location", "")).query).get("code")
+        if not code:
+            raise AssertionError(f"no code for {self.user}'s grant (HTTP {page.status_code})")
+        response = httpx.post(
+            self.stack.token_url,
+            data={
+                "grant_type": "authorization_code",
+                "code": code[0],
+                "redirect_uri": self.redirect,
+                "code_verifier": verifier,
+            },
+            auth=(JOBS_CLIENT, self.secret),
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def refresh(self, offline_token: str, scope: str) -> httpx.Response:
+        """A refresh of the grant's offline token, narrowed to ``scope``."""
+        return httpx.post(
+            self.stack.token_url,
+            data={"grant_type": "refresh_token", "refresh_token": offline_token, "scope": scope},
+            auth=(JOBS_CLIENT, self.secret),
+        )
+
+    def revoke(self, offline_token: str) -> httpx.Response:
+        """RFC 7009: ends the grant's offline session."""
+        return httpx.post(
+            f"{self.stack.issuer}/protocol/openid-connect/revoke",
+            data={"token": offline_token, "token_type_hint": "refresh_token"},
+            auth=(JOBS_CLIENT, self.secret),
+        )
+
+    def log_out(self, id_token: str) -> httpx.Response:
+        """End the browser's Keycloak session (RP-initiated logout)."""
+        return self.browser.request(
+            "GET",
+            f"{self.stack.issuer}/protocol/openid-connect/logout",
+            params={"id_token_hint": id_token, "client_id": JOBS_CLIENT},
+        )
