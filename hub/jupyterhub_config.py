@@ -59,12 +59,13 @@ c.JupyterHub.token_expires_in_max_seconds = conf.get_int("HUB_TOKEN_MAX_LIFETIME
 c.JupyterHub.shutdown_on_logout = conf.get_bool("HUB_STOP_SERVERS_ON_LOGOUT")
 # Our page templates ahead of JupyterHub's own: a clearer "not approved" and "waiting for
 # approval" page, and in the menu the Access requests page (hub admins, when the accounts
-# client is configured: ACCOUNTS_CLIENT_SECRET) and Keycloak's account console (password,
-# two-factor).
+# client is configured: ACCOUNTS_CLIENT_SECRET), the Job grants page (when the job-grants
+# client is: JOB_GRANTS_CLIENT_SECRET) and Keycloak's account console (password, two-factor).
 c.JupyterHub.template_paths = [str(HERE / "templates")]
 c.JupyterHub.template_vars = {
     "access_requests_enabled": bool(conf.get("ACCOUNTS_CLIENT_SECRET")),
     "access_requests_scope": ACCESS_REQUESTS_SCOPE,
+    "job_grants_enabled": bool(conf.get("JOB_GRANTS_CLIENT_SECRET")),
     "keycloak_account_url": f"{conf.get('KEYCLOAK_PUBLIC_URL').rstrip('/')}/realms/"
     f"{conf.get('KEYCLOAK_REALM')}/account/",
 }

@@ -26,6 +26,7 @@ from apiregistry import ConfigError, apis_of_realm, load_registry
 from hubaccounts.handlers import AccessRequestsHandler
 from hubaccounts.keycloak import AccountsClient
 from hubbroker.backchannel import InvalidLogoutToken, verify_logout_token
+from hubbroker.grant_handlers import GrantCallbackHandler, GrantFlow, GrantsHandler
 from hubbroker.guards import MintRateLimiter, RequestLimits
 from hubbroker.handlers import (
     BackchannelLogoutHandler,
@@ -108,6 +109,7 @@ class KeycloakAuthenticator(GenericOAuthenticator):
     mint_burst = setting(Integer, "TOKEN_EXCHANGE_BURST")
     accounts_client_id = setting(Unicode, "ACCOUNTS_CLIENT_ID")
     accounts_client_secret = setting(Unicode, "ACCOUNTS_CLIENT_SECRET")
+    job_grants_client_secret = setting(Unicode, "JOB_GRANTS_CLIENT_SECRET")
 
     @default("http_client")
     def _http_client_default(self) -> AsyncHTTPClient:
@@ -244,7 +246,23 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         ]
         if self.accounts_client_secret:
             handlers.append((r"/access-requests", AccessRequestsHandler, self.access_requests))
+        if self.job_grants_client_secret:
+            handlers += [(r"/grants", GrantsHandler), (r"/grants/callback", GrantCallbackHandler)]
         return handlers
+
+    @cached_property
+    def grant_flow(self) -> GrantFlow:
+        """The Job grants page's client and Keycloak endpoints (docs/jobs.md); its way back
+        is next to the login's (oauth_callback_url), as the client's redirect URI says
+        (idp/templates/clients/jupyterhub-jobs.yml)."""
+        return GrantFlow(
+            client_secret=self.job_grants_client_secret,
+            authorize_url=self.authorize_url,
+            token_url=self.token_url,
+            revoke_url=self._oidc(self.keycloak_backchannel_url, "revoke"),
+            redirect_uri=self.oauth_callback_url.rsplit("/", 1)[0] + "/grants/callback",
+            http=httpx.AsyncClient(timeout=self.keycloak_timeout),
+        )
 
     approval_group = Unicode(
         config=True,

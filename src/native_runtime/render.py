@@ -107,6 +107,7 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
         },
         "TOKEN_EXCHANGE_CLIENT_SECRET": secrets["JUPYTERHUB_EXCHANGE_CLIENT_SECRET"],
         "ACCOUNTS_CLIENT_SECRET": secrets["JUPYTERHUB_ACCOUNTS_CLIENT_SECRET"],
+        "JOB_GRANTS_CLIENT_SECRET": secrets["JUPYTERHUB_JOBS_CLIENT_SECRET"],
     }
     # The upstreams of the shared route files (compose's defaults are the service names).
     traefik = {

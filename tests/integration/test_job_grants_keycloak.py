@@ -15,6 +15,7 @@ import pytest
 from apiregistry import JOBS_CLIENT
 from tests.support.job_grants import GrantFlow, Refused
 from tests.support.stack import Stack
+from tests.support.token_exchange import MINTED_CLAIMS
 from tokencontract.claims import unverified_claims
 
 
@@ -62,6 +63,8 @@ def test_a_refresh_narrowed_to_one_scope_is_that_apis_token_and_nothing_more(
     offline = curator.grant("fruits:read fruits:write")["refresh_token"]
     read, offline = narrowed(curator, offline, "fruits:read")
     assert (read["aud"], read["scope"], read["azp"]) == ("fruit-api", "fruits:read", JOBS_CLIENT)
+    # Exactly the claims of a token the broker exchanges: the subject and the API's, no more.
+    assert set(read) - {"_token"} == MINTED_CLAIMS
     assert read["exp"] - read["iat"] == 300
     assert fruits(stack, read["_token"]).status_code == 200
     # The same token may not write: the refresh gave it fruits:read only...

@@ -37,6 +37,7 @@ def research_hub(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "HUB_STATE_DIR": str(state),
         "JUPYTERHUB_CLIENT_SECRET": stack.secrets["RESEARCH_HUB_CLIENT_SECRET"],
         "TOKEN_EXCHANGE_CLIENT_SECRET": stack.secrets["RESEARCH_EXCHANGE_CLIENT_SECRET"],
+        "JOB_GRANTS_CLIENT_SECRET": "",  # the research realm has no job-grants client
         "TRAEFIK_DYNAMIC_CONFIG_FILE": str(routes),
         "TRAEFIK_SETUP_API_ROUTER": "false",
         # Refresh when under 298 s of the 300 s are left: a login's token refreshes after 2 s.

@@ -9,14 +9,8 @@ import pytest
 from tests.integration.idp_helpers import admin as keycloak_admin
 from tests.support.login_flows import keycloak_tokens
 from tests.support.stack import Stack
-from tests.support.token_exchange import EXCHANGE_CLIENT, exchange
+from tests.support.token_exchange import EXCHANGE_CLIENT, MINTED_CLAIMS, exchange
 from tokencontract.claims import unverified_claims
-
-#: Every claim a minted token carries: who (sub), for what (aud, scope), by whom (iss, azp),
-#: when (iat, exp), its id (jti) and type (typ, which APIs check), and the opaque id of the
-#: Keycloak session it came from (sid: Keycloak sets it on every token; no mapper removes it).
-#: Nothing else about the user: no name, e-mail, groups, roles, auth_time or origins.
-MINTED_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "jti", "azp", "scope", "typ", "sid"}
 
 
 @pytest.fixture(scope="module")

@@ -109,3 +109,54 @@ class GrantFlow:
             f"{self.stack.issuer}/protocol/openid-connect/logout",
             params={"id_token_hint": id_token, "client_id": JOBS_CLIENT},
         )
+
+
+def create_on_the_hub(
+    browser: CookieCarrier,
+    stack: Stack,
+    name: str,
+    scopes: list[str],
+    days: int | str,
+    sign_in_as: str,
+    answer: str = "accept",
+    browser_user: str | None = None,
+) -> httpx.Response:
+    """The Job grants page's form, as a browser logged in to the hub (as ``browser_user``,
+    default ``sign_in_as``) sends it: the hub sends it to Keycloak, which asks for a sign-in
+    (as ``sign_in_as``; for another account, the browser first loses its Keycloak cookies:
+    Keycloak refuses a second account in one session) and the consent screen (``answer``:
+    accept or cancel); the hub's answer at the end (the redirect to its page). A refusal by
+    the hub itself comes back at once."""
+    browser_user = browser_user or sign_in_as
+    page = f"{stack.public_url}/hub/grants"
+    sent = browser.request(
+        "POST",
+        page,
+        data={
+            "_xsrf": browser.cookies["_xsrf"],
+            "action": "create",
+            "name": name,
+            "scope": scopes,
+            "days": str(days),
+        },
+    )
+    if not sent.is_redirect or "/protocol/openid-connect/auth" not in sent.headers["location"]:
+        return sent
+    if sign_in_as != browser_user:  # Keycloak refuses a second account in one session
+        keycloak = urlparse(stack.keycloak_url).hostname or ""
+        browser.jar = {key: v for key, v in browser.jar.items() if key[0].lstrip(".") != keycloak}
+    login = browser.request("GET", sent.headers["location"])
+    back = browser.submit_login(login, sign_in_as, stack.password(sign_in_as))
+    back = browser.follow(back, stop=f"{stack.public_url}/hub/grants/callback")
+    if back.status_code == 200 and (form := CONSENT_FORM.search(back.text)):
+        action = urljoin(str(back.url), html.unescape(form.group(1)))
+        label = "Yes" if answer == "accept" else "No"
+        back = browser.request("POST", action, data={answer: label})
+    callback = back.headers.get("location", "")
+    if not callback.startswith(f"{stack.public_url}/hub/grants/callback"):
+        raise AssertionError(f"Keycloak did not send the browser back (HTTP {back.status_code})")
+    return browser.request("GET", callback)
+
+
+def hub_grants_page(browser: CookieCarrier, stack: Stack, query: str = "") -> httpx.Response:
+    return browser.request("GET", f"{stack.public_url}/hub/grants{query}")

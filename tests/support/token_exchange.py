@@ -14,6 +14,13 @@ ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 EXCHANGE_CLIENT = "jupyterhub-exchange"
 
 
+#: Every claim a minted token carries: who (sub), for what (aud, scope), by whom (iss, azp),
+#: when (iat, exp), its id (jti) and type (typ, which APIs check), and the opaque id of the
+#: Keycloak session it came from (sid: Keycloak sets it on every token; no mapper removes it).
+#: Nothing else about the user: no name, e-mail, groups, roles, auth_time or origins.
+MINTED_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "jti", "azp", "scope", "typ", "sid"}
+
+
 def exchange(stack: Stack, subject: str, scope: str, audience: str = "fruit-api") -> httpx.Response:
     return httpx.post(
         stack.token_url,

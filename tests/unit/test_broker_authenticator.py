@@ -282,3 +282,24 @@ def test_an_approval_group_outside_the_allowed_groups_is_refused(env):
     a = KeycloakAuthenticator(approval_group="elsewhere", accounts_client_secret="s")
     with pytest.raises(ValueError, match="approval_group 'elsewhere' is not one of allowed_groups"):
         a.access_requests  # noqa: B018
+
+
+def test_the_job_grants_page_is_served_only_with_its_clients_secret(env):
+    def routes(a):
+        return [pattern for pattern, *_ in a.get_handlers(None)]
+
+    env.delenv("JOB_GRANTS_CLIENT_SECRET", raising=False)
+    assert "/grants" not in routes(KeycloakAuthenticator())
+    env.setenv("JOB_GRANTS_CLIENT_SECRET", "s3cret")
+    a = KeycloakAuthenticator(
+        keycloak_url="https://kc.example.org/auth",
+        oauth_callback_url="https://hub.example.org/research/hub/oauth_callback",
+    )
+    assert {"/grants", "/grants/callback"} <= set(routes(a))
+    flow = a.grant_flow
+    assert flow.redirect_uri == "https://hub.example.org/research/hub/grants/callback"
+    assert (
+        flow.authorize_url == "https://kc.example.org/auth/realms/demo/protocol/openid-connect/auth"
+    )
+    assert flow.revoke_url.endswith("/realms/demo/protocol/openid-connect/revoke")
+    assert flow.client_secret == "s3cret"

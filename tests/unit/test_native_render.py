@@ -67,6 +67,7 @@ def test_the_hub_gets_the_admins_hub_settings_and_only_its_secrets(
         "JUPYTERHUB_CLIENT_SECRET",
         "JUPYTERHUB_EXCHANGE_CLIENT_SECRET",
         "JUPYTERHUB_ACCOUNTS_CLIENT_SECRET",
+        "JUPYTERHUB_JOBS_CLIENT_SECRET",
         "JUPYTERHUB_CRYPT_KEY",
         "JPY_COOKIE_SECRET",
         "TRAEFIK_API_PASSWORD",
