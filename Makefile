@@ -115,12 +115,15 @@ test-stack: venv  ## integration and browser tests against the native stack
 	$(MAKE) up RUNTIME=native
 	$(PYTEST) -m "$(STACK_TESTS)" $(PYTEST_ARGS)
 
-# What needs no stack runs two at a time (each of them uses one CPU), the unit suite first so
-# that a broken unit fails in seconds, each target's output printed whole when it ends; then
-# the stack tests.
-test: venv  ## lint, unit, fuzz, integration, e2e (starts the stack)
-	$(MAKE) -j2 --output-sync=target test-unit lint test-fuzz lint-playbooks
-	$(MAKE) test-stack
+test-checks: test-unit lint test-fuzz lint-playbooks  ## lint, unit and fuzz: what needs no stack
+
+# Under `make test` the stack tests wait for the checks (the unit suite first, so that a broken
+# unit fails in seconds). `make -j2 --output-sync=target test` (CI) runs the checks two at a
+# time, each of them on one CPU, each one's output printed whole when it ends.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+test-stack: test-checks
+endif
+test: test-checks test-stack  ## lint, unit, fuzz, integration, e2e (starts the stack)
 
 lint-playbooks: venv  ## ansible-lint (production profile) and --syntax-check of playbooks/
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint -c playbooks/.ansible-lint --profile production playbooks/
