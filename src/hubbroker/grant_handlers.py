@@ -26,7 +26,15 @@ from tornado import web
 from apiregistry import JOBS_CLIENT
 from hubbroker.errors import BrokerError
 from hubbroker.exchange import keycloak_failed, keycloak_unreachable
-from hubbroker.grants import REVOKED, Grant, GrantRequest, GrantStore, plan_grant
+from hubbroker.grants import (
+    REVOKED,
+    Grant,
+    GrantRequest,
+    GrantStore,
+    job_scopes,
+    missing_scopes,
+    plan_grant,
+)
 from hubbroker.service import SUB_KEY
 from tokencontract.claims import unverified_claims
 
@@ -165,18 +173,21 @@ class GrantsHandler(BaseHandler):
     def store(self) -> GrantStore:
         return GrantStore(self.db)
 
-    async def _page(self, error: str = "", done: str = "", status: int = 200) -> None:
+    async def _page(
+        self, grants: list[Grant] | None = None, error: str = "", done: str = "", status: int = 200
+    ) -> None:
         user = self.current_user
-        policy = self.authenticator.current_broker().policy
+        apis = self.authenticator.current_broker().policy.apis
         offered = [
             {"scope": name, "api": api.name, "description": scope.description,
              "max_days": scope.jobs.max_days}
-            for api in policy.apis.values()
-            for name, scope in api.job_scopes.items()
+            for name, (api, scope) in job_scopes(apis).items()
         ]  # fmt: skip
+        if grants is None:
+            grants = self.store.list(user.name)
         html = await self.render_template(
             "job-grants.html",
-            grants=[g.to_json() | {"until": until(g.deadline)} for g in self.store.list(user.name)],
+            grants=[g.to_json() | {"until": until(g.deadline)} for g in grants],
             offered=offered,
             done=done,
             error=error,
@@ -196,8 +207,9 @@ class GrantsHandler(BaseHandler):
 
     @web.authenticated
     async def get(self) -> None:
-        done, error = self._message(self.store.list(self.current_user.name))
-        await self._page(error=error, done=done)
+        grants = self.store.list(self.current_user.name)
+        done, error = self._message(grants)
+        await self._page(grants, error=error, done=done)
 
     @web.authenticated
     async def post(self) -> None:
@@ -282,7 +294,7 @@ class GrantCallbackHandler(BaseHandler):
             await flow.revoke(offline)
             self.log.warning("job grant of %s: signed in at Keycloak as another account", user.name)
             raise Declined("other_account")
-        missing = [s for s in pending.request.scopes if s not in str(claims.get("scope")).split()]
+        missing = missing_scopes(str(claims.get("scope") or ""), pending.request)
         if missing:
             await flow.revoke(offline)
             self.log.info("job grant of %s: Keycloak left out %s", user.name, " ".join(missing))

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text, select, update
 from sqlalchemy.orm import Session
 
-from apiregistry import ApiSpec
+from apiregistry import ApiSpec, ScopeSpec
 from hubbroker.errors import BrokerError
 from tokencontract.errors import echo
 
@@ -89,13 +89,9 @@ class Grant:
         }
 
 
-def job_scopes(apis: dict[str, ApiSpec]) -> dict[str, tuple[str, int]]:
-    """Every scope a grant may hold: scope -> (its API, its max_days)."""
-    return {
-        name: (api.name, scope.jobs.max_days)
-        for api in apis.values()
-        for name, scope in api.job_scopes.items()
-    }
+def job_scopes(apis: dict[str, ApiSpec]) -> dict[str, tuple[ApiSpec, ScopeSpec]]:
+    """Every scope a grant may hold (its ``jobs:`` policy allows it): scope -> its API and it."""
+    return {name: (api, scope) for api in apis.values() for name, scope in api.job_scopes.items()}
 
 
 def plan_grant(
@@ -120,7 +116,7 @@ def plan_grant(
             f"scope {echo(refused[0])} may not be granted to jobs (idp/apis.yml gives it no "
             f"jobs: policy); scopes that may: {', '.join(sorted(allowed)) or 'none'}",
         )
-    longest = min(allowed[scope][1] for scope in wanted)
+    longest = min(allowed[scope][1].jobs.max_days for scope in wanted)
     try:
         days = int(days)
     except (TypeError, ValueError):
@@ -128,7 +124,7 @@ def plan_grant(
             "invalid_request", f"days must be a whole number, got {echo(str(days))}"
         ) from None
     if not 1 <= days <= longest:
-        shortest = min(wanted, key=lambda scope: allowed[scope][1])
+        shortest = min(wanted, key=lambda scope: allowed[scope][1].jobs.max_days)
         raise BrokerError(
             "invalid_request",
             f"a grant of {', '.join(wanted)} may last 1 to {longest} day(s) ({shortest}: "
@@ -137,7 +133,7 @@ def plan_grant(
     return GrantRequest(name, tuple(wanted), days)
 
 
-def granted_scopes(token_scope: str, request: GrantRequest) -> list[str]:
+def missing_scopes(token_scope: str, request: GrantRequest) -> list[str]:
     """The scopes of ``request`` that Keycloak left out of the grant's token (the user lacks
     their roles): empty when the grant holds everything asked for."""
     held = set(token_scope.split())

@@ -20,7 +20,7 @@ from hubbroker.grants import (
     REVOKED,
     GrantRequest,
     GrantStore,
-    granted_scopes,
+    missing_scopes,
     plan_grant,
 )
 
@@ -97,10 +97,10 @@ def test_no_scope_is_refused_with_what_is_offered() -> None:
     assert "offered: fruits:read, fruits:write, veg:read" in refused("n", [], 1).message
 
 
-def test_granted_scopes_names_what_keycloak_left_out() -> None:
+def test_missing_scopes_names_what_keycloak_left_out() -> None:
     request = GrantRequest("n", ("fruits:read", "fruits:write"), 1)
-    assert granted_scopes("openid offline_access fruits:read", request) == ["fruits:write"]
-    assert granted_scopes("fruits:write fruits:read basic", request) == []
+    assert missing_scopes("openid offline_access fruits:read", request) == ["fruits:write"]
+    assert missing_scopes("fruits:write fruits:read basic", request) == []
 
 
 class Clock:
