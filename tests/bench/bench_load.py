@@ -58,7 +58,7 @@ from tests.bench.measures import HubLog, Sampler, Usage, available_mb, rss_mb
 from tests.bench.runtimes import LoadError, LoadRuntime
 from tests.bench.stack import bench_stack
 from tests.support import keycloak_users
-from tests.support.keycloak_admin_cli import new_password
+from tests.support.keycloak_admin import new_password
 from tests.support.login_flows import hub_session
 from tests.support.servers import server_processes, start_server
 from tests.support.stack import Stack

@@ -24,7 +24,7 @@ from tests.chaos import faults
 from tests.chaos.load import Load
 from tests.compose.conftest import compose_stack  # noqa: F401 (fixture)
 from tests.support import keycloak_users
-from tests.support.keycloak_admin_cli import new_password
+from tests.support.keycloak_admin import new_password
 from tests.support.login_flows import CookieCarrier, hub_session
 from tests.support.servers import container_of, start_server
 from tests.support.stack import Stack

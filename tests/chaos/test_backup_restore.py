@@ -29,7 +29,7 @@ import pytest
 from compose_runtime.engine import Compose, user_volume_name
 from stackconf.settings import StackSettings
 from tests.compose.conftest import compose_stack  # noqa: F401 (fixture)
-from tests.support.keycloak_admin_cli import KeycloakAdminCLI, new_password
+from tests.support.keycloak_admin import StackAdmin, new_password
 from tests.support.login_flows import create_api_token, hub_login, whoami
 from tests.support.servers import container_of, start_server
 from tests.support.stack import REPO, Stack
@@ -82,8 +82,8 @@ def test_backup_destroy_restore(
     note, content = f"backup-test-{uuid.uuid4().hex[:8]}.txt", secrets.token_hex(16)
     api = f"{stack.public_url}/fruit-api/fruits/exotic"
     backups = tmp_path / "backups"
-    kcadm = KeycloakAdminCLI(stack)
-    kcadm.create_user("demo", username, password, ["hub-users"])
+    admin = StackAdmin(stack)
+    admin.create_user("demo", username, password, ["hub-users"])
     try:
         # What only a backup can bring back.
         token = create_api_token(
@@ -174,10 +174,10 @@ def _clean_up(stack: Stack, username: str, fruit: str, note: str, backups: Path)
         assert done.returncode == 0, f"make up after a failed restore:\n{output(done)}"
     curator = {"Authorization": f"Bearer {curator_token(stack)}"}
     httpx.delete(f"{stack.public_url}/fruit-api/fruits/exotic/{fruit}", headers=curator)
-    kcadm = KeycloakAdminCLI(stack)
-    for user_id in kcadm.user_ids("demo", username):
-        kcadm.delete_user("demo", user_id)
-    kcadm.close()
+    admin = StackAdmin(stack)
+    for user_id in admin.user_ids("demo", username):
+        admin.delete_user("demo", user_id)
+    admin.close()
     admin = hub_login(stack, "hubadmin")
     admin.request(
         "DELETE",

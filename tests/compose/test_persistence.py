@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.keycloak_admin_cli import KeycloakAdminCLI, new_password
+from tests.support.keycloak_admin import StackAdmin, new_password
 from tests.support.login_flows import create_api_token, hub_login, whoami
 from tests.support.stack import REPO, Stack
 from tests.support.token_exchange import curator_token
@@ -28,17 +28,17 @@ def runtime_user(compose_stack: Stack) -> Iterator[tuple[str, Stack]]:
     afterwards (from Keycloak and from the hub); with a Stack that knows its password."""
     username = f"rt{uuid.uuid4().hex[:8]}"
     password = new_password()
-    kcadm = KeycloakAdminCLI(compose_stack)
-    assert not kcadm.user_ids("demo", username)
-    kcadm.create_user("demo", username, password, ["hub-users"])
+    admin = StackAdmin(compose_stack)
+    assert not admin.user_ids("demo", username)
+    admin.create_user("demo", username, password, ["hub-users"])
     secrets = {**compose_stack.secrets, f"DEMO_PASSWORD_{username.upper()}": password}
     try:
         yield username, dataclasses.replace(compose_stack, secrets=secrets)
     finally:
-        kcadm.login()  # Keycloak restarted in between
-        for user_id in kcadm.user_ids("demo", username):
-            kcadm.delete_user("demo", user_id)
-        kcadm.close()
+        admin.login()  # Keycloak restarted in between
+        for user_id in admin.user_ids("demo", username):
+            admin.delete_user("demo", user_id)
+        admin.close()
         admin = hub_login(compose_stack, "hubadmin")
         gone = admin.request(
             "DELETE",

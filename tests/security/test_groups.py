@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.keycloak_admin_cli import KeycloakAdminCLI, new_password
+from tests.support.keycloak_admin import StackAdmin, new_password
 from tests.support.login_flows import CookieCarrier, hub_session
 from tests.support.stack import Stack
 
@@ -17,21 +17,21 @@ from tests.support.stack import Stack
 def impostor(compose_stack: Stack) -> Iterator[tuple[str, CookieCarrier]]:
     """A hub user who is a member of /hub-users and of a subgroup /lab-X/hub-admins."""
     realm = compose_stack.realm
-    cli = KeycloakAdminCLI(compose_stack)
-    lab = cli.create_group(realm, f"lab-{uuid.uuid4().hex[:6]}")
-    sub = cli.create_group(realm, "hub-admins", parent_id=lab)
+    admin = StackAdmin(compose_stack)
+    lab = admin.create_group(realm, f"lab-{uuid.uuid4().hex[:6]}")
+    sub = admin.create_group(realm, "hub-admins", parent_id=lab)
     username = f"impostor-{uuid.uuid4().hex[:6]}"
     password = new_password()
-    user_id = cli.create_user(realm, username, password, ["hub-users"])
-    cli.join(realm, user_id, sub)
+    user_id = admin.create_user(realm, username, password, ["hub-users"])
+    admin.join(realm, user_id, sub)
     try:
         secrets = {**compose_stack.secrets, f"DEMO_PASSWORD_{username.upper()}": password}
         stack = Stack(**{**vars(compose_stack), "secrets": secrets})
         yield username, hub_session(stack, username)
     finally:
-        cli.delete_user(realm, user_id)
-        cli.delete_group(realm, lab)
-        cli.close()
+        admin.delete_user(realm, user_id)
+        admin.delete_group(realm, lab)
+        admin.close()
 
 
 def test_a_subgroup_named_hub_admins_grants_no_admin_rights(

@@ -16,7 +16,7 @@ import pytest
 
 from apiregistry import JOBS_CLIENT
 from tests.support.job_grants import create_on_the_hub, hub_grants_page
-from tests.support.keycloak_admin_cli import KeycloakAdminCLI
+from tests.support.keycloak_admin import StackAdmin
 from tests.support.login_flows import CookieCarrier, hub_session
 from tests.support.stack import Stack
 
@@ -24,16 +24,16 @@ OWNER, OTHER = "curator", "reader"
 
 
 @pytest.fixture(scope="module")
-def kc(stack: Stack) -> Iterator[KeycloakAdminCLI]:
-    cli = KeycloakAdminCLI(stack)
-    yield cli
-    cli.close()
+def kc(stack: Stack) -> Iterator[StackAdmin]:
+    admin = StackAdmin(stack)
+    yield admin
+    admin.close()
 
 
-def offline_sessions(kc: KeycloakAdminCLI, user: str) -> int:
+def offline_sessions(kc: StackAdmin, user: str) -> int:
     """The user's offline sessions of the job-grants client: one per grant Keycloak holds."""
-    [client] = kc.get("clients", "demo", f"clientId={JOBS_CLIENT}")
-    [account] = kc.get("users", "demo", f"username={user}", "exact=true")
+    [client] = kc.get("clients", "demo", clientId=JOBS_CLIENT)
+    [account] = kc.get("users", "demo", username=user, exact="true")
     return len(kc.get(f"users/{account['id']}/offline-sessions/{client['id']}", "demo"))
 
 
@@ -53,7 +53,7 @@ def owner(stack: Stack) -> CookieCarrier:
 
 
 def test_control_the_owners_grant_is_made_and_revoked(
-    stack: Stack, owner: CookieCarrier, kc: KeycloakAdminCLI
+    stack: Stack, owner: CookieCarrier, kc: StackAdmin
 ) -> None:
     before = offline_sessions(kc, OWNER)
     grant = name()
@@ -72,7 +72,7 @@ def test_control_the_owners_grant_is_made_and_revoked(
 
 
 def test_signing_in_at_keycloak_as_another_account_makes_no_grant(
-    stack: Stack, owner: CookieCarrier, kc: KeycloakAdminCLI
+    stack: Stack, owner: CookieCarrier, kc: StackAdmin
 ) -> None:
     """The curator's hub session starts a grant, and the sign-in at Keycloak is reader's (a
     browser holding the curator's hub cookie without Keycloak's: a stolen or fixated hub
@@ -88,7 +88,7 @@ def test_signing_in_at_keycloak_as_another_account_makes_no_grant(
 
 
 def test_a_confirmation_declined_at_keycloak_makes_no_grant(
-    stack: Stack, owner: CookieCarrier, kc: KeycloakAdminCLI
+    stack: Stack, owner: CookieCarrier, kc: StackAdmin
 ) -> None:
     before = offline_sessions(kc, OWNER)
     grant = name()

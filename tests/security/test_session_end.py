@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.compose.conftest import docker
-from tests.support.keycloak_admin_cli import KeycloakAdminCLI
+from tests.support.keycloak_admin import StackAdmin
 from tests.support.servers import (
     ServerNotRunning,
     call_as_server,
@@ -27,18 +27,18 @@ BODY = json.dumps({"audience": "fruit-api", "scope": "fruits:read"}).encode()
 
 
 @pytest.fixture
-def kcadm(compose_stack: Stack):
-    cli = KeycloakAdminCLI(compose_stack)
-    yield cli
-    cli.close()
+def admin(compose_stack: Stack):
+    admin = StackAdmin(compose_stack)
+    yield admin
+    admin.close()
 
 
-def test_an_admin_sign_out_in_keycloak_stops_minting_at_once(compose_stack, kcadm) -> None:
+def test_an_admin_sign_out_in_keycloak_stops_minting_at_once(compose_stack, admin) -> None:
     start_server(compose_stack, USER)
     assert call_as_server(compose_stack, USER, "POST", content=BODY).status_code == 200
-    (user_id,) = kcadm.user_ids(compose_stack.realm, USER)
+    (user_id,) = admin.user_ids(compose_stack.realm, USER)
     started = time.monotonic()
-    kcadm.run("create", f"users/{user_id}/logout", "-r", compose_stack.realm)
+    admin.sign_out(compose_stack.realm, user_id)
     # The hub revoked the user and stopped the server (HUB_STOP_SERVERS_ON_LOGOUT): the
     # container goes, and until it does, its token mints nothing.
     deadline = started + 20
