@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,18 @@ def service_specs(project: str) -> dict[str, str]:
     return {spec["Spec"]["Name"]: json.dumps(spec["Spec"], sort_keys=True) for spec in specs}
 
 
+def phases(started: float) -> Callable[[], int]:
+    """A clock: each call returns the whole seconds since the call before (first: ``started``)."""
+    last = [started]
+
+    def took() -> int:
+        now = time.monotonic()
+        seconds, last[0] = round(now - last[0]), now
+        return seconds
+
+    return took
+
+
 def up(s: Settings) -> int:
     started = time.monotonic()
     hosts.check_origins(s.public_url, s.keycloak_public_url)
@@ -236,11 +248,14 @@ def up(s: Settings) -> int:
     print("Building images (cached after the first run) ...", flush=True)
     if Compose.of(s).call("--profile", "images", "build") != 0:
         raise DockerError("building the images failed: see the output above")
+    took = phases(started)
+    print(f"swarm-runtime: built in {took()} s", flush=True)
     config = compose_config(s)
     reg, _ = start_registry(s, config)
     stack = render(config, reg, secrets)
     print(f"Pushing the images to the stack's registry {reg.address} ...", flush=True)
     reg.push(images(config))
+    print(f"swarm-runtime: pushed in {took()} s", flush=True)
     project = config["name"]
     create_secrets(project, stack, secrets)
     stack_path = state_dir(s) / "stack.yml"
@@ -253,6 +268,7 @@ def up(s: Settings) -> int:
     before = service_specs(project)
     run([docker(), "stack", "deploy", "--prune", "-c", str(stack_path), project])
     wait_converged(project, len(stack["services"]))
+    print(f"swarm-runtime: deployed in {took()} s (every service running)", flush=True)
     remove_old_secrets(project, stack)
     after = service_specs(project)
     changed = sorted(
@@ -269,6 +285,7 @@ def up(s: Settings) -> int:
             raise DockerError(f"the job {job} did not succeed within {IDP_SECONDS}s") from None
         if IDP_APPLIED in output.stdout:
             changed.append(job)
+        print(f"swarm-runtime: {job} done in {took()} s", flush=True)
     runtime = "swarm runtime: one Swarm service per user server"
     commands = "Status: .venv/bin/swarm-runtime ps    Stop: .venv/bin/swarm-runtime down"
     seconds = time.monotonic() - started

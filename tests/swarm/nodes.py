@@ -161,7 +161,10 @@ def deploy() -> None:
             check=False,
         )
         recap = result.stdout[result.stdout.rfind("PLAY RECAP") :]
-        print(f"{run} run of playbooks/swarm.yml: {time.monotonic() - started:.0f} s\n{recap}")
+        # The play's last task lists swarm-runtime's steps (YAML: "- 'swarm-runtime: ...'").
+        steps = re.findall(r"^\s*- '?(swarm-runtime: [^'\n]*)", result.stdout, re.MULTILINE)
+        print(f"{run} run of playbooks/swarm.yml: {time.monotonic() - started:.0f} s")
+        print("\n".join(f"  {step}" for step in steps), recap, sep="\n")
         if result.returncode != 0:
             print(result.stdout[-6000:], result.stderr[-2000:])
             raise SystemExit(f"the {run} run of playbooks/swarm.yml failed")
