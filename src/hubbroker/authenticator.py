@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import jwt
+from jupyterhub.crypto import decrypt, encrypt
 from oauthenticator.generic import GenericOAuthenticator
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.web import HTTPError
@@ -26,7 +27,14 @@ from apiregistry import ConfigError, apis_of_realm, load_registry
 from hubaccounts.handlers import AccessRequestsHandler
 from hubaccounts.keycloak import AccountsClient
 from hubbroker.backchannel import InvalidLogoutToken, verify_logout_token
-from hubbroker.grant_handlers import GrantCallbackHandler, GrantFlow, GrantsHandler
+from hubbroker.grant_handlers import (
+    GrantCallbackHandler,
+    GrantFlow,
+    GrantsAPIHandler,
+    GrantsHandler,
+)
+from hubbroker.grant_tokens import ENDED_BY_BLOCK, ENDED_BY_DELETION, GrantTokens
+from hubbroker.grants import GrantStore
 from hubbroker.guards import MintRateLimiter, RequestLimits
 from hubbroker.handlers import (
     BackchannelLogoutHandler,
@@ -247,8 +255,18 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         if self.accounts_client_secret:
             handlers.append((r"/access-requests", AccessRequestsHandler, self.access_requests))
         if self.job_grants_client_secret:
-            handlers += [(r"/grants", GrantsHandler), (r"/grants/callback", GrantCallbackHandler)]
+            handlers += [
+                (r"/grants", GrantsHandler),
+                (r"/grants/callback", GrantCallbackHandler),
+                (r"/api/grants", GrantsAPIHandler),
+                (r"/api/grants/([^/]+)", GrantsAPIHandler),
+            ]
         return handlers
+
+    @cached_property
+    def grant_tokens(self) -> GrantTokens:
+        """Tokens minted within job grants, and grants ended (docs/jobs.md)."""
+        return GrantTokens(self.grant_flow, encrypt, decrypt, margin=self.cache_margin)
 
     @cached_property
     def grant_flow(self) -> GrantFlow:
@@ -300,8 +318,18 @@ class KeycloakAuthenticator(GenericOAuthenticator):
         }
 
     async def end_in_hub(self, user: Any, db: Any) -> None:
-        """Revoke ``user``'s hub login at once, as a logout does (``log_out``)."""
+        """A blocked account: revoke ``user``'s hub login at once, as a logout does
+        (``log_out``), and end their job grants, which a logout leaves running."""
         await log_out(self.broker, user, lambda u: revoke_api_tokens(db, u, self.log))
+        await self.end_grants(user.name, db, ENDED_BY_BLOCK)
+
+    async def end_grants(self, username: str, db: Any, reason: str) -> None:
+        """End every active job grant of the user (at Keycloak too when it answers)."""
+        if not self.job_grants_client_secret:  # no Job grants page: no grants
+            return
+        ended = await self.grant_tokens.end_all(GrantStore(db), username, reason)
+        if ended:
+            self.log.info("job grants of %s: %d ended (%s)", username, ended, reason)
 
     @property
     def issuer(self) -> str:
@@ -409,11 +437,12 @@ class KeycloakAuthenticator(GenericOAuthenticator):
                 await user.save_auth_state(model["auth_state"])
             return model
 
-    def delete_user(self, user: Any) -> None:
+    async def delete_user(self, user: Any) -> None:
         """A deleted hub user's tokens go with it: the broker revokes the name, so that a user
         created later under that name (possibly another Keycloak account) is never served a
-        token cached for the deleted one."""
+        token cached for the deleted one; their job grants end. (JupyterHub awaits this.)"""
         self.broker.revoke(user.name)
+        await self.end_grants(user.name, user.db, ENDED_BY_DELETION)
         super().delete_user(user)
 
     async def _revoke_not_allowed(self, user: Any) -> None:

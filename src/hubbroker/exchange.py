@@ -75,7 +75,7 @@ async def exchange_token(
             body = response.json()
         except ValueError:
             body = {}
-        if not _is_token(body):
+        if not is_token(body):
             log.warning("token-exchange: Keycloak at %s answered 200 without a token", token_url)
             raise BrokerError(
                 "idp_unavailable", f"Keycloak answered without an access token; {TRY_AGAIN}"
@@ -84,7 +84,7 @@ async def exchange_token(
     return _raise_for_error(response, audience, scopes)
 
 
-def _is_token(body: Any) -> bool:
+def is_token(body: Any) -> bool:
     """A token response the broker can use: a non-empty ``access_token`` string and, when
     present, a numeric ``expires_in``."""
     if not isinstance(body, dict):

@@ -19,15 +19,17 @@ from urllib.parse import urlencode
 
 import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from jupyterhub.crypto import decrypt, encrypt
+from jupyterhub.apihandlers import APIHandler
+from jupyterhub.crypto import encrypt
 from jupyterhub.handlers import BaseHandler
 from tornado import web
 
 from apiregistry import JOBS_CLIENT
 from hubbroker.errors import BrokerError
-from hubbroker.exchange import keycloak_failed, keycloak_unreachable
+from hubbroker.exchange import is_token, keycloak_failed, keycloak_unreachable
+from hubbroker.grant_tokens import REVOKED_BY_OWNER, GrantGone
 from hubbroker.grants import (
-    REVOKED,
+    ACTIVE,
     Grant,
     GrantRequest,
     GrantStore,
@@ -35,8 +37,10 @@ from hubbroker.grants import (
     missing_scopes,
     plan_grant,
 )
+from hubbroker.handlers import TOKEN_EXCHANGE_SCOPE, JSONAnswers
 from hubbroker.service import SUB_KEY
 from tokencontract.claims import unverified_claims
+from tokencontract.errors import echo
 
 #: How long a started grant waits for the user's return from Keycloak.
 PENDING_SECONDS = 600
@@ -148,6 +152,51 @@ class GrantFlow:
             raise BrokerError("invalid_request", "Keycloak did not make the grant; start again.")
         return body
 
+    async def refresh(self, offline_token: str, scopes: tuple[str, ...]) -> dict[str, Any]:
+        """A refresh of the grant's offline token narrowed to ``scopes`` (grant_tokens):
+        Keycloak's token response, with the rotated offline token. ``GrantGone`` when Keycloak
+        ended the grant; ``not_granted_to_job`` when a scope is no longer one jobs may hold."""
+        response = await self._post(
+            self.token_url,
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": offline_token,
+                "scope": " ".join(scopes),
+            },
+            "the job's token",
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        if response.status_code == 200 and is_token(body) and body.get("refresh_token"):
+            return body
+        error = body.get("error")
+        if error == "invalid_grant":
+            raise GrantGone()
+        if error == "invalid_scope":
+            raise BrokerError(
+                "not_granted_to_job",
+                f"jobs may no longer hold {' '.join(scopes)} (idp/apis.yml changed since the "
+                "grant was made): make a new grant on the hub's Job grants page (/hub/grants)",
+            )
+        raise keycloak_failed("the job's token", response.status_code)
+
+    async def alive(self, offline_token: str) -> bool | None:
+        """Whether Keycloak still holds the grant (RFC 7662 introspection, which rotates
+        nothing); None when Keycloak did not say."""
+        try:
+            response = await self._post(
+                f"{self.token_url}/introspect",
+                {"token": offline_token, "token_type_hint": "refresh_token"},
+                "the grant's check",
+            )
+            active = response.json().get("active") if response.status_code == 200 else None
+        except (BrokerError, ValueError, AttributeError):
+            return None
+        return active if isinstance(active, bool) else None
+
     async def revoke(self, offline_token: str) -> None:
         """RFC 7009: ends the grant's offline session at Keycloak (that grant only)."""
         response = await self._post(
@@ -161,17 +210,42 @@ class GrantFlow:
             raise keycloak_failed("the revocation", response.status_code)
 
 
-class GrantsHandler(BaseHandler):
-    """``GET /hub/grants``: the user's grants and a form for a new one; ``POST``: create
-    (to Keycloak and back) or revoke."""
-
-    @property
-    def flow(self) -> GrantFlow:
-        return self.authenticator.grant_flow
+class GrantActions:
+    """Start and revoke grants: what the Job grants page and the grants API both do."""
 
     @property
     def store(self) -> GrantStore:
         return GrantStore(self.db)
+
+    def _start(self, user: str, name: Any, scopes: list[str], days: Any) -> str:
+        """Keycloak's URL for the user's browser: a new grant, once they confirm there."""
+        request = plan_grant(self.authenticator.current_broker().policy.apis, name, scopes, days)
+        if self.store.active_named(user, request.name):
+            raise BrokerError(
+                "invalid_request", f"you already have an active grant named {request.name}: "
+                "revoke it first, or choose another name",
+            )  # fmt: skip
+        self.log.info("job grant %s of %s: to Keycloak for %s", request.name, user, request.scopes)
+        return self.authenticator.grant_flow.start(user, request)
+
+    async def _revoke(self, user: str, which: str) -> Grant:
+        """Revoke the user's grant named or numbered ``which`` (its active one first); one
+        that has ended already is answered as it is."""
+        matches = [g for g in self.store.list(user) if which in (g.id, g.name)]
+        grant = next((g for g in matches if g.state == ACTIVE), matches[0] if matches else None)
+        if grant is None:
+            raise BrokerError("invalid_request", f"you have no job grant {echo(which)!r}")
+        if self.store.token(user, grant.id) is not None:
+            await self.authenticator.grant_tokens.revoke_grant(self.store, grant, REVOKED_BY_OWNER)
+            self.log.info(
+                "job grant %s (%s) of %s revoked by its owner", grant.name, grant.id, user
+            )
+        return self.store.get(user, grant.id) or grant
+
+
+class GrantsHandler(GrantActions, BaseHandler):
+    """``GET /hub/grants``: the user's grants and a form for a new one; ``POST``: create
+    (to Keycloak and back) or revoke."""
 
     async def _page(
         self, grants: list[Grant] | None = None, error: str = "", done: str = "", status: int = 200
@@ -207,7 +281,7 @@ class GrantsHandler(BaseHandler):
 
     @web.authenticated
     async def get(self) -> None:
-        grants = self.store.list(self.current_user.name)
+        grants = await self.authenticator.grant_tokens.check(self.store, self.current_user.name)
         done, error = self._message(grants)
         await self._page(grants, error=error, done=done)
 
@@ -218,41 +292,23 @@ class GrantsHandler(BaseHandler):
             if action == "create":
                 await self._create()
             elif action == "revoke":
-                await self._revoke(self.get_body_argument("grant", ""))
+                await self._revoke_from_page(self.get_body_argument("grant", ""))
             else:
                 raise BrokerError("invalid_request", "action must be create or revoke")
         except BrokerError as error:
             await self._page(error=error.message, status=error.status)
 
     async def _create(self) -> None:
-        user = self.current_user.name
-        policy = self.authenticator.current_broker().policy
-        request = plan_grant(
-            policy.apis,
+        url = self._start(
+            self.current_user.name,
             self.get_body_argument("name", "").strip(),
             self.get_body_arguments("scope"),
             self.get_body_argument("days", ""),
         )
-        if self.store.active_named(user, request.name):
-            raise BrokerError(
-                "invalid_request", f"you already have an active grant named {request.name}: "
-                "revoke it first, or choose another name",
-            )  # fmt: skip
-        self.log.info("job grant %s of %s: to Keycloak for %s", request.name, user, request.scopes)
-        self.redirect(self.flow.start(user, request), status=303)
+        self.redirect(url, status=303)
 
-    async def _revoke(self, grant_id: str) -> None:
-        user = self.current_user.name
-        grant = next((g for g in self.store.list(user) if g.id == grant_id), None)
-        if grant is None:
-            raise BrokerError("invalid_request", "you have no such grant")
-        if grant.state == REVOKED:
-            raise BrokerError("invalid_request", f"grant {grant.name} is already revoked")
-        encrypted = self.store.token(user, grant.id)
-        if encrypted is not None:
-            await self.flow.revoke(await decrypt(encrypted))
-        self.store.end(user, grant.id, REVOKED, "revoked by you on the Job grants page")
-        self.log.info("job grant %s (%s) of %s revoked by the user", grant.name, grant.id, user)
+    async def _revoke_from_page(self, grant_id: str) -> None:
+        grant = await self._revoke(self.current_user.name, grant_id)
         self.redirect(f"{self.hub.base_url}grants?done=revoked&grant={grant.id}", status=303)
 
 
@@ -305,3 +361,57 @@ class GrantCallbackHandler(BaseHandler):
             grant.name, grant.id, user.name, " ".join(grant.scopes), int(grant.deadline),
         )  # fmt: skip
         return grant
+
+
+class GrantsAPIHandler(GrantActions, JSONAnswers, APIHandler):
+    """The caller's job grants, for ``hubtokens grants`` (docs/jobs.md):
+
+    - ``GET /hub/api/grants``: ``{"grants": [...]}`` (never a token);
+    - ``POST /hub/api/grants`` ``{"name", "scopes", "days"}``: starts one, checked against the
+      policy; ``confirm_url`` is Keycloak's fresh sign-in and consent, for the user's browser
+      (the grant exists only once they confirmed there, as from the Job grants page);
+    - ``DELETE /hub/api/grants/<name or id>``: revokes one (again: the same answer).
+
+    From a browser session, or a server's own token (``custom:token-exchange``).
+    """
+
+    def _user(self) -> str:
+        user = self.current_user
+        if user is None or getattr(user, "kind", "user") != "user":
+            raise BrokerError("login_required", "log in to the hub, or call from your server.")
+        if self.get_token() is not None and TOKEN_EXCHANGE_SCOPE not in self.parsed_scopes:
+            raise BrokerError("forbidden", f"this JupyterHub token lacks {TOKEN_EXCHANGE_SCOPE}.")
+        return user.name
+
+    async def get(self) -> None:
+        try:
+            user = self._user()
+        except BrokerError as error:
+            self._send_error(error)
+            return
+        grants = await self.authenticator.grant_tokens.check(self.store, user)
+        self._send_json({"grants": [g.to_json() for g in grants]})
+
+    async def post(self) -> None:
+        try:
+            user = self._user()
+            body = self.get_json_body()
+            if not isinstance(body, dict) or not isinstance(body.get("scopes"), list):
+                raise BrokerError(
+                    "invalid_request", 'send {"name": "nightly", "scopes": ["..."], "days": 1}'
+                )
+            url = self._start(
+                user, body.get("name"), [str(x) for x in body["scopes"]], body.get("days")
+            )
+        except BrokerError as error:
+            self._send_error(error)
+            return
+        self._send_json({"confirm_url": url, "expires_in": PENDING_SECONDS})
+
+    async def delete(self, which: str) -> None:
+        try:
+            grant = await self._revoke(self._user(), which)
+        except BrokerError as error:
+            self._send_error(error)
+            return
+        self._send_json(grant.to_json())

@@ -30,6 +30,7 @@ GRANT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 DAY = 86400
 #: A grant's states: active until revoked (by the user, an admin or Keycloak) or its deadline.
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+DEADLINE_PASSED = "its deadline passed"
 
 METADATA = MetaData()
 #: The databases (engines) whose table this process made or found.
@@ -197,7 +198,7 @@ class GrantStore:
         grants = [self._grant(row) for row in rows]
         now = self.clock()
         return [
-            replace(g, state=EXPIRED, reason="its deadline passed")
+            replace(g, state=EXPIRED, reason=DEADLINE_PASSED)
             if g.state == ACTIVE and g.deadline <= now
             else g
             for g in grants
@@ -205,6 +206,19 @@ class GrantStore:
 
     def active_named(self, user: str, name: str) -> Grant | None:
         return next((g for g in self.list(user) if g.name == name and g.state == ACTIVE), None)
+
+    def get(self, user: str, grant_id: str) -> Grant | None:
+        """The user's grant of that id (another user's is None), as ``list`` shows it."""
+        return next((g for g in self.list(user) if g.id == grant_id), None)
+
+    def keep_token(self, user: str, grant_id: str, encrypted_token: bytes) -> None:
+        """Store the offline token Keycloak rotated to (while the grant is active)."""
+        self.db.execute(
+            update(GRANTS)
+            .where(GRANTS.c.username == user, GRANTS.c.id == grant_id, GRANTS.c.state == ACTIVE)
+            .values(offline_token=encrypted_token)
+        )
+        self.db.commit()
 
     def token(self, user: str, grant_id: str) -> bytes | None:
         """The encrypted offline token of the user's grant (None once it ended)."""

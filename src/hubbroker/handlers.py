@@ -91,8 +91,24 @@ def parse_request(raw: bytes) -> tuple[Any, Any]:
     return body.get("audience"), body.get("scope")
 
 
+class JSONAnswers:
+    """Answers of the broker's API handlers: JSON that no cache keeps (tokens, errors,
+    listings), errors with the contract's code and status."""
+
+    def _send_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
+
+    def _send_error(self, error: BrokerError) -> None:
+        if error.retry_after is not None:
+            self.set_header("Retry-After", str(error.retry_after))
+        self._send_json(error.to_json(), error.status)
+
+
 @stream_request_body
-class TokenExchangeHandler(APIHandler):
+class TokenExchangeHandler(JSONAnswers, APIHandler):
     """``POST /hub/api/token-exchange`` mints; ``GET`` lists what the caller may request;
     ``DELETE`` forgets the tokens cached for the calling server.
 
@@ -128,18 +144,6 @@ class TokenExchangeHandler(APIHandler):
         if self._body is None:  # the limits never change with the registry: no reload check
             self._body = BoundedBody(self.authenticator.broker.limits.max_body)
         self._body.feed(chunk)
-
-    def _send_json(self, body: Any, status: int = 200) -> None:
-        """A JSON answer that no cache keeps (tokens, errors, the listing)."""
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(body))
-
-    def _send_error(self, error: BrokerError) -> None:
-        if error.retry_after is not None:
-            self.set_header("Retry-After", str(error.retry_after))
-        self._send_json(error.to_json(), error.status)
 
     def _caller_or_refusal(self) -> tuple[Any, str] | None:
         """``_caller()``, or None once its refusal was sent (for calls with no body to read)."""

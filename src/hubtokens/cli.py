@@ -50,6 +50,8 @@ EXIT_STATUS: dict[str, int] = {
     "hub_unavailable": 12,
     "broker_unreachable": 13,
     "token_files": 14,  # ~/.config/hubtokens/files.toml is wrong
+    "not_granted_to_job": 15,
+    "grant_ended": 16,
 }
 
 #: Claims holding times (seconds since the epoch), shown with the local time as well.
@@ -58,6 +60,11 @@ TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
 
 def _client() -> TokenClient:
     return client_here()
+
+
+def _hub_client() -> TokenClient:
+    """The hub's API, for what only a hub has (job grants): inside a notebook server."""
+    return TokenClient()
 
 
 def _fail(error: HubTokensError) -> None:
@@ -283,6 +290,59 @@ def _state(path: str) -> str:
         return "not a token"
     left = int(expires - datetime.now().timestamp())
     return f"expires in {left // 60}m {left % 60:02d}s" if left > 0 else "expired"
+
+
+@main.group(cls=Command)
+def grants() -> None:
+    """Your job grants: what work that runs without you (after you log out) may mint, and
+    until when (the hub's Job grants page shows the same; docs/jobs.md)."""
+
+
+@grants.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="The hub's answer as JSON.")
+def grants_list(as_json: bool) -> None:
+    """Your grants, newest first; those Keycloak no longer holds are listed ended."""
+    found = _hub_client().grants()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    rows = [("NAME", "SCOPES", "UNTIL", "STATE", "WHY")]
+    for grant in found:
+        until = datetime.fromtimestamp(float(grant.get("deadline", 0))).astimezone()
+        rows.append(
+            (
+                str(grant.get("name", "")),
+                " ".join(grant.get("scopes") or []),
+                f"{until:%Y-%m-%d %H:%M %Z}",
+                str(grant.get("state", "")),
+                str(grant.get("reason") or "-"),
+            )
+        )
+    click.echo(_table(rows) if found else "No job grants: make one with `hubtokens grants create`.")
+
+
+@grants.command(name="create")
+@click.argument("name")
+@click.argument("scope", nargs=-1, required=True)
+@click.option("--days", type=int, required=True, help="How long it lasts (at most the "
+              "shortest JOBS of its scopes in `hubtokens list`).")  # fmt: skip
+def grants_create(name: str, scope: tuple[str, ...], days: int) -> None:
+    """Start grant NAME for SCOPEs; it exists once you confirm it at Keycloak, in your browser
+    (a fresh sign-in and a consent screen, which no script can give for you)."""
+    started = _hub_client().start_grant(name, list(scope), days)
+    click.echo(
+        f"Open this address in your browser within {started['expires_in'] // 60} minutes, "
+        "sign in and confirm; then `hubtokens grants list` shows the grant:\n"
+        f"{started['confirm_url']}"
+    )
+
+
+@grants.command(name="revoke")
+@click.argument("grant")
+def grants_revoke(grant: str) -> None:
+    """Revoke GRANT (its name or id) at Keycloak and on the hub: work using it mints no more."""
+    ended = _hub_client().revoke_grant(grant)
+    click.echo(f"{ended.get('name')}: {ended.get('state')} ({ended.get('reason') or '-'})")
 
 
 def _shown(name: str, value: Any) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from tenacity import (
@@ -134,6 +135,7 @@ class TokenClient:
         if not hub_api_url or not api_token:
             raise NotInJupyterHub()
         self.url = hub_api_url.rstrip("/") + "/token-exchange"
+        self.grants_url = hub_api_url.rstrip("/") + "/grants"
         self._api_token = api_token
         self._http = http_client or httpx.Client(timeout=timeout)
         self._setup(cache_margin, retry_seconds)
@@ -220,6 +222,23 @@ class TokenClient:
         forgotten = self._request("DELETE").get("forgotten", 0)
         return forgotten if isinstance(forgotten, int) else 0
 
+    def grants(self) -> list[dict[str, Any]]:
+        """Your job grants (docs/jobs.md): name, scopes, deadline, state and why it ended;
+        never a token. Those Keycloak no longer holds are listed ended."""
+        grants = self._request("GET", url=self.grants_url).get("grants")
+        return grants if isinstance(grants, list) else []
+
+    def start_grant(self, name: str, scopes: list[str], days: int) -> dict[str, Any]:
+        """Start a job grant: ``confirm_url`` is Keycloak's sign-in and consent, for your
+        browser (within ``expires_in`` seconds); the grant exists once you confirmed there."""
+        body = {"name": name, "scopes": scopes, "days": days}
+        return self._request("POST", body, url=self.grants_url)
+
+    def revoke_grant(self, grant: str) -> dict[str, Any]:
+        """Revoke your job grant ``grant`` (its name or id): at Keycloak, then on the hub;
+        what it was. Making a grant needs a fresh sign-in in a browser: /hub/grants."""
+        return self._request("DELETE", url=f"{self.grants_url}/{quote(grant, safe='')}")
+
     def available(self) -> dict[str, Any]:
         """The broker's listing of what this user may request (``GET`` on the broker)::
 
@@ -267,10 +286,13 @@ class TokenClient:
             expires_at=_expiry(body),
         )
 
-    def _request(self, method: str, payload: dict[str, str] | None = None) -> dict[str, Any]:
-        """One broker call, retried while the hub or Keycloak is down (see the class)."""
+    def _request(
+        self, method: str, payload: dict[str, Any] | None = None, url: str | None = None
+    ) -> dict[str, Any]:
+        """One broker call (to ``url``, default the broker's), retried while the hub or
+        Keycloak is down (see the class)."""
         if self.retry_seconds <= 0:
-            return self._attempt(method, payload)
+            return self._attempt(method, payload, url)
         start = self._clock()
         deadline = start + self.retry_seconds
 
@@ -298,7 +320,7 @@ class TokenClient:
             retry=retry_if_exception(retryable),
             retry_error_callback=give_up,
         )
-        return retrying(self._attempt, method, payload)
+        return retrying(self._attempt, method, payload, url)
 
     def _scrub(self, text: str) -> str:
         """``text`` without the API token (a JupyterHub token is 32 characters: a shorter one,
@@ -307,14 +329,17 @@ class TokenClient:
             return text
         return text.replace(self._api_token, "***")
 
-    def _attempt(self, method: str, payload: dict[str, str] | None) -> dict[str, Any]:
+    def _attempt(
+        self, method: str, payload: dict[str, Any] | None, url: str | None = None
+    ) -> dict[str, Any]:
+        url = url or self.url
         headers = {"Authorization": f"token {self._api_token}", "Accept": "application/json"}
         try:
-            response = self._http.request(method, self.url, json=payload, headers=headers)
+            response = self._http.request(method, url, json=payload, headers=headers)
         except httpx.HTTPError as exc:
             detail = self._scrub(str(exc)) or type(exc).__name__
             raise BrokerUnreachable(
-                f"Could not reach the hub's token broker at {self.url}: {detail}."
+                f"Could not reach the hub's token broker at {url}: {detail}."
             ) from None
         if response.status_code != 200:
             error = error_from_response(
@@ -330,7 +355,7 @@ class TokenClient:
             body = None
         if not isinstance(body, dict):
             raise HubTokensError(
-                f"The hub answered {method} {self.url} with a body that is not a JSON object.",
+                f"The hub answered {method} {url} with a body that is not a JSON object.",
                 status=response.status_code,
             )
         return body

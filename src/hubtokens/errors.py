@@ -91,6 +91,20 @@ class ScopeNotAllowed(HubTokensError):
     hint = f"{LISTING} lists the scopes you may request."
 
 
+class NotGrantedToJob(HubTokensError):
+    code = "not_granted_to_job"
+    status = 403
+    default_message = "This job's grant does not hold that audience or scope."
+    hint = "Ask only for what the job's grant holds, or make a grant that holds it (/hub/grants)."
+
+
+class GrantEnded(HubTokensError):
+    code = "grant_ended"
+    status = 401
+    default_message = "This job's grant has ended (revoked, or its deadline passed)."
+    hint = "Make a new grant on the hub's Job grants page (/hub/grants) and run the job again."
+
+
 class RequestTooLarge(HubTokensError):
     code = "request_too_large"
     status = 413
@@ -176,6 +190,8 @@ ERROR_CLASSES: dict[str, type[HubTokensError]] = {
         Forbidden,
         AudienceNotAllowed,
         ScopeNotAllowed,
+        NotGrantedToJob,
+        GrantEnded,
         RequestTooLarge,
         RateLimited,
         IdpUnavailable,

@@ -358,8 +358,11 @@ class LaptopClient(TokenClient):
     def close(self) -> None:
         self.keycloak.oauth.close()
 
-    def _attempt(self, method: str, payload: dict[str, str] | None) -> dict[str, Any]:
-        assert method == "POST" and payload is not None  # only get() reaches Keycloak
+    def _attempt(
+        self, method: str, payload: dict[str, Any] | None, url: str | None = None
+    ) -> dict[str, Any]:
+        # Only get() reaches Keycloak, at the login's issuer (a laptop has no hub API).
+        assert method == "POST" and payload is not None and url is None
         audience, scopes = payload["audience"], scope_names(payload.get("scope"))
         if not scopes:
             raise InvalidRequest(

@@ -60,4 +60,4 @@ def test_a_grant_is_confirmed_at_keycloak_listed_and_revoked(page: Page, stack: 
 
     row.get_by_role("button", name=f"Revoke {name}").click()
     expect(page.get_by_role("status")).to_contain_text(f"Grant {name} is revoked.")
-    expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("revoked by you")
+    expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("revoked by its owner")

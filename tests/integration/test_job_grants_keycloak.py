@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from apiregistry import JOBS_CLIENT
+from tests.integration.idp_helpers import admin
 from tests.support.job_grants import GrantFlow, Refused
 from tests.support.stack import Stack
 from tests.support.token_exchange import MINTED_CLAIMS
@@ -124,3 +125,30 @@ def test_a_reused_offline_token_ends_its_grant(curator: GrantFlow) -> None:
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
     ended = curator.refresh(newest, "fruits:read")
     assert ended.status_code == 400 and ended.json()["error"] == "invalid_grant", ended.text
+
+
+def introspect(flow: GrantFlow, offline: str) -> dict:
+    """What the hub asks to list a grant (RFC 7662): it rotates nothing."""
+    answer = httpx.post(
+        f"{flow.stack.issuer}/protocol/openid-connect/token/introspect",
+        data={"token": offline, "token_type_hint": "refresh_token"},
+        auth=(JOBS_CLIENT, flow.secret),
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_introspection_tells_a_live_grant_from_one_revoked_at_keycloak(
+    stack: Stack, curator: GrantFlow
+) -> None:
+    """The hub lists a grant revoked in Keycloak (the admin console's or the account
+    console's "revoke consent") as ended, by introspecting its offline token."""
+    offline = curator.grant("fruits:read")["refresh_token"]
+    assert introspect(curator, offline)["active"] is True  # positive control
+    assert introspect(curator, offline)["active"] is True  # asking again changes nothing
+    _, offline = narrowed(curator, offline, "fruits:read")  # ... nor was the token rotated
+    assert introspect(curator, offline)["active"] is True
+    kc = admin(stack)
+    [user] = kc.get("/demo/users", username="curator", exact="true")
+    kc.delete(f"/demo/users/{user['id']}/consents/{JOBS_CLIENT}")
+    assert introspect(curator, offline)["active"] is False

@@ -17,7 +17,8 @@ import pytest
 from apiregistry import JOBS_CLIENT
 from tests.support.job_grants import create_on_the_hub, hub_grants_page
 from tests.support.keycloak_admin import StackAdmin
-from tests.support.login_flows import CookieCarrier, hub_session
+from tests.support.login_flows import CookieCarrier, hub_api_token, hub_session
+from tests.support.servers import call_as_server
 from tests.support.stack import Stack
 
 OWNER, OTHER = "curator", "reader"
@@ -132,3 +133,32 @@ def test_the_hub_refuses_what_the_policy_does_not_allow(
     answer = create_on_the_hub(owner, stack, name(), scopes, days, sign_in_as=OWNER)
     assert answer.status_code == status, answer.text[:300]
     assert says in answer.text
+
+
+def test_the_grants_api_revokes_only_the_callers_own_grant(
+    stack: Stack, owner: CookieCarrier, kc: StackAdmin
+) -> None:
+    """reader's server names the curator's grant (by its id, and by its name): it is not
+    found; the curator's own server then revokes it (positive control)."""
+    grant = name()
+    back = create_on_the_hub(owner, stack, grant, ["fruits:read"], 1, sign_in_as=OWNER)
+    grant_id = said(back)["grant"]
+    held = offline_sessions(kc, OWNER)
+    for which in (grant_id, grant):
+        refused = call_as_server(stack, OTHER, "DELETE", f"/grants/{which}")
+        assert refused.status_code == 400 and "no job grant" in refused.json()["message"]
+    listed = call_as_server(stack, OTHER, "GET", "/grants").json()["grants"]
+    assert grant not in {g["name"] for g in listed}  # nor listed to reader
+    assert offline_sessions(kc, OWNER) == held  # the grant lives on at Keycloak
+    revoked = call_as_server(stack, OWNER, "DELETE", f"/grants/{grant_id}")
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked", revoked.text
+    assert offline_sessions(kc, OWNER) == held - 1
+
+
+def test_the_grants_api_needs_a_servers_own_token_or_the_browser(stack: Stack) -> None:
+    """A token the user made with another scope (here read:users:activity) lists nothing;
+    the server's own token does (positive control)."""
+    token = hub_api_token(stack, OWNER, ["read:users:activity!user"])
+    narrow = call_as_server(stack, OWNER, "GET", "/grants", token=token)
+    assert narrow.status_code == 403 and narrow.json()["error"] == "forbidden", narrow.text
+    assert call_as_server(stack, OWNER, "GET", "/grants").status_code == 200

@@ -9,6 +9,8 @@ BROKER_ERRORS = [
     ("forbidden", 403, hubtokens.Forbidden),
     ("audience_not_allowed", 403, hubtokens.AudienceNotAllowed),
     ("scope_not_allowed", 403, hubtokens.ScopeNotAllowed),
+    ("not_granted_to_job", 403, hubtokens.NotGrantedToJob),
+    ("grant_ended", 401, hubtokens.GrantEnded),
     ("request_too_large", 413, hubtokens.RequestTooLarge),
     ("rate_limited", 429, hubtokens.RateLimited),
     ("idp_unavailable", 503, hubtokens.IdpUnavailable),

@@ -1,11 +1,15 @@
 """KeycloakAuthenticator: defaults from stackconf (one table); the policy from the registry."""
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 from hubbroker import KeycloakAuthenticator
 from hubbroker.cache import Minted
+from hubbroker.grant_tokens import ENDED_BY_BLOCK, ENDED_BY_DELETION
 from stackconf import settings
 from tests.support.hub_config import load_hub_config
 
@@ -209,9 +213,41 @@ def test_deleting_a_hub_user_revokes_what_the_broker_cached_for_that_name():
     broker = a.broker
     key = ("alice", "default", "fruit-api", ("fruits:read",))
     broker.cache.put(key, Minted("token-of-the-old-alice", 2**40, "fruits:read", "fruit-api"))
-    a.delete_user(SimpleNamespace(name="alice"))
+    asyncio.run(a.delete_user(SimpleNamespace(name="alice", db=None)))
     assert broker.cache.get(key, broker.epoch("alice")) is None
     assert broker.epoch("alice") == 1
+
+
+def test_deleting_or_blocking_a_hub_user_ends_their_job_grants():
+    """Job grants outlive a logout, not a deletion or a block (Access requests page)."""
+    a = KeycloakAuthenticator(job_grants_client_secret="s")
+    ended = []
+
+    async def end_all(store, username, reason):
+        ended.append((type(store).__name__, username, reason))
+        return 1
+
+    a.__dict__["grant_tokens"] = SimpleNamespace(end_all=end_all)
+    db = Session(create_engine("sqlite://"))
+    asyncio.run(a.delete_user(SimpleNamespace(name="alice", db=db)))
+    assert ended == [("GrantStore", "alice", ENDED_BY_DELETION)]
+    ended.clear()
+
+    async def auth_state():
+        return {}
+
+    async def save(state):
+        pass
+
+    bob = SimpleNamespace(
+        name="bob",
+        get_auth_state=auth_state,
+        save_auth_state=save,
+        spawners={},
+        orm_user=SimpleNamespace(api_tokens=[]),
+    )
+    asyncio.run(a.end_in_hub(bob, db))  # what blocking on the Access requests page does
+    assert ended == [("GrantStore", "bob", ENDED_BY_BLOCK)]
 
 
 def test_keycloak_calls_are_not_queued_ten_at_a_time():

@@ -206,3 +206,59 @@ def test_files_names_a_wrong_user_file_with_its_own_exit_status(broker, monkeypa
         result.stderr
     )
     assert "XDG_RUNTIME_DIR is not set" in result.stderr
+
+
+GRANTS = [
+    {"id": "a1", "name": "nightly", "scopes": ["fruits:read"], "created_at": 1.8e9,
+     "deadline": 1.8e9 + 86400, "state": "active", "reason": ""},
+    {"id": "b2", "name": "weekly", "scopes": ["fruits:read", "fruits:write"], "created_at": 1.7e9,
+     "deadline": 1.7e9 + 86400, "state": "revoked", "reason": "revoked by its owner"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """The hub's grants API (``/hub/api/grants``), faked."""
+    calls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        assert request.headers["Authorization"] == f"token {API_TOKEN}"
+        if request.method == "GET":
+            return httpx.Response(200, json={"grants": GRANTS})
+        if request.method == "POST":
+            return httpx.Response(200, json={"confirm_url": "https://kc/auth?x", "expires_in": 600})
+        if request.url.path.endswith("/grants/nightly"):
+            return httpx.Response(200, json=GRANTS[0] | {"state": "revoked", "reason": "r"})
+        return httpx.Response(400, json={"error": "invalid_request", "message": "no job grant"})
+
+    http = httpx.Client(transport=httpx.MockTransport(answer))
+    client = cli.TokenClient("http://hub/hub/api", API_TOKEN, http_client=http, retry_seconds=0)
+    monkeypatch.setattr(cli, "_hub_client", lambda: client)
+    return calls
+
+
+def test_grants_list_is_a_table_and_json_on_request(hub):
+    table = run("grants", "list")
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SCOPES", "UNTIL", "STATE", "WHY"]
+    assert lines[1].startswith("nightly") and "active" in lines[1]
+    assert "fruits:read fruits:write" in lines[2] and "revoked by its owner" in lines[2]
+    assert json.loads(run("grants", "list", "--json").stdout) == GRANTS
+    assert {str(c.url) for c in hub} == {"http://hub/hub/api/grants"}
+
+
+def test_grants_create_prints_the_address_to_confirm_in_a_browser(hub):
+    result = run("grants", "create", "nightly", "fruits:read", "--days", "3")
+    assert result.exit_code == 0, result.output
+    assert "https://kc/auth?x" in result.stdout and "10 minutes" in result.stdout
+    assert json.loads(hub[0].content) == {"name": "nightly", "scopes": ["fruits:read"], "days": 3}
+
+
+def test_grants_revoke_says_what_it_ended_and_an_unknown_grant_fails(hub):
+    result = run("grants", "revoke", "nightly")
+    assert result.exit_code == 0 and result.stdout.startswith("nightly: revoked")
+    unknown = run("grants", "revoke", "no/such")
+    assert unknown.exit_code == cli.EXIT_STATUS["invalid_request"]
+    assert str(hub[-1].url).endswith("/grants/no%2Fsuch")  # one path segment, whatever it holds

@@ -25,6 +25,8 @@ def test_error_status_lists_exactly_the_contract_codes():
         "forbidden": 403,
         "audience_not_allowed": 403,
         "scope_not_allowed": 403,
+        "not_granted_to_job": 403,
+        "grant_ended": 401,
         "request_too_large": 413,
         "rate_limited": 429,
         "idp_unavailable": 503,
