@@ -18,8 +18,8 @@ from docker_api_filter.refusals import (
     free,
     json_object,
     must_be_empty,
+    non_negative_int,
     one_of,
-    positive_int,
     short,
     string_list,
 )
@@ -98,29 +98,17 @@ CREATE_REQUIRED = ("Image", "Labels", "HostConfig")
 
 #: HostConfig: its keys and their rules (a string: a method of ContainerRules).
 HOST_CONFIG: Table = {
-    # Resource limits and harmless behaviour: the hub sets these as it likes.
+    # Harmless behaviour, and limits that only narrow what the pinned ones below allow (CPU
+    # and memory sets, I/O weight; /dev/shm and tmpfs count against the memory limit).
     **dict.fromkeys(
         [
             "AutoRemove",
-            "Memory",
-            "MemoryReservation",
-            "MemorySwap",
             "MemorySwappiness",
-            "KernelMemory",
-            "NanoCpus",
-            "CpuPeriod",
-            "CpuQuota",
-            "CpuShares",
             "CpusetCpus",
             "CpusetMems",
-            "CpuCount",
-            "CpuPercent",
-            "CPURealtimePeriod",
-            "CPURealtimeRuntime",
             "BlkioWeight",
             "ShmSize",
             "Ulimits",
-            "OomScoreAdj",
             "ReadonlyRootfs",
             "Init",
             "Tmpfs",
@@ -130,6 +118,30 @@ HOST_CONFIG: Table = {
             "RestartPolicy",
         ],
         free,
+    ),
+    # The limits, pinned to the settings (USER_MEM_LIMIT, USER_CPU_LIMIT as DockerSpawner's
+    # CpuQuota/CpuPeriod, USER_PIDS_LIMIT): no server gets more, nor none.
+    "Memory": "_rule_memory",
+    "CpuPeriod": "_rule_cpu_period",
+    "CpuQuota": non_negative_int,  # checked with CpuPeriod (check_create)
+    "PidsLimit": "_rule_pids_limit",
+    # What DockerSpawner never sets and would loosen them: more swap or CPU shares than the
+    # daemon's defaults, another way to give CPUs, real-time scheduling, the OOM killer's
+    # sparing (a negative OomScoreAdj: another process is killed instead).
+    **dict.fromkeys(
+        [
+            "MemoryReservation",
+            "MemorySwap",
+            "KernelMemory",
+            "NanoCpus",
+            "CpuShares",
+            "CpuCount",
+            "CpuPercent",
+            "CPURealtimePeriod",
+            "CPURealtimeRuntime",
+            "OomScoreAdj",
+        ],
+        must_be_empty,
     ),
     # Privileges, devices, host namespaces, host paths, other containers: none.
     **dict.fromkeys(
@@ -173,11 +185,12 @@ HOST_CONFIG: Table = {
     "NetworkMode": "_rule_network_mode",
     "CapDrop": cap_drop,
     "SecurityOpt": rule_security_opt,
-    "PidsLimit": positive_int,
     "Binds": "_rule_binds",
     "Mounts": "_rule_mounts",
 }
-HOST_CONFIG_REQUIRED = ("NetworkMode", "CapDrop", "SecurityOpt", "PidsLimit")
+HOST_CONFIG_REQUIRED = ("NetworkMode", "CapDrop", "SecurityOpt", "PidsLimit", "Memory")
+#: DockerSpawner's CpuPeriod when it sets none (100 ms, in microseconds), and Docker's range.
+CPU_PERIOD, CPU_PERIODS = 100_000, range(1000, 1_000_001)
 
 
 class ContainerRules(ServerRules):
@@ -195,6 +208,35 @@ class ContainerRules(ServerRules):
         sources = [spec.split(":")[0] for spec in host.get("Binds") or []]
         sources += [m.get("Source") for m in host.get("Mounts") or [] if m.get("Type") == "volume"]
         self.check_volumes_are_the_users("HostConfig", name, sources)
+        self.check_cpu_limit(host)
+
+    def check_cpu_limit(self, host: dict) -> None:
+        """CpuQuota is USER_CPU_LIMIT times CpuPeriod, as DockerSpawner computes it (0: none)."""
+        period = host.get("CpuPeriod") or CPU_PERIOD
+        wanted = int(self.settings.user_cpu_limit * period)
+        if (host.get("CpuQuota") or 0) != wanted:
+            raise Refused(
+                f"HostConfig.CpuQuota must be {wanted} (USER_CPU_LIMIT "
+                f"{self.settings.user_cpu_limit} x CpuPeriod {period}), got "
+                f"{short(host.get('CpuQuota'))}"
+            )
+
+    def _rule_memory(self, field: str, value: Any) -> None:
+        if type(value) is not int or value != self.settings.user_memory:
+            raise Refused(
+                f"{field} must be {self.settings.user_memory} (USER_MEM_LIMIT), got {short(value)}"
+            )
+
+    def _rule_cpu_period(self, field: str, value: Any) -> None:
+        if value is not None and (type(value) is not int or value not in CPU_PERIODS):
+            raise Refused(f"{field} must be 1000 to 1000000 microseconds, got {short(value)}")
+
+    def _rule_pids_limit(self, field: str, value: Any) -> None:
+        if type(value) is not int or value != self.settings.user_pids_limit:
+            raise Refused(
+                f"{field} must be {self.settings.user_pids_limit} (USER_PIDS_LIMIT), got "
+                f"{short(value)}"
+            )
 
     def _rule_labels(self, field: str, value: Any) -> None:
         key, wanted = self.settings.label_key, self.settings.label_value

@@ -27,7 +27,6 @@ from docker_api_filter.refusals import (
     must_be_empty,
     non_negative_int,
     one_of,
-    positive_int,
     short,
     string_list,
 )
@@ -113,19 +112,18 @@ def rule_privileges(field: str, value: Any) -> None:
         raise Refused(f"{field}.NoNewPrivileges must be true or false")
 
 
-#: Resources.Limits: every limit set, a user server shares its node with other users' servers.
-LIMITS: dict[str, Rule] = dict.fromkeys(["NanoCPUs", "MemoryBytes", "Pids"], positive_int)
-#: Resources.Reservations: they only schedule; GenericResources (GPUs...) are not on the list.
-RESERVATIONS: dict[str, Rule] = dict.fromkeys(["NanoCPUs", "MemoryBytes"], non_negative_int)
-RESOURCES: dict[str, Rule] = {
-    "Limits": lambda name, item: fields(name, item, LIMITS, required=tuple(LIMITS)),
-    "Reservations": lambda name, item: fields(name, {} if item is None else item, RESERVATIONS),
+#: Resources.Limits: every limit set, a user server shares its node with other users' servers;
+#: each pinned to its setting (USER_CPU_LIMIT, USER_MEM_LIMIT, USER_PIDS_LIMIT).
+LIMITS: Table = {
+    "NanoCPUs": "_rule_limit_cpus",
+    "MemoryBytes": "_rule_limit_memory",
+    "Pids": "_rule_limit_pids",
 }
+#: Resources.Reservations: they only schedule, within the limits; GenericResources (GPUs...)
+#: are not on the list.
+RESERVATIONS: Table = {"NanoCPUs": "_rule_reserved_cpus", "MemoryBytes": "_rule_reserved_memory"}
+RESOURCES: Table = {"Limits": "_rule_limits", "Reservations": "_rule_reservations"}
 RESOURCES_REQUIRED = ("Limits",)
-
-
-def rule_resources(field: str, value: Any) -> None:
-    fields(field, value, RESOURCES, required=RESOURCES_REQUIRED)
 
 
 #: RestartPolicy: a server that ended stays ended until the hub starts it again.
@@ -158,7 +156,7 @@ SERVICE_REQUIRED = ("Name", "Labels", "TaskTemplate")
 
 TASK_TEMPLATE: Table = {
     "ContainerSpec": "_rule_container_spec",
-    "Resources": rule_resources,
+    "Resources": "_rule_resources",
     "Placement": "_rule_placement",
     "Networks": "_rule_service_networks",
     "RestartPolicy": rule_restart_policy,
@@ -253,6 +251,9 @@ class ServiceRules(ServerRules):
         self.container_spec_rules = self.bind(CONTAINER_SPEC)
         self.placement_rules = self.bind(PLACEMENT)
         self.network_rules = self.bind(SERVICE_NETWORK)
+        self.resources_rules = self.bind(RESOURCES)
+        self.limits_rules = self.bind(LIMITS)
+        self.reservations_rules = self.bind(RESERVATIONS)
 
     def check_service(self, spec: dict) -> None:
         """The body of ``POST /services/create``, else Refused."""
@@ -260,6 +261,51 @@ class ServiceRules(ServerRules):
         mounts = spec["TaskTemplate"]["ContainerSpec"].get("Mounts") or []
         sources = [m.get("Source") for m in mounts if m.get("Type") == "volume"]
         self.check_volumes_are_the_users("TaskTemplate.ContainerSpec", spec["Name"], sources)
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """Resources.Limits as SwarmSpawner sets them from the settings (0: no CPU limit)."""
+        settings = self.settings
+        return {
+            "NanoCPUs": int(settings.user_cpu_limit * 1e9),
+            "MemoryBytes": settings.user_memory,
+            "Pids": settings.user_pids_limit,
+        }
+
+    def _rule_resources(self, field: str, value: Any) -> None:
+        fields(field, value, self.resources_rules, required=RESOURCES_REQUIRED)
+
+    def _rule_limits(self, field: str, value: Any) -> None:
+        required = tuple(key for key, limit in self.limits.items() if limit)
+        fields(field, value, self.limits_rules, required=required)
+
+    def _rule_reservations(self, field: str, value: Any) -> None:
+        fields(field, {} if value is None else value, self.reservations_rules)
+
+    def _pinned(self, field: str, value: Any, key: str, setting: str) -> None:
+        wanted = self.limits[key]
+        if type(value) is not int or value != wanted:
+            raise Refused(f"{field} must be {wanted} ({setting}), got {short(value)}")
+
+    def _within(self, field: str, value: Any, key: str) -> None:
+        limit = self.limits[key]
+        if value is not None and (type(value) is not int or not 0 <= value <= limit):
+            raise Refused(f"{field} must be 0 to {limit} (the limit), got {short(value)}")
+
+    def _rule_limit_cpus(self, field: str, value: Any) -> None:
+        self._pinned(field, value, "NanoCPUs", "USER_CPU_LIMIT")
+
+    def _rule_limit_memory(self, field: str, value: Any) -> None:
+        self._pinned(field, value, "MemoryBytes", "USER_MEM_LIMIT")
+
+    def _rule_limit_pids(self, field: str, value: Any) -> None:
+        self._pinned(field, value, "Pids", "USER_PIDS_LIMIT")
+
+    def _rule_reserved_cpus(self, field: str, value: Any) -> None:
+        self._within(field, value, "NanoCPUs")
+
+    def _rule_reserved_memory(self, field: str, value: Any) -> None:
+        self._within(field, value, "MemoryBytes")
 
     def _rule_service_labels(self, field: str, value: Any) -> None:
         # DockerSpawner adds no label of its own to a service: the hub's stack label only.

@@ -12,6 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from jupyterhub.traitlets import ByteSpecification
+from traitlets import TraitError
+
 from stackconf import settings as conf
 from users_firewall import server as server_firewall
 
@@ -38,6 +41,17 @@ def template_pattern(template: str) -> re.Pattern[str]:
     )
 
 
+def memory_bytes(value: str) -> int:
+    """USER_MEM_LIMIT in bytes, read as the hub's DockerSpawner reads it (JupyterHub's
+    ByteSpecification: a number with K, M, G or T, 1024-based)."""
+    try:
+        return int(ByteSpecification().validate(None, value))
+    except (TraitError, TypeError, IndexError):
+        raise conf.SettingError(
+            f"USER_MEM_LIMIT must be a number with K, M, G or T (e.g. 1G or 512M), got {value!r}"
+        ) from None
+
+
 def normalize_constraint(constraint: str) -> str:
     """``node.role == worker`` as ``node.role==worker`` (Docker ignores those spaces)."""
     return CONSTRAINT_OPERATOR.sub(r"\1", constraint.strip())
@@ -53,6 +67,11 @@ class FilterSettings:
     label_value: str
     user_volume_name: str
     user_container_name: str
+    #: USER_MEM_LIMIT in bytes, USER_CPU_LIMIT, USER_PIDS_LIMIT: a user server's limits, which
+    #: the hub sets and the filter pins (no server gets more, nor none).
+    user_memory: int
+    user_cpu_limit: float
+    user_pids_limit: int
     extra_ca_host_path: str = ""
     max_body: int = 1024 * 1024
     #: HUB_SPAWNER: "docker" (containers) or "swarm" (services); each allows its own endpoints.
@@ -64,6 +83,12 @@ class FilterSettings:
     server_firewall_env: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.user_memory <= 0 or self.user_cpu_limit < 0 or self.user_pids_limit <= 0:
+            raise conf.SettingError(
+                "USER_MEM_LIMIT and USER_PIDS_LIMIT must be > 0 and USER_CPU_LIMIT >= 0 (0: no "
+                f"CPU limit), got {self.user_memory} bytes, {self.user_pids_limit} processes, "
+                f"{self.user_cpu_limit} CPUs"
+            )
         if self.spawner not in SPAWNERS:
             raise conf.SettingError(
                 "HUB_SPAWNER must be docker or swarm where the Docker API filter runs "
@@ -102,6 +127,9 @@ class FilterSettings:
             label_value=value,
             user_volume_name=conf.get("USER_VOLUME_NAME", env),
             user_container_name=conf.get("USER_CONTAINER_NAME", env),
+            user_memory=memory_bytes(conf.get("USER_MEM_LIMIT", env)),
+            user_cpu_limit=conf.get_float("USER_CPU_LIMIT", env),
+            user_pids_limit=conf.get_int("USER_PIDS_LIMIT", env),
             extra_ca_host_path=conf.get("EXTRA_CA_BUNDLE_HOST_PATH", env),
             max_body=max_body,
             spawner=conf.get("HUB_SPAWNER", env),

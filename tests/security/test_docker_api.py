@@ -64,6 +64,8 @@ def user_container_body(reader_container: str) -> dict:
             "SecurityOpt": host["SecurityOpt"],
             "PidsLimit": host["PidsLimit"],
             "Memory": host["Memory"],
+            "CpuPeriod": host["CpuPeriod"],
+            "CpuQuota": host["CpuQuota"],
         },
     }
 
@@ -147,6 +149,13 @@ ATTACKS = {
     # round three, finding 9); the filter accepts digits only in their plain form.
     "root user, signed": ({"User": "+0"}, "User"),
     "root group, signed": ({"User": "1000:+0"}, "User"),
+    # Review round three, finding 11: the limits are the settings', neither more nor none.
+    "no memory limit": ({"HostConfig": {"Memory": 0}}, "Memory"),
+    "more memory": ({"HostConfig": {"Memory": 64 << 30}}, "Memory"),
+    "more processes": ({"HostConfig": {"PidsLimit": 1 << 20}}, "PidsLimit"),
+    "more CPUs": ({"HostConfig": {"CpuQuota": 1_600_000}}, "CpuQuota"),
+    "spared by the OOM killer": ({"HostConfig": {"OomScoreAdj": -1000}}, "OomScoreAdj"),
+    "unlimited swap": ({"HostConfig": {"MemorySwap": -1}}, "MemorySwap"),
 }
 
 

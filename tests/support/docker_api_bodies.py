@@ -22,6 +22,9 @@ SETTINGS = FilterSettings(
     label_value=LABEL_VALUE,
     user_volume_name="jupyterhub-user-{username}",
     user_container_name="jupyter-{username}",
+    user_memory=1 << 30,  # USER_MEM_LIMIT=1G
+    user_cpu_limit=1.0,
+    user_pids_limit=512,
     extra_ca_host_path=CA,
 )
 POLICY = Policy(SETTINGS)

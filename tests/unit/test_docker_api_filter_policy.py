@@ -297,6 +297,23 @@ def test_a_non_root_user_is_allowed(user: str | None) -> None:
         ("PidsLimit", -1),
         ("PidsLimit", True),
         ("PidsLimit", "512"),
+        # The limits are the settings' (1G, 1 CPU, 512 processes), neither more nor none.
+        ("PidsLimit", 4096),
+        ("Memory", 0),
+        ("Memory", 2 << 30),
+        ("Memory", 1073741824.0),
+        ("CpuQuota", 0),
+        ("CpuQuota", 200_000),
+        ("CpuQuota", -1),
+        ("CpuPeriod", 100),
+        ("NanoCpus", 2_000_000_000),
+        ("MemorySwap", -1),
+        ("MemoryReservation", 2 << 30),
+        ("KernelMemory", 2 << 30),
+        ("CpuShares", 262_144),
+        ("CpuCount", 64),
+        ("CPURealtimeRuntime", 950_000),
+        ("OomScoreAdj", -1000),
         ("MaskedPaths", []),  # not on the allowlist: unmasking /proc would weaken the sandbox
         ("ReadonlyPaths", []),
         ("privileged", True),  # Go's decoder matches keys case-insensitively
@@ -324,7 +341,8 @@ def test_a_host_config_rule_refuses(key: str, value: Any) -> None:
         ("Tmpfs", {"/tmp": "rw,size=64m"}),
         ("OomKillDisable", False),
         ("ShmSize", 67108864),
-        ("NanoCpus", 1_000_000_000),
+        ("CpusetCpus", "0"),
+        ("BlkioWeight", 100),
         ("Mounts", None),
     ],
 )
@@ -575,3 +593,42 @@ def test_a_name_template_becomes_a_pattern() -> None:
     ]:
         assert not pattern.fullmatch(name), name
     assert template_pattern("{prefix}-{username}--{servername}").fullmatch("jupyter-bob--")
+
+
+def test_the_limits_are_required_and_a_cpu_period_of_its_own_is_kept() -> None:
+    """No memory limit at all, or none for the CPU, is refused; DockerSpawner may set its own
+    CpuPeriod (extra_host_config) when the quota follows it."""
+    body = spawner_body()
+    del body["HostConfig"]["Memory"]
+    assert_refused(create(body), "HostConfig.Memory is missing")
+    body = spawner_body()
+    del body["HostConfig"]["CpuQuota"]
+    assert_refused(create(body), "HostConfig.CpuQuota must be 100000")
+    assert create(with_host(CpuPeriod=50_000, CpuQuota=50_000)).allowed
+    # The quota of one CPU over half the period: two CPUs.
+    assert_refused(create(with_host(CpuPeriod=50_000)), "HostConfig.CpuQuota must be 50000")
+    unlimited = Policy(FilterSettings(**{**SETTINGS.__dict__, "user_cpu_limit": 0.0}))
+    body = spawner_body()
+    for key in ("CpuQuota", "CpuPeriod"):
+        del body["HostConfig"][key]
+    assert create(body, policy=unlimited).allowed  # USER_CPU_LIMIT=0: no CPU limit
+
+
+def test_the_limits_come_from_the_settings_as_the_hub_reads_them() -> None:
+    env = {
+        "HUB_SPAWNER": "docker",
+        "USER_MEM_LIMIT": "512M",
+        "USER_CPU_LIMIT": "0.5",
+        "USER_PIDS_LIMIT": "64",
+    }
+    settings = FilterSettings.from_env(env)
+    assert (settings.user_memory, settings.user_cpu_limit, settings.user_pids_limit) == (
+        512 << 20,
+        0.5,
+        64,
+    )
+    for wrong in ("1024", "1g", "lots"):  # DockerSpawner refuses these too
+        with pytest.raises(conf.SettingError, match="USER_MEM_LIMIT must be a number with K"):
+            FilterSettings.from_env({**env, "USER_MEM_LIMIT": wrong})
+    with pytest.raises(conf.SettingError, match="USER_PIDS_LIMIT must be > 0"):
+        FilterSettings.from_env({**env, "USER_PIDS_LIMIT": "0"})
