@@ -113,6 +113,7 @@ def program_env(s: Settings, secrets: dict[str, str], kc_home: Path) -> dict[str
     traefik = {
         **common,
         "KEYCLOAK_PUBLIC_URL": s.keycloak_public_url,  # Keycloak's router matches its host
+        "HUB_PUBLIC_URL": s.public_url,  # and the fruit API's the hub's
         "KEYCLOAK_UPSTREAM_URL": f"http://127.0.0.1:{s.keycloak_port}",
         "FRUIT_API_UPSTREAM_URL": f"http://127.0.0.1:{s.fruit_api_port}",
     }

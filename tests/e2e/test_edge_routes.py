@@ -88,3 +88,14 @@ def test_keycloak_admin_side_is_not_routed(stack: Stack) -> None:
             assert response.status_code == 404 or (
                 response.status_code == 302 and "/hub/" in location
             ), (origin, path, response.status_code, location)
+
+
+def test_the_fruit_api_is_served_on_the_hubs_host_only(stack: Stack) -> None:
+    """Not on Keycloak's host nor on a user server's subdomain (other origins: its docs page
+    there would share their cookies' scope); the hub's host serves it (positive control)."""
+    assert httpx.get(f"{stack.public_url}/fruit-api/docs", timeout=10).status_code == 200
+    hub = httpx.URL(stack.public_url)
+    for origin in (keycloak_origin(stack), str(hub.copy_with(host=f"reader.{hub.host}"))):
+        for path in ("/fruit-api/docs", "/fruit-api/health"):
+            answer = httpx.get(f"{origin}{path}", timeout=10)
+            assert answer.status_code == 404, (origin, path, answer.status_code)

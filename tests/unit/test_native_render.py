@@ -34,6 +34,11 @@ def test_both_runtimes_route_with_the_same_files(settings: Settings) -> None:
     env = render.program_env(settings, secrets.generate(), Path())["traefik"]
     assert env["KEYCLOAK_UPSTREAM_URL"] == "http://127.0.0.1:8080"
     assert env["FRUIT_API_UPSTREAM_URL"] == f"http://127.0.0.1:{settings.fruit_api_port}"
+    # The host names the routers match (Keycloak's; the fruit API's, the hub's).
+    assert (env["KEYCLOAK_PUBLIC_URL"], env["HUB_PUBLIC_URL"]) == (
+        settings.keycloak_public_url,
+        settings.public_url,
+    )
 
 
 def test_the_admin_console_is_routed_only_when_asked(
