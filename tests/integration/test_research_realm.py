@@ -66,10 +66,10 @@ def research_hub(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
             pytest.fail("the research hub did not answer:\n" + (state / "hub.log").read_text())
         yield HUB
     finally:
-        # In CI the hub took 32 and 36 s to stop its one service (the idle culler: JupyterHub
-        # escalates SIGINT, SIGTERM after 10 s, SIGKILL after 5 more), 0.1 s when run alone:
-        # the cause is not known yet. Wait long enough for the whole escalation, so the realm
-        # is not deleted under a running hub.
+        # A hub stops its service (the idle culler) with SIGINT, then SIGTERM after 10 s and
+        # SIGKILL after 5 more: a process started with SIGINT ignored (by a shell, in the
+        # background; .ci/run restores it) took 32-36 s. Wait for the whole escalation, so
+        # that the realm is not deleted under a running hub.
         hub.terminate()
         try:
             hub.wait(timeout=90)
