@@ -123,7 +123,8 @@ test-checks: test-unit lint test-fuzz lint-playbooks  ## lint, unit and fuzz: wh
 ifneq ($(filter test,$(MAKECMDGOALS)),)
 test-stack: test-checks
 endif
-test: test-checks test-stack  ## lint, unit, fuzz, integration, e2e (starts the stack)
+# The checks named one by one (test-checks is the same list): CI's `make test` runs them all.
+test: test-unit lint test-fuzz lint-playbooks test-stack  ## lint, unit, fuzz, integration, e2e (starts the stack)
 
 lint-playbooks: venv  ## ansible-lint (production profile) and --syntax-check of playbooks/
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint -c playbooks/.ansible-lint --profile production playbooks/
