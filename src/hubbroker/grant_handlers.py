@@ -231,16 +231,17 @@ class GrantActions:
     async def _revoke(self, user: str, which: str) -> Grant:
         """Revoke the user's grant named or numbered ``which`` (its active one first); one
         that has ended already is answered as it is."""
-        matches = [g for g in self.store.list(user) if which in (g.id, g.name)]
+        store = self.store
+        matches = [g for g in store.list(user) if which in (g.id, g.name)]
         grant = next((g for g in matches if g.state == ACTIVE), matches[0] if matches else None)
         if grant is None:
             raise BrokerError("invalid_request", f"you have no job grant {echo(which)!r}")
-        if self.store.token(user, grant.id) is not None:
-            await self.authenticator.grant_tokens.revoke_grant(self.store, grant, REVOKED_BY_OWNER)
+        if store.token(user, grant.id) is not None:
+            await self.authenticator.grant_tokens.revoke_grant(store, grant, REVOKED_BY_OWNER)
             self.log.info(
                 "job grant %s (%s) of %s revoked by its owner", grant.name, grant.id, user
             )
-        return self.store.get(user, grant.id) or grant
+        return store.get(user, grant.id) or grant
 
 
 class GrantsHandler(GrantActions, BaseHandler):
